@@ -1,0 +1,171 @@
+/*
+ * fdtab.c - the per-descriptor table.
+ *
+ * Layout: a fixed array of 1024 page pointers, each page 1024 entries,
+ * allocated the first time a descriptor in its range becomes tracked and
+ * never freed.  A descriptor whose page does not exist is untracked, so
+ * the calls on sockets ppshim has nothing to say about cost two loads.
+ *
+ * Concurrency, without a global lock:
+ * - Each entry is a seqlock.  A writer makes seq odd with a compare and
+ *   swap (writers of the same entry exclude each other by spinning; they
+ *   only meet when two threads close and reuse the same number at the
+ *   same instant), writes, then makes seq even.  Readers copy the entry
+ *   and retry while seq was odd or changed.  No reader ever blocks a
+ *   writer, and a reader in a signal handler cannot deadlock.
+ * - Writes happen only where the kernel hands out or takes back a
+ *   number: accept, dup*, close*.  close clears the entry before the
+ *   real close, so a number the kernel gives to another thread right
+ *   after is never wiped by a late clear.
+ * - Entries are not trusted blindly: a descriptor can be closed behind
+ *   the hooks' back (fclose of an fdopen'ed socket, a raw syscall,
+ *   close_range inside libc, a vfork child).  Every connection entry
+ *   records the socket's SO_COOKIE, a 64-bit number the kernel never
+ *   reuses, and the hooks compare it before answering from the entry.
+ * - fork copies the table with the memory; nothing in here holds a lock
+ *   across fork.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fdtab.h"
+
+_Atomic(struct pp_fdent *) pp_fdtab[PP_FDTAB_PAGES];
+
+static struct pp_fdent *
+pp_fd_ent(int fd, bool create)
+{
+	struct pp_fdent *page, *fresh, *expected = NULL;
+	unsigned idx;
+
+	if (fd < 0 || (unsigned)fd >= PP_FDTAB_PAGE * PP_FDTAB_PAGES)
+		return NULL;
+	idx = (unsigned)fd / PP_FDTAB_PAGE;
+	page = atomic_load_explicit(&pp_fdtab[idx], memory_order_acquire);
+	if (page == NULL && create) {
+		fresh = calloc(PP_FDTAB_PAGE, sizeof(*fresh));
+		if (fresh == NULL)
+			return NULL;
+		if (atomic_compare_exchange_strong(&pp_fdtab[idx], &expected,
+						   fresh)) {
+			page = fresh;
+		} else {
+			free(fresh);
+			page = expected;
+		}
+	}
+	if (page == NULL)
+		return NULL;
+	return &page[(unsigned)fd % PP_FDTAB_PAGE];
+}
+
+static void
+pp_write_begin(struct pp_fdent *e)
+{
+	uint32_t s;
+
+	for (;;) {
+		s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+		if ((s & 1) == 0 &&
+		    atomic_compare_exchange_weak_explicit(
+			    &e->seq, &s, s + 1, memory_order_acquire,
+			    memory_order_relaxed))
+			break;
+	}
+	atomic_thread_fence(memory_order_release);
+}
+
+static void
+pp_write_end(struct pp_fdent *e)
+{
+	atomic_fetch_add_explicit(&e->seq, 1, memory_order_release);
+}
+
+enum pp_fdkind
+pp_fd_get(int fd, struct pp_fdinfo *out)
+{
+	struct pp_fdent *e = pp_fd_ent(fd, false);
+	uint32_t s1, s2;
+
+	if (e == NULL) {
+		memset(out, 0, sizeof(*out));
+		return PP_FD_NONE;
+	}
+	do {
+		s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
+		if (s1 & 1)
+			continue;
+		memcpy(out, &e->info, sizeof(*out));
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&e->seq, memory_order_relaxed);
+		if (s1 == s2)
+			break;
+	} while (1);
+	return (enum pp_fdkind)out->kind;
+}
+
+bool
+pp_fd_set(int fd, const struct pp_fdinfo *in)
+{
+	struct pp_fdent *e = pp_fd_ent(fd, true);
+
+	if (e == NULL)
+		return false;
+	pp_write_begin(e);
+	e->info = *in;
+	atomic_store_explicit(&e->kind, in->kind, memory_order_release);
+	pp_write_end(e);
+	return true;
+}
+
+void
+pp_fd_clear(int fd)
+{
+	struct pp_fdent *e = pp_fd_ent(fd, false);
+
+	if (e == NULL ||
+	    atomic_load_explicit(&e->kind, memory_order_acquire) == PP_FD_NONE)
+		return;
+	pp_write_begin(e);
+	memset(&e->info, 0, sizeof(e->info));
+	atomic_store_explicit(&e->kind, PP_FD_NONE, memory_order_release);
+	pp_write_end(e);
+}
+
+void
+pp_fd_clear_range(unsigned first, unsigned last)
+{
+	unsigned fd, max = PP_FDTAB_PAGE * PP_FDTAB_PAGES - 1;
+
+	if (last > max)
+		last = max;
+	for (fd = first; fd <= last && fd >= first; fd++) {
+		/* Skip whole pages that were never allocated. */
+		if (fd % PP_FDTAB_PAGE == 0 &&
+		    atomic_load_explicit(&pp_fdtab[fd / PP_FDTAB_PAGE],
+					 memory_order_acquire) == NULL) {
+			if (last - fd < PP_FDTAB_PAGE)
+				break;
+			fd += PP_FDTAB_PAGE - 1;
+			continue;
+		}
+		pp_fd_clear((int)fd);
+	}
+}
+
+void
+pp_fd_copy(int oldfd, int newfd)
+{
+	struct pp_fdinfo info;
+
+	if (oldfd == newfd)
+		return;
+	if (pp_fd_get(oldfd, &info) == PP_FD_NONE) {
+		pp_fd_clear(newfd);
+		return;
+	}
+	if (!pp_fd_set(newfd, &info))
+		pp_fd_clear(newfd);
+}

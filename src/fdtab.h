@@ -1,0 +1,88 @@
+/*
+ * fdtab.h - what ppshim knows about each descriptor number.
+ *
+ * See the comment at the top of fdtab.c for the concurrency rules.
+ */
+#ifndef PP_FDTAB_H
+#define PP_FDTAB_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+enum pp_fdkind {
+	PP_FD_NONE = 0,   /* nothing known: classify on first accept */
+	PP_FD_PLAIN = 1,  /* a socket that is not a PROXY-only listener */
+	PP_FD_LISTEN = 2, /* a PROXY-only listener */
+	PP_FD_CONN = 3,   /* a connection with advertised addresses */
+};
+
+union pp_inaddr {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
+/* A consistent copy of one entry (what readers get). */
+struct pp_fdinfo {
+	uint8_t kind;
+	uint8_t socktype; /* PP_FD_LISTEN: SOCK_STREAM or SOCK_DGRAM */
+	uint16_t family;  /* the socket's own address family */
+	bool has_src;     /* PP_FD_CONN: src is advertised */
+	bool has_dst;     /* PP_FD_CONN: dst is advertised (getsockname) */
+	uint64_t cookie;  /* SO_COOKIE of the socket the entry describes */
+	socklen_t srclen, dstlen;
+	union pp_inaddr src, dst;
+};
+
+struct pp_fdent {
+	_Atomic uint32_t seq;  /* odd while a writer is inside */
+	_Atomic uint8_t kind;  /* a copy of info.kind for the fast path */
+	struct pp_fdinfo info; /* written under seq */
+};
+
+#define PP_FDTAB_PAGE 1024
+#define PP_FDTAB_PAGES 1024 /* fds 0 .. 1048575 */
+
+extern _Atomic(struct pp_fdent *) pp_fdtab[PP_FDTAB_PAGES];
+
+/*
+ * The fast path: the kind of fd, with one or two loads and no call,
+ * syscall, lock or allocation.  PP_FD_NONE for anything not tracked.
+ */
+static inline enum pp_fdkind
+pp_fd_kind(int fd)
+{
+	struct pp_fdent *page;
+
+	if (fd < 0 || (unsigned)fd >= PP_FDTAB_PAGE * PP_FDTAB_PAGES)
+		return PP_FD_NONE;
+	page = atomic_load_explicit(&pp_fdtab[fd / PP_FDTAB_PAGE],
+				    memory_order_acquire);
+	if (page == NULL)
+		return PP_FD_NONE;
+	return (enum pp_fdkind)atomic_load_explicit(
+		&page[fd % PP_FDTAB_PAGE].kind, memory_order_acquire);
+}
+
+/* Copy the entry of fd into *out.  Returns its kind (PP_FD_NONE when
+ * untracked, *out then zeroed).  Lock-free; async-signal-safe. */
+enum pp_fdkind pp_fd_get(int fd, struct pp_fdinfo *out);
+
+/* Replace the entry of fd with *in (allocating its page when needed).
+ * Returns false when fd is out of range or memory is short. */
+bool pp_fd_set(int fd, const struct pp_fdinfo *in);
+
+/* Forget fd.  Allocates nothing; async-signal-safe. */
+void pp_fd_clear(int fd);
+
+/* Forget fds first..last (inclusive, clipped to the table). */
+void pp_fd_clear_range(unsigned first, unsigned last);
+
+/* Make newfd describe what oldfd describes (dup, dup2, F_DUPFD). */
+void pp_fd_copy(int oldfd, int newfd);
+
+#endif /* PP_FDTAB_H */

@@ -1,0 +1,66 @@
+/*
+ * real.c - binding the real libc functions behind the hooks.
+ *
+ * One pthread_once binds the whole table, so there is no per-call
+ * "is it bound yet" race and no lock afterwards.  dlsym may allocate;
+ * an allocator that calls back into a hooked function during that time
+ * (P6 in the design notes) finds pp_binding() true on its thread, and
+ * the hook then makes the system call itself instead of recursing into
+ * pthread_once, which would deadlock.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+
+#include "real.h"
+
+struct pp_real pp_real;
+
+static pthread_once_t pp_bind_once = PTHREAD_ONCE_INIT;
+static __thread bool pp_in_bind;
+
+static void *
+pp_sym(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+static void
+pp_bind_all(void)
+{
+	int saved = errno;
+
+	pp_in_bind = true;
+	pp_real.accept = pp_sym("accept");
+	pp_real.accept4 = pp_sym("accept4");
+	pp_real.listen = pp_sym("listen");
+	pp_real.getpeername = pp_sym("getpeername");
+	pp_real.getsockname = pp_sym("getsockname");
+	pp_real.close = pp_sym("close");
+	pp_real.dup = pp_sym("dup");
+	pp_real.dup2 = pp_sym("dup2");
+	pp_real.dup3 = pp_sym("dup3");
+	pp_real.fcntl = pp_sym("fcntl");
+	pp_real.fcntl64 = pp_sym("fcntl64");
+	pp_real.close_range = pp_sym("close_range");
+	pp_real.closefrom = pp_sym("closefrom");
+	pp_real.recv = pp_sym("recv");
+	pp_in_bind = false;
+	errno = saved;
+}
+
+void
+pp_real_bind(void)
+{
+	if (pp_in_bind)
+		return;
+	pthread_once(&pp_bind_once, pp_bind_all);
+}
+
+bool
+pp_binding(void)
+{
+	return pp_in_bind;
+}

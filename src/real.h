@@ -1,0 +1,46 @@
+/*
+ * real.h - the libc entry points that ppshim interposes, bound once.
+ *
+ * Every hook reaches libc through pp_real.  The table is filled by
+ * pp_real_bind() (pthread_once + dlsym(RTLD_NEXT)), which every hook
+ * calls first, so a hook called before the library's constructor (from
+ * another library's constructor) works as well as a later one.  While
+ * the binding runs, a hook re-entered from dlsym's own allocations on
+ * the same thread must not call through the table: pp_binding() tells
+ * it to use the raw system call instead.
+ */
+#ifndef PP_REAL_H
+#define PP_REAL_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+struct pp_real {
+	__typeof__(accept) *accept;
+	__typeof__(accept4) *accept4;
+	__typeof__(listen) *listen;
+	__typeof__(getpeername) *getpeername;
+	__typeof__(getsockname) *getsockname;
+	__typeof__(close) *close;
+	__typeof__(dup) *dup;
+	__typeof__(dup2) *dup2;
+	__typeof__(dup3) *dup3;
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	int (*close_range)(unsigned int, unsigned int, int);
+	void (*closefrom)(int);
+	__typeof__(recv) *recv;
+};
+
+extern struct pp_real pp_real;
+
+/* Bind every entry of pp_real (once per process).  Never fails: a name
+ * libc lacks stays NULL and its hook falls back to the system call. */
+void pp_real_bind(void);
+
+/* True on the thread that is running pp_real_bind() right now. */
+bool pp_binding(void);
+
+#endif /* PP_REAL_H */

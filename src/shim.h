@@ -1,0 +1,86 @@
+/*
+ * shim.h - declarations shared by the hook files.
+ */
+#ifndef PP_SHIM_H
+#define PP_SHIM_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "fdtab.h"
+#include "log.h"
+#include "pp_config.h"
+#include "real.h"
+
+#define PP_EXPORT __attribute__((visibility("default")))
+
+/* The configuration, immutable once pp_ready() returned. */
+extern struct pp_config pp_cfg;
+
+#include <stdatomic.h>
+
+extern atomic_bool pp_done;
+bool pp_ready_slow(void);
+
+/*
+ * Make sure the real symbols are bound and the configuration read; exits
+ * the process with status 78 on a configuration error (before main when
+ * called from the constructor).  One load after the first call.  Returns
+ * false while the binding itself runs on this thread (the caller must
+ * then use the raw system call).
+ */
+static inline bool
+pp_ready(void)
+{
+	if (__builtin_expect(
+		    atomic_load_explicit(&pp_done, memory_order_acquire), 1))
+		return true;
+	return pp_ready_slow();
+}
+
+/*
+ * True in a child that shares our memory without being us (vfork, or
+ * clone with CLONE_VM): it must not change the table.  Only asked where
+ * an entry would change, never on the untracked fast path.
+ */
+bool pp_foreign_process(void);
+
+/* Called from the fork child handler: this is a new process now. */
+void pp_init_atfork_child(void);
+
+/* Are any PROXY-only sockets configured at all? */
+static inline bool
+pp_active(void)
+{
+	return pp_cfg.nports > 0;
+}
+
+/* conn.c: the accept path of PROXY-only listeners. */
+
+/* Classify listening socket fd (at listen() or first accept()); caches
+ * the answer in the fd table and returns its kind. */
+enum pp_fdkind pp_classify(int fd);
+
+/* accept/accept4 on a PROXY-only listener (kind PP_FD_LISTEN). */
+int pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen,
+		    int flags);
+
+/* fork handlers for the pending-connection machinery. */
+void pp_conn_atfork_prepare(void);
+void pp_conn_atfork_parent(void);
+void pp_conn_atfork_child(void);
+
+/*
+ * Copy the address a (length alen) into the caller's buffer the way the
+ * kernel does: at most *len bytes, *len set to the full length.
+ */
+void pp_copy_addr(struct sockaddr *dst, socklen_t *len,
+		  const struct sockaddr *a, socklen_t alen);
+
+/* Is fd still the socket whose SO_COOKIE is cookie? */
+bool pp_same_socket(int fd, uint64_t cookie);
+
+/* The SO_COOKIE of fd, 0 when it has none. */
+uint64_t pp_socket_cookie(int fd);
+
+#endif /* PP_SHIM_H */

@@ -2,9 +2,11 @@
  * log.c - log lines to stderr or syslog.
  *
  * stderr: the identity (st_dev, st_ino) of fd 2 is recorded at load and
- * checked before each line; a daemon that closed stderr and received fd
- * 2 back for a client socket therefore never gets log text injected into
- * that client's stream (the line goes to syslog instead).
+ * checked before each line.  Lines go to fd 2 while it is that same file,
+ * or any file that is not a socket (a daemon that dup2s its own log file
+ * onto 2); a daemon that closed stderr and received fd 2 back for a
+ * client socket never gets log text injected into that client's stream
+ * (the line goes to syslog instead).
  *
  * syslog: one datagram to /dev/log from a socket opened and closed for
  * that line.  libc's syslog() keeps a descriptor open, which a program
@@ -59,9 +61,14 @@ pp_stderr_same(void)
 {
 	struct stat st;
 
-	if (!pp_err_ok || fstat(2, &st) != 0)
+	if (fstat(2, &st) != 0)
 		return false;
-	return st.st_dev == pp_err_dev && st.st_ino == pp_err_ino;
+	/* The same stderr as at load, or a file the program put there
+	 * itself (nginx dup2s its error log onto 2); never a socket that
+	 * merely inherited the number. */
+	if (pp_err_ok && st.st_dev == pp_err_dev && st.st_ino == pp_err_ino)
+		return true;
+	return !S_ISSOCK(st.st_mode);
 }
 
 static void

@@ -18,6 +18,7 @@ enum pp_fdkind {
 	PP_FD_PLAIN = 1,  /* a socket that is not a PROXY-only listener */
 	PP_FD_LISTEN = 2, /* a PROXY-only listener */
 	PP_FD_CONN = 3,   /* a connection with advertised addresses */
+	PP_FD_UDP = 4,    /* a PROXY-only datagram socket */
 };
 
 union pp_inaddr {

@@ -78,6 +78,9 @@
 #define PP_SCRATCH 4096
 #define PP_WORKER_TICK_MS 20
 #define PP_KNOCK_SLOTS 16
+#define PP_KNOCKS_PER_ROUND 64
+#define PP_REKNOCK_MS 200
+#define PP_MAX_KNOCKS 300 /* a minute of knocking, then give up */
 
 static const uint8_t pp_knock[16] = {
 	0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51,
@@ -105,6 +108,7 @@ struct pp_pend {
 	uint64_t cookie;
 	int64_t deadline;
 	enum { PP_PEND_READING, PP_PEND_READY, PP_PEND_DEAD } state;
+	unsigned knocks; /* once ready: knocks sent for it */
 	struct pp_fdinfo info; /* once ready */
 	struct pp_job job;
 };
@@ -528,6 +532,14 @@ out:
 
 static void *pp_worker(void *arg);
 
+static struct pp_pend **
+pp_readyq_tail(struct pp_pend **head)
+{
+	while (*head != NULL)
+		head = &(*head)->next;
+	return head;
+}
+
 /* Start the worker if this process has none.  Called with pp_pmtx held. */
 static void
 pp_worker_start(void)
@@ -613,15 +625,15 @@ pp_worker(void *arg)
 	struct pp_pend **snap = NULL, *pd, **pp;
 	size_t cap = 0, n, i;
 	int64_t now, next;
-	int knocks[64], nk;
-	uint64_t kcookies[64];
+	int knocks[PP_KNOCKS_PER_ROUND], nk;
+	uint64_t kcookies[PP_KNOCKS_PER_ROUND];
 	const char *why;
 	enum pp_step st;
 
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&pp_pmtx);
-		while (pp_pending == NULL)
+		while (pp_pending == NULL && pp_readyq == NULL)
 			pthread_cond_wait(&pp_pcond, &pp_pmtx);
 		n = 0;
 		for (pd = pp_pending; pd != NULL; pd = pd->next)
@@ -651,6 +663,9 @@ pp_worker(void *arg)
 			if (pd->deadline < next)
 				next = pd->deadline;
 		}
+		for (pd = pp_readyq; pd != NULL; pd = pd->next)
+			if (pd->deadline < next)
+				next = pd->deadline;
 		pthread_mutex_unlock(&pp_pmtx);
 
 		(void)poll(pfd, n, next > now ? (int)(next - now) : 0);
@@ -681,7 +696,9 @@ pp_worker(void *arg)
 				break;
 			case PP_STEP_DONE:
 				pd->state = PP_PEND_READY;
-				if (nk < 64) {
+				pd->deadline = now + PP_REKNOCK_MS;
+				pd->knocks = 1;
+				if (nk < PP_KNOCKS_PER_ROUND) {
 					knocks[nk] = pd->lfd;
 					kcookies[nk++] = pd->lcookie;
 				}
@@ -710,9 +727,41 @@ pp_worker(void *arg)
 				free(pd);
 				continue;
 			}
-			pd->next = pp_readyq;
-			pp_readyq = pd;
+			pd->next = NULL;
+			*pp_readyq_tail(&pp_readyq) = pd;
 			atomic_fetch_add(&pp_nready, 1);
+		}
+		/*
+		 * Ready connections nobody took: knock again (the knock may
+		 * have gone to another process sharing the listener), and
+		 * drop those whose listener is gone.
+		 */
+		for (pp = &pp_readyq; *pp != NULL;) {
+			pd = *pp;
+			if (pd->deadline > now) {
+				pp = &pd->next;
+				continue;
+			}
+			if (!pp_same_socket(pd->lfd, pd->lcookie) ||
+			    pd->knocks >= PP_MAX_KNOCKS) {
+				*pp = pd->next;
+				atomic_fetch_sub(&pp_nready, 1);
+				if (pp_same_socket(pd->job.fd, pd->cookie))
+					pp_refuse(pd->job.fd, &pd->job.peer,
+						  pd->job.peerlen, PP_LOG_WARN,
+						  "the program did not accept "
+						  "it");
+				pp_job_free(&pd->job);
+				free(pd);
+				continue;
+			}
+			pd->knocks++;
+			pd->deadline = now + PP_REKNOCK_MS;
+			if (nk < PP_KNOCKS_PER_ROUND) {
+				knocks[nk] = pd->lfd;
+				kcookies[nk++] = pd->lcookie;
+			}
+			pp = &pd->next;
 		}
 		pthread_mutex_unlock(&pp_pmtx);
 		for (i = 0; i < (size_t)nk; i++)

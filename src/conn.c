@@ -68,6 +68,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "shim.h"
 
 #ifndef SO_COOKIE
@@ -163,43 +164,6 @@ pp_copy_addr(struct sockaddr *dst, socklen_t *len, const struct sockaddr *a,
 	n = *len < alen ? *len : alen;
 	memcpy(dst, a, n);
 	*len = alen;
-}
-
-/* "192.0.2.1:5000", "[2001:db8::1]:5000", "unix:/path". */
-static void
-pp_fmt_addr(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN];
-	const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
-
-	switch (len >= sizeof(sa_family_t) ? sa->sa_family : AF_UNSPEC) {
-	case AF_INET:
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-			  host, sizeof(host));
-		snprintf(out, cap, "%s:%u", host,
-			 ntohs(((const struct sockaddr_in *)sa)->sin_port));
-		break;
-	case AF_INET6:
-		inet_ntop(AF_INET6,
-			  &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
-			  sizeof(host));
-		snprintf(out, cap, "[%s]:%u", host,
-			 ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
-		break;
-	case AF_UNIX:
-		if (len > offsetof(struct sockaddr_un, sun_path) &&
-		    sun->sun_path[0] != '\0')
-			snprintf(out, cap, "unix:%.*s",
-				 (int)(len - offsetof(struct sockaddr_un,
-						      sun_path)),
-				 sun->sun_path);
-		else
-			snprintf(out, cap, "unix:(unnamed)");
-		break;
-	default:
-		snprintf(out, cap, "(unknown)");
-		break;
-	}
 }
 
 /* A TLV value as printable text, other bytes as \xNN. */
@@ -382,7 +346,10 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, const char **why)
 	size_t vlen, o;
 
 	memset(info, 0, sizeof(*info));
-	info->kind = PP_FD_NONE;
+	/* Tracked even with the real addresses: a program exec'ed on it
+	 * must know the header was read already. */
+	info->kind = PP_FD_CONN;
+	info->family = (uint16_t)j->family;
 	if (h->command == PP_CMD_LOCAL || (h->family != PP_FAM_INET &&
 					   h->family != PP_FAM_INET6)) {
 		if (pp_log_on(PP_LOG_INFO)) {
@@ -400,8 +367,6 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, const char **why)
 		*why = "IPv6 client on an IPv4 socket";
 		return false;
 	}
-	info->kind = PP_FD_CONN;
-	info->family = (uint16_t)j->family;
 	info->has_src = true;
 	info->has_dst = !pp_cfg.sockname_real;
 	pp_adv_addr(&h->src, j->family, &info->src, &info->srclen);
@@ -772,18 +737,26 @@ pp_worker(void *arg)
 
 /* Give a connection to the program: flags, table entry, address. */
 static int
-pp_hand_over(int fd, const struct pp_fdinfo *info,
-	     const union pp_sockaddr *peer, socklen_t peerlen,
+pp_hand_over(int fd, const struct pp_fdinfo *info, const struct pp_job *j,
 	     struct sockaddr *addr, socklen_t *alen)
 {
+	const union pp_sockaddr *peer = &j->peer;
+	socklen_t peerlen = j->peerlen;
+
 	if (info->kind == PP_FD_CONN) {
+		const struct pp_header *h = pp_parser_header(&j->p);
 		struct pp_fdinfo reg = *info;
+		struct pp_tlvset tlvs;
 
 		reg.cookie = pp_socket_cookie(fd);
 		if (!pp_fd_set(fd, &reg)) {
 			pp_refuse(fd, peer, peerlen, PP_LOG_ERROR,
 				  "out of memory for the descriptor table");
 			return -1;
+		}
+		if (h->tlv_len > 0) {
+			pp_tlvset_from_area(&tlvs, h->tlv, h->tlv_len);
+			pp_tlvcache_put(reg.cookie, &tlvs);
 		}
 		pp_copy_addr(addr, alen, &info->src.sa, info->srclen);
 	} else {
@@ -810,8 +783,7 @@ pp_hand_ready(struct pp_pend *pd, int flags, struct sockaddr *addr,
 							    : fl & ~O_NONBLOCK);
 	(void)pp_real.fcntl(fd, F_SETFD,
 			    (flags & SOCK_CLOEXEC) ? FD_CLOEXEC : 0);
-	fd = pp_hand_over(fd, &pd->info, &pd->job.peer, pd->job.peerlen, addr,
-			  alen);
+	fd = pp_hand_over(fd, &pd->info, &pd->job, addr, alen);
 out:
 	pp_job_free(&pd->job);
 	free(pd);
@@ -881,9 +853,8 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 		case PP_STEP_DONE:
 			if (!pp_job_finish(&job, &info, &why))
 				break;
+			fd = pp_hand_over(fd, &info, &job, addr, alen);
 			pp_job_free(&job);
-			fd = pp_hand_over(fd, &info, &peer, peerlen, addr,
-					  alen);
 			if (fd < 0)
 				continue;
 			errno = saved;
@@ -993,4 +964,46 @@ pp_conn_atfork_child(void)
 	pthread_mutex_init(&pp_pmtx, NULL);
 	pthread_mutex_init(&pp_kmtx, NULL);
 	pthread_cond_init(&pp_pcond, NULL);
+}
+
+int
+pp_read_header_wait(int fd, int family, const union pp_sockaddr *peer,
+		    socklen_t peerlen, struct pp_fdinfo *info,
+		    struct pp_tlvset *tlvs, const char **why)
+{
+	int64_t deadline = pp_now_ms() + pp_cfg.timeout_ms, now;
+	const struct pp_header *h;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pp_job job;
+	enum pp_step st;
+	int ret = -1;
+
+	memset(tlvs, 0, sizeof(*tlvs));
+	pp_job_init(&job, fd, family, peer, peerlen);
+	for (;;) {
+		st = pp_job_step(&job, why);
+		if (st == PP_STEP_DONE)
+			break;
+		if (st == PP_STEP_KNOCK) {
+			*why = "not a PROXY header";
+			goto out;
+		}
+		if (st == PP_STEP_BAD)
+			goto out;
+		now = pp_now_ms();
+		if (now >= deadline) {
+			*why = "timeout waiting for the header";
+			goto out;
+		}
+		(void)poll(&pfd, 1, (int)(deadline - now));
+	}
+	if (!pp_job_finish(&job, info, why))
+		goto out;
+	h = pp_parser_header(&job.p);
+	if (h->tlv_len > 0)
+		pp_tlvset_from_area(tlvs, h->tlv, h->tlv_len);
+	ret = 0;
+out:
+	pp_job_free(&job);
+	return ret;
 }

@@ -44,12 +44,13 @@ pp_init_all(void)
 		_exit(78);
 	}
 	pp_log_init(pp_cfg.log_level, pp_cfg.log_target);
-	if (pp_cfg.nports == 0)
+	if (pp_cfg.nports == 0 && getenv("PPSHIM_HANDOVER") == NULL)
 		pp_log(PP_LOG_WARN,
 		       "PP_PORTS is empty: no socket is PROXY-only");
 	pp_pid = (pid_t)syscall(SYS_getpid);
 	pthread_atfork(pp_conn_atfork_prepare, pp_conn_atfork_parent,
 		       pp_conn_atfork_child);
+	pp_inherit_load();
 	pp_in_init = false;
 	atomic_store_explicit(&pp_done, true, memory_order_release);
 	errno = saved;

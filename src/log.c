@@ -1,12 +1,11 @@
 /*
  * log.c - log lines to stderr or syslog.
  *
- * stderr: the identity (st_dev, st_ino) of fd 2 is recorded at load and
- * checked before each line.  Lines go to fd 2 while it is that same file,
- * or any file that is not a socket (a daemon that dup2s its own log file
- * onto 2); a daemon that closed stderr and received fd 2 back for a
- * client socket never gets log text injected into that client's stream
- * (the line goes to syslog instead).
+ * stderr: lines go to fd 2 only while it is not a socket.  An inetd-style
+ * program has its client on 0, 1 and 2, and a daemon that closed stderr
+ * may get number 2 back for a client connection: log text must never be
+ * injected into a client's stream.  A socket on fd 2 (journald's stream
+ * included) sends the line to syslog instead, which journald reads too.
  *
  * syslog: one datagram to /dev/log from a socket opened and closed for
  * that line.  libc's syslog() keeps a descriptor open, which a program
@@ -30,24 +29,12 @@
 
 static enum pp_loglevel pp_level = PP_LOG_WARN;
 static enum pp_logtarget pp_target = PP_TARGET_STDERR;
-static dev_t pp_err_dev;
-static ino_t pp_err_ino;
-static bool pp_err_ok;
 
 void
 pp_log_init(enum pp_loglevel level, enum pp_logtarget target)
 {
-	struct stat st;
-	int saved = errno;
-
 	pp_level = level;
 	pp_target = target;
-	if (fstat(2, &st) == 0) {
-		pp_err_dev = st.st_dev;
-		pp_err_ino = st.st_ino;
-		pp_err_ok = true;
-	}
-	errno = saved;
 }
 
 bool
@@ -57,18 +44,12 @@ pp_log_on(enum pp_loglevel level)
 }
 
 static bool
-pp_stderr_same(void)
+pp_stderr_usable(void)
 {
 	struct stat st;
 
-	if (fstat(2, &st) != 0)
-		return false;
-	/* The same stderr as at load, or a file the program put there
-	 * itself (nginx dup2s its error log onto 2); never a socket that
-	 * merely inherited the number. */
-	if (pp_err_ok && st.st_dev == pp_err_dev && st.st_ino == pp_err_ino)
-		return true;
-	return !S_ISSOCK(st.st_mode);
+	/* Never a socket: an inetd-style program has its client there. */
+	return fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode);
 }
 
 static void
@@ -130,9 +111,9 @@ pp_emit(enum pp_loglevel level, const char *msg, bool both)
 	char line[1200];
 	int len;
 
-	if (pp_target == PP_TARGET_SYSLOG || both || !pp_stderr_same())
+	if (pp_target == PP_TARGET_SYSLOG || both || !pp_stderr_usable())
 		pp_syslog_line(level, msg);
-	if ((pp_target == PP_TARGET_STDERR || both) && pp_stderr_same()) {
+	if ((pp_target == PP_TARGET_STDERR || both) && pp_stderr_usable()) {
 		len = snprintf(line, sizeof(line), "ppshim[%ld]: %s\n",
 			       (long)getpid(), msg);
 		if (len > 0) {

@@ -9,7 +9,7 @@
 
 #include "pp_config.h"
 
-/* Remember what fd 2 is now (called once at load). */
+/* Set the level and target (called once at load). */
 void pp_log_init(enum pp_loglevel level, enum pp_logtarget target);
 
 /* Would a line at this level be written? */
@@ -17,8 +17,7 @@ bool pp_log_on(enum pp_loglevel level);
 
 /*
  * Write one line at level.  Preserves errno.  Never writes to an fd 2
- * that is no longer the stderr seen at load (a daemon that closed it and
- * got the number back for a client socket); keeps no descriptor open
+ * that is a socket (it may be a client's connection); keeps no descriptor open
  * between lines, so a program that closes descriptors it does not own
  * cannot make a later line go astray.
  */

@@ -47,6 +47,21 @@ pp_bind_all(void)
 	pp_real.close_range = pp_sym("close_range");
 	pp_real.closefrom = pp_sym("closefrom");
 	pp_real.recv = pp_sym("recv");
+	pp_real.socket = pp_sym("socket");
+	pp_real.bind = pp_sym("bind");
+	pp_real.connect = pp_sym("connect");
+	pp_real.read = pp_sym("read");
+	pp_real.recvfrom = pp_sym("recvfrom");
+	pp_real.recvmsg = pp_sym("recvmsg");
+	pp_real.recvmmsg = pp_sym("recvmmsg");
+	pp_real.sendto = pp_sym("sendto");
+	pp_real.sendmsg = pp_sym("sendmsg");
+	pp_real.sendmmsg = pp_sym("sendmmsg");
+	pp_real.execve = pp_sym("execve");
+	pp_real.execvpe = pp_sym("execvpe");
+	pp_real.fexecve = pp_sym("fexecve");
+	pp_real.posix_spawn = pp_sym("posix_spawn");
+	pp_real.posix_spawnp = pp_sym("posix_spawnp");
 	pp_in_bind = false;
 	errno = saved;
 }

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <spawn.h>
 
 struct pp_real {
 	__typeof__(accept) *accept;
@@ -32,6 +33,22 @@ struct pp_real {
 	int (*close_range)(unsigned int, unsigned int, int);
 	void (*closefrom)(int);
 	__typeof__(recv) *recv;
+	/* UDP (udp.c, hook_udp.c) */
+	__typeof__(socket) *socket;
+	__typeof__(bind) *bind;
+	__typeof__(connect) *connect;
+	__typeof__(read) *read;
+	__typeof__(recvfrom) *recvfrom;
+	__typeof__(recvmsg) *recvmsg;
+	__typeof__(recvmmsg) *recvmmsg;
+	__typeof__(sendto) *sendto;
+	__typeof__(sendmsg) *sendmsg;
+	__typeof__(sendmmsg) *sendmmsg;
+	__typeof__(execve) *execve;
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	__typeof__(fexecve) *fexecve;
+	__typeof__(posix_spawn) *posix_spawn;
+	__typeof__(posix_spawnp) *posix_spawnp;
 };
 
 extern struct pp_real pp_real;

@@ -65,6 +65,22 @@ enum pp_fdkind pp_classify(int fd);
 int pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen,
 		    int flags);
 
+struct pp_tlvset;
+
+/*
+ * Read the header of connection fd (accepted by someone else: an
+ * inherited socket), waiting at most PP_TIMEOUT_MS.  Returns 0 with
+ * *info (kind PP_FD_CONN, or PP_FD_NONE for LOCAL/UNKNOWN/UNSPEC) and
+ * *tlvs filled, or -1 with *why.  Does not close fd.
+ */
+int pp_read_header_wait(int fd, int family, const union pp_sockaddr *peer,
+			socklen_t peerlen, struct pp_fdinfo *info,
+			struct pp_tlvset *tlvs, const char **why);
+
+/* inherit.c: at load, take over connections an exec handed over, and
+ * with PP_INHERIT=1 read the header of inherited connections. */
+void pp_inherit_load(void);
+
 /* fork handlers for the pending-connection machinery. */
 void pp_conn_atfork_prepare(void);
 void pp_conn_atfork_parent(void);
@@ -82,5 +98,20 @@ bool pp_same_socket(int fd, uint64_t cookie);
 
 /* The SO_COOKIE of fd, 0 when it has none. */
 uint64_t pp_socket_cookie(int fd);
+
+/* addr.c: "192.0.2.1:5000", "[2001:db8::1]:5000", "unix:/path" into out. */
+void pp_fmt_addr(const struct sockaddr *sa, socklen_t len, char *out,
+		 size_t cap);
+
+/* udp.c: PROXY-only datagram sockets (hooks in hook_udp.c). */
+
+/* After a successful bind (or at load for inherited descriptors):
+ * make fd a PP_FD_UDP entry when it is a datagram socket bound to a
+ * PORT/udp address; otherwise, with clear, forget what was known. */
+void pp_udp_classify(int fd, bool clear);
+
+/* At load: classify the datagram sockets inherited on fds 0-2 and in the
+ * systemd LISTEN_FDS range. */
+void pp_udp_inherit(void);
 
 #endif /* PP_SHIM_H */

@@ -1,0 +1,406 @@
+/*
+ * hook_exec.c - execve and the libc calls around it: the advertised
+ * addresses follow a connection into the program that is exec'ed.
+ *
+ * Every exec entry point a program can call from outside libc (execve,
+ * execv, execvp, execvpe, execl, execlp, execle, fexecve, posix_spawn,
+ * posix_spawnp) goes through pp_exec_env(), which describes each
+ * connection the new image inherits (tracked, not close-on-exec, still
+ * the same socket) in PPSHIM_HANDOVER, and adds that to the environment
+ * the program passes, so programs that build a fresh environment for
+ * their child (xinetd) keep the hand-over.  For the connection on the
+ * lowest descriptor it also exports the PP_TLV_* variables and rewrites
+ * TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP and TCPLOCALPORT where present
+ * (TCPREMOTEHOST and TCPREMOTEINFO described the proxy: they are removed
+ * when the address changes).
+ *
+ * Calls that libc makes internally (system, popen, and exec inside other
+ * libc functions) cannot be interposed; their children inherit the
+ * process environment, which still holds the PPSHIM_HANDOVER this image
+ * received, so they too see the addresses of connections handed over to
+ * this image.
+ *
+ * execve may run in a vfork child: the work here uses the stack, mmap
+ * and system calls only, and changes no shared state.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "handover.h"
+#include "shim.h"
+
+extern char **environ;
+
+#define PP_HANDOVER_MAX 16384 /* bytes of PPSHIM_HANDOVER */
+#define PP_EXEC_MAXARGS 4096  /* execl* argument lists */
+
+static const char *const pp_tcpvars[] = {
+	"TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT",
+};
+
+/* The environment built for one exec, in one anonymous mapping. */
+struct pp_execenv {
+	char **envp; /* what to pass to the real call */
+	void *map;
+	size_t maplen;
+};
+
+static bool
+pp_has_name(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+static void
+pp_fmt_ip(const union pp_inaddr *a, char *ip, size_t cap, unsigned *port)
+{
+	if (a->sa.sa_family == AF_INET) {
+		inet_ntop(AF_INET, &a->sin.sin_addr, ip, (socklen_t)cap);
+		*port = ntohs(a->sin.sin_port);
+	} else {
+		inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip, (socklen_t)cap);
+		*port = ntohs(a->sin6.sin6_port);
+	}
+}
+
+/* Copy "NAME=value" into the string area; returns the copy or NULL. */
+static char *
+pp_env_put(char **area, char *end, const char *name, const char *value)
+{
+	size_t n = strlen(name), v = strlen(value);
+	char *s = *area;
+
+	if ((size_t)(end - s) < n + v + 2)
+		return NULL;
+	memcpy(s, name, n);
+	s[n] = '=';
+	memcpy(s + n + 1, value, v + 1);
+	*area = s + n + v + 2;
+	return s;
+}
+
+/*
+ * Describe the connections the new image inherits; returns how many
+ * (the value in out, NUL-terminated), and the lowest one in *first.
+ */
+static size_t
+pp_collect(char *out, size_t cap, struct pp_handover *first)
+{
+	struct pp_handover h;
+	struct pp_fdent *page;
+	unsigned pg, i;
+	int fd, fdfl;
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (pg = 0; pg < PP_FDTAB_PAGES; pg++) {
+		page = atomic_load_explicit(&pp_fdtab[pg],
+					    memory_order_acquire);
+		if (page == NULL)
+			continue;
+		for (i = 0; i < PP_FDTAB_PAGE; i++) {
+			if (atomic_load_explicit(&page[i].kind,
+						 memory_order_relaxed) !=
+			    PP_FD_CONN)
+				continue;
+			fd = (int)(pg * PP_FDTAB_PAGE + i);
+			if (pp_fd_get(fd, &h.info) != PP_FD_CONN)
+				continue;
+			fdfl = (int)syscall(SYS_fcntl, fd, F_GETFD);
+			if (fdfl < 0 || (fdfl & FD_CLOEXEC) ||
+			    !pp_same_socket(fd, h.info.cookie))
+				continue;
+			h.fd = fd;
+			pp_tlvcache_get(h.info.cookie, &h.tlvs);
+			if (!pp_handover_append(out, cap, &h))
+				continue;
+			if (n++ == 0)
+				*first = h;
+		}
+	}
+	return n;
+}
+
+/*
+ * Build the environment for exec from envp.  Returns false when envp can
+ * be used as it is (nothing to hand over, nothing stale to remove).
+ */
+static bool
+pp_exec_env(char *const envp[], struct pp_execenv *x)
+{
+	struct pp_handover first;
+	char value[PP_HANDOVER_MAX], ip[INET6_ADDRSTRLEN], num[8];
+	char tlv[2 * PP_XTLV_MAX + 8];
+	char *area, *end, *s;
+	char *const empty[] = { NULL };
+	size_t n, count = 0, i, j, k, extra;
+	unsigned port;
+	bool stale = false, rewrite_host = false;
+	int saved = errno;
+
+	if (envp == NULL)
+		envp = empty;
+	for (i = 0; envp[i] != NULL; i++)
+		if (pp_has_name(envp[i], PP_HANDOVER_VAR))
+			stale = true;
+	count = i;
+	n = pp_collect(value, sizeof(value), &first);
+	if (n == 0 && !stale) {
+		errno = saved;
+		return false;
+	}
+	extra = 1 + PP_XTLV_COUNT + 4;
+	x->maplen = (count + extra + 1) * sizeof(char *) + sizeof(value) +
+		    PP_XTLV_COUNT * sizeof(tlv) + 4 * 128;
+	x->map = mmap(NULL, x->maplen, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x->map == MAP_FAILED) {
+		errno = saved;
+		return false;
+	}
+	x->envp = x->map;
+	area = (char *)(x->envp + count + extra + 1);
+	end = (char *)x->map + x->maplen;
+	k = 0;
+	for (i = 0; i < count; i++) {
+		if (pp_has_name(envp[i], PP_HANDOVER_VAR))
+			continue;
+		if (n > 0) {
+			for (j = 0; j < PP_XTLV_COUNT; j++)
+				if (pp_has_name(envp[i],
+						pp_tlv_envname((enum pp_tlvname)j)))
+					break;
+			if (j < PP_XTLV_COUNT)
+				continue;
+		}
+		x->envp[k++] = envp[i];
+	}
+	if (n > 0) {
+		if ((s = pp_env_put(&area, end, PP_HANDOVER_VAR, value)))
+			x->envp[k++] = s;
+		for (j = 0; j < PP_XTLV_COUNT; j++) {
+			if (!first.tlvs.present[j])
+				continue;
+			pp_tlv_envvalue(first.tlvs.val[j], first.tlvs.len[j],
+					tlv, sizeof(tlv));
+			if ((s = pp_env_put(&area, end,
+					    pp_tlv_envname((enum pp_tlvname)j),
+					    tlv)))
+				x->envp[k++] = s;
+		}
+		/* tcpserver's variables, where the launcher set them. */
+		for (i = 0; i < k; i++) {
+			for (j = 0; j < 4; j++)
+				if (pp_has_name(x->envp[i], pp_tcpvars[j]))
+					break;
+			if (j == 4 || (j < 2 && !first.info.has_src) ||
+			    (j >= 2 && !first.info.has_dst))
+				continue;
+			pp_fmt_ip(j < 2 ? &first.info.src : &first.info.dst,
+				  ip, sizeof(ip), &port);
+			if (j % 2 == 1) {
+				snprintf(num, sizeof(num), "%u", port);
+				s = num;
+			} else {
+				s = ip;
+			}
+			if (strcmp(x->envp[i] + strlen(pp_tcpvars[j]) + 1, s) ==
+			    0)
+				continue;
+			if (j == 0)
+				rewrite_host = true;
+			s = pp_env_put(&area, end, pp_tcpvars[j], s);
+			if (s != NULL)
+				x->envp[i] = s;
+		}
+		/* Names looked up for the proxy do not describe the client. */
+		for (i = 0; rewrite_host && i < k;) {
+			if (pp_has_name(x->envp[i], "TCPREMOTEHOST") ||
+			    pp_has_name(x->envp[i], "TCPREMOTEINFO")) {
+				memmove(&x->envp[i], &x->envp[i + 1],
+					(k - i - 1) * sizeof(char *));
+				k--;
+				continue;
+			}
+			i++;
+		}
+	}
+	x->envp[k] = NULL;
+	errno = saved;
+	return true;
+}
+
+static void
+pp_exec_done(struct pp_execenv *x)
+{
+	int saved = errno;
+
+	munmap(x->map, x->maplen);
+	errno = saved;
+}
+
+PP_EXPORT int
+execve(const char *path, char *const argv[], char *const envp[])
+{
+	struct pp_execenv x;
+	int ret;
+
+	if (!pp_ready())
+		return (int)syscall(SYS_execve, path, argv, envp);
+	if (!pp_exec_env(envp, &x))
+		return pp_real.execve(path, argv, envp);
+	ret = pp_real.execve(path, argv, x.envp);
+	pp_exec_done(&x);
+	return ret;
+}
+
+PP_EXPORT int
+execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	struct pp_execenv x;
+	int ret;
+
+	if (!pp_ready() || pp_real.execvpe == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!pp_exec_env(envp, &x))
+		return pp_real.execvpe(file, argv, envp);
+	ret = pp_real.execvpe(file, argv, x.envp);
+	pp_exec_done(&x);
+	return ret;
+}
+
+PP_EXPORT int
+execv(const char *path, char *const argv[])
+{
+	return execve(path, argv, environ);
+}
+
+PP_EXPORT int
+execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
+}
+
+PP_EXPORT int
+fexecve(int fd, char *const argv[], char *const envp[])
+{
+	struct pp_execenv x;
+	int ret;
+
+	if (!pp_ready() || pp_real.fexecve == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!pp_exec_env(envp, &x))
+		return pp_real.fexecve(fd, argv, envp);
+	ret = pp_real.fexecve(fd, argv, x.envp);
+	pp_exec_done(&x);
+	return ret;
+}
+
+/*
+ * execl, execlp, execle: gather the variadic arguments (at most
+ * PP_EXEC_MAXARGS, like a kernel limit: E2BIG beyond) and go on as
+ * execve / execvpe.
+ */
+#define PP_GATHER_ARGS(argv, arg0, ap)                                        \
+	do {                                                                  \
+		size_t pp_n = 0;                                              \
+		(argv)[pp_n++] = (char *)(arg0);                              \
+		while ((argv)[pp_n - 1] != NULL) {                            \
+			if (pp_n == PP_EXEC_MAXARGS) {                        \
+				va_end(ap);                                   \
+				errno = E2BIG;                                \
+				return -1;                                    \
+			}                                                     \
+			(argv)[pp_n++] = va_arg(ap, char *);                  \
+		}                                                             \
+	} while (0)
+
+PP_EXPORT int
+execl(const char *path, const char *arg, ...)
+{
+	char *argv[PP_EXEC_MAXARGS];
+	va_list ap;
+
+	va_start(ap, arg);
+	PP_GATHER_ARGS(argv, arg, ap);
+	va_end(ap);
+	return execve(path, argv, environ);
+}
+
+PP_EXPORT int
+execlp(const char *file, const char *arg, ...)
+{
+	char *argv[PP_EXEC_MAXARGS];
+	va_list ap;
+
+	va_start(ap, arg);
+	PP_GATHER_ARGS(argv, arg, ap);
+	va_end(ap);
+	return execvpe(file, argv, environ);
+}
+
+PP_EXPORT int
+execle(const char *path, const char *arg, ...)
+{
+	char *argv[PP_EXEC_MAXARGS];
+	char *const *envp;
+	va_list ap;
+
+	va_start(ap, arg);
+	PP_GATHER_ARGS(argv, arg, ap);
+	envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, argv, envp);
+}
+
+PP_EXPORT int
+posix_spawn(pid_t *restrict pid, const char *restrict path,
+	    const posix_spawn_file_actions_t *fa,
+	    const posix_spawnattr_t *restrict attr, char *const argv[],
+	    char *const envp[])
+{
+	struct pp_execenv x;
+	int ret;
+
+	if (!pp_ready() || pp_real.posix_spawn == NULL)
+		return ENOSYS;
+	if (!pp_exec_env(envp, &x))
+		return pp_real.posix_spawn(pid, path, fa, attr, argv, envp);
+	ret = pp_real.posix_spawn(pid, path, fa, attr, argv, x.envp);
+	pp_exec_done(&x);
+	return ret;
+}
+
+PP_EXPORT int
+posix_spawnp(pid_t *restrict pid, const char *restrict file,
+	     const posix_spawn_file_actions_t *fa,
+	     const posix_spawnattr_t *restrict attr, char *const argv[],
+	     char *const envp[])
+{
+	struct pp_execenv x;
+	int ret;
+
+	if (!pp_ready() || pp_real.posix_spawnp == NULL)
+		return ENOSYS;
+	if (!pp_exec_env(envp, &x))
+		return pp_real.posix_spawnp(pid, file, fa, attr, argv, envp);
+	ret = pp_real.posix_spawnp(pid, file, fa, attr, argv, x.envp);
+	pp_exec_done(&x);
+	return ret;
+}

@@ -1,0 +1,249 @@
+/*
+ * inherit.c - connections a process holds when it starts.
+ *
+ * 1. Hand-over: a preloaded parent that exec'ed us described, in
+ *    PPSHIM_HANDOVER, each connection we inherit (hook_exec.c).  An
+ *    entry is taken only for the descriptor that is still that very
+ *    socket (same SO_COOKIE); when the number changed on the way (file
+ *    actions of posix_spawn, a launcher's dup2 inside libc), the open
+ *    descriptors are searched for the cookie.  No header is read, no
+ *    byte of the connection is touched.
+ *
+ * 2. PP_INHERIT=1: for a connected stream socket on fds 0-2 or in the
+ *    LISTEN_FDS range whose local address is PROXY-only and that no
+ *    hand-over covers (systemd Accept=yes, an unpreloaded inetd), the
+ *    header is read here, before main, bounded by PP_TIMEOUT_MS, and the
+ *    ACLs applied.  A refused connection ends the process before main:
+ *    exit status 77 (EX_NOPERM) for an untrusted source, 76 (EX_PROTOCOL)
+ *    for a missing or invalid header; the client gets a reset.  Listening
+ *    sockets are never read.  Without PP_INHERIT=1 nothing is read: a
+ *    header is configuration, never a guess.
+ *
+ * Either way, TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP and TCPLOCALPORT
+ * present in the environment are rewritten to the advertised values
+ * (PP_INHERIT only: with a hand-over, the exec hook already did), and the
+ * PP_TLV_* variables exported.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "handover.h"
+#include "shim.h"
+
+#define PP_UNMATCHED_MAX 32
+
+struct pp_takectx {
+	struct pp_handover miss[PP_UNMATCHED_MAX];
+	size_t nmiss;
+};
+
+static void
+pp_register(int fd, const struct pp_handover *h)
+{
+	struct pp_fdinfo info = h->info;
+
+	info.kind = PP_FD_CONN;
+	if (!pp_fd_set(fd, &info))
+		return;
+	if (h->tlvs.present[0] || h->tlvs.present[1] || h->tlvs.present[2] ||
+	    h->tlvs.present[3] || h->tlvs.present[4] || h->tlvs.present[5])
+		pp_tlvcache_put(info.cookie, &h->tlvs);
+}
+
+static void
+pp_take(const struct pp_handover *h, void *arg)
+{
+	struct pp_takectx *ctx = arg;
+
+	if (pp_same_socket(h->fd, h->info.cookie))
+		pp_register(h->fd, h);
+	else if (ctx->nmiss < PP_UNMATCHED_MAX)
+		ctx->miss[ctx->nmiss++] = *h;
+}
+
+/* Look for the sockets of unmatched entries under other numbers. */
+static void
+pp_search_fds(struct pp_takectx *ctx)
+{
+	struct dirent *de;
+	uint64_t cookie;
+	DIR *d;
+	size_t i;
+	long fd;
+	char *end;
+
+	d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		fd = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || fd < 0 || fd == dirfd(d))
+			continue;
+		cookie = pp_socket_cookie((int)fd);
+		if (cookie == 0)
+			continue;
+		for (i = 0; i < ctx->nmiss; i++)
+			if (ctx->miss[i].info.cookie == cookie)
+				pp_register((int)fd, &ctx->miss[i]);
+	}
+	closedir(d);
+}
+
+/* Rewrite a tcpserver variable that is present; returns true if it was. */
+static bool
+pp_rewrite_var(const char *name, const char *value)
+{
+	if (getenv(name) == NULL)
+		return false;
+	setenv(name, value, 1);
+	return true;
+}
+
+static void
+pp_export(const struct pp_fdinfo *info, const struct pp_tlvset *tlvs)
+{
+	char ip[INET6_ADDRSTRLEN], num[8], val[2 * PP_XTLV_MAX + 8];
+	const union pp_inaddr *a;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (!(i == 0 ? info->has_src : info->has_dst))
+			continue;
+		a = i == 0 ? &info->src : &info->dst;
+		if (a->sa.sa_family == AF_INET) {
+			inet_ntop(AF_INET, &a->sin.sin_addr, ip, sizeof(ip));
+			snprintf(num, sizeof(num), "%u",
+				 ntohs(a->sin.sin_port));
+		} else {
+			inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip,
+				  sizeof(ip));
+			snprintf(num, sizeof(num), "%u",
+				 ntohs(a->sin6.sin6_port));
+		}
+		if (pp_rewrite_var(i == 0 ? "TCPREMOTEIP" : "TCPLOCALIP", ip) &&
+		    i == 0) {
+			/* Looked up for the proxy: says nothing of the client. */
+			unsetenv("TCPREMOTEHOST");
+			unsetenv("TCPREMOTEINFO");
+		}
+		pp_rewrite_var(i == 0 ? "TCPREMOTEPORT" : "TCPLOCALPORT", num);
+	}
+	for (i = 0; i < PP_XTLV_COUNT; i++) {
+		if (!tlvs->present[i])
+			continue;
+		pp_tlv_envvalue(tlvs->val[i], tlvs->len[i], val, sizeof(val));
+		setenv(pp_tlv_envname((enum pp_tlvname)i), val, 1);
+	}
+}
+
+/* Refuse the inherited connection: reset it and end the process. */
+static void
+pp_inherit_refuse(int fd, const union pp_sockaddr *peer, socklen_t peerlen,
+		  const char *why, int status)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+	char who[INET6_ADDRSTRLEN + 16];
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	pp_fmt_addr(&peer->sa, peerlen, who, sizeof(who));
+	pp_log(PP_LOG_WARN, "refused inherited connection from %s: %s", who,
+	       why);
+	_exit(status);
+}
+
+static void
+pp_inherit_one(int fd, const int *fds, size_t nfds)
+{
+	struct pp_fdinfo info;
+	struct pp_tlvset tlvs;
+	union pp_sockaddr local, peer;
+	socklen_t llen = sizeof(local), plen = sizeof(peer), olen;
+	int type = 0, listening = 1;
+	uint64_t cookie;
+	const char *why;
+	size_t i;
+
+	if (pp_fd_kind(fd) == PP_FD_CONN)
+		return; /* handed over, or done under another number */
+	olen = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) != 0 ||
+	    type != SOCK_STREAM)
+		return;
+	olen = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) !=
+		    0 ||
+	    listening)
+		return;
+	if (pp_real.getsockname(fd, &local.sa, &llen) != 0 ||
+	    !pp_config_match(&pp_cfg, SOCK_STREAM, &local.sa, llen) ||
+	    pp_real.getpeername(fd, &peer.sa, &plen) != 0)
+		return;
+	if (local.sa.sa_family != AF_UNIX &&
+	    !pp_acl_match(&pp_cfg.allow, &peer.sa, plen)) {
+		if (pp_acl_match(&pp_cfg.direct, &peer.sa, plen))
+			return;
+		pp_inherit_refuse(fd, &peer, plen, "untrusted source", 77);
+	}
+	if (pp_read_header_wait(fd, local.sa.sa_family, &peer, plen, &info,
+				&tlvs, &why) != 0)
+		pp_inherit_refuse(fd, &peer, plen, why, 76);
+	cookie = pp_socket_cookie(fd);
+	info.kind = PP_FD_CONN;
+	info.cookie = cookie;
+	info.family = local.sa.sa_family;
+	/* The same socket under the other inherited numbers (0 and 1). */
+	for (i = 0; i < nfds; i++)
+		if (fds[i] == fd || pp_socket_cookie(fds[i]) == cookie)
+			pp_fd_set(fds[i], &info);
+	if (tlvs.present[0] || tlvs.present[1] || tlvs.present[2] ||
+	    tlvs.present[3] || tlvs.present[4] || tlvs.present[5])
+		pp_tlvcache_put(cookie, &tlvs);
+	pp_export(&info, &tlvs);
+}
+
+static void
+pp_inherit_read(void)
+{
+	int fds[3 + 64];
+	size_t nfds = 0, i;
+	const char *lfds = getenv("LISTEN_FDS"), *lpid = getenv("LISTEN_PID");
+	long n = 0;
+
+	for (i = 0; i < 3; i++)
+		fds[nfds++] = (int)i;
+	if (lfds != NULL &&
+	    (lpid == NULL || strtol(lpid, NULL, 10) == (long)getpid())) {
+		n = strtol(lfds, NULL, 10);
+		for (i = 0; n > 0 && i < (size_t)n && i < 64; i++)
+			fds[nfds++] = 3 + (int)i;
+	}
+	for (i = 0; i < nfds; i++)
+		pp_inherit_one(fds[i], fds, nfds);
+}
+
+void
+pp_inherit_load(void)
+{
+	const char *v = getenv(PP_HANDOVER_VAR);
+	struct pp_takectx *ctx;
+
+	if (v != NULL && *v != '\0') {
+		ctx = calloc(1, sizeof(*ctx));
+		if (ctx != NULL) {
+			pp_handover_parse(v, pp_take, ctx);
+			if (ctx->nmiss > 0)
+				pp_search_fds(ctx);
+			free(ctx);
+		}
+	}
+	if (pp_cfg.inherit && pp_active())
+		pp_inherit_read();
+}

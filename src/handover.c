@@ -185,7 +185,8 @@ pp_get_num(const char *s, const char *e, unsigned base, uint64_t max,
 		return false;
 	for (; s < e; s++) {
 		d = pp_unhex(*s);
-		if (d < 0 || (unsigned)d >= base || v > (max - (unsigned)d) / base)
+		if (d < 0 || (unsigned)d >= base || (uint64_t)d > max ||
+		    v > (max - (unsigned)d) / base)
 			return false;
 		v = v * base + (unsigned)d;
 	}

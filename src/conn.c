@@ -830,12 +830,12 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 		if (linfo.family != AF_UNIX &&
 		    !pp_acl_match(&pp_cfg.allow, &peer.sa, peerlen)) {
 			if (pp_acl_match(&pp_cfg.direct, &peer.sa, peerlen)) {
-				if (pp_log_on(PP_LOG_DEBUG)) {
+				if (pp_log_on(PP_LOG_INFO)) {
 					char who[INET6_ADDRSTRLEN + 16];
 
 					pp_fmt_addr(&peer.sa, peerlen, who,
 						    sizeof(who));
-					pp_log(PP_LOG_DEBUG, "direct %s", who);
+					pp_log(PP_LOG_INFO, "direct %s", who);
 				}
 				pp_copy_addr(addr, alen, &peer.sa, peerlen);
 				errno = saved;

@@ -242,6 +242,40 @@ pp_job_grow(struct pp_job *j, size_t total)
 }
 
 /*
+ * Push data into the parser, moving it to a larger buffer as soon as the
+ * header's total length is known to exceed the one it has.  *used is the
+ * number of bytes that belong to the header.
+ */
+static enum pp_status
+pp_job_push(struct pp_job *j, const uint8_t *data, size_t n, size_t *used)
+{
+	enum pp_status st = PP_NEED_MORE;
+	size_t off = 0, chunk, u, total;
+
+	*used = 0;
+	while (off < n) {
+		total = pp_parser_total(&j->p);
+		if (total > j->p.cap && !pp_job_grow(j, total))
+			break; /* the push below reports the header too long */
+		chunk = n - off;
+		if (total == 0 && chunk > j->p.cap - j->p.have)
+			chunk = j->p.cap - j->p.have;
+		if (chunk == 0)
+			break;
+		st = pp_parser_push(&j->p, data + off, chunk, &u);
+		off += u;
+		*used += u;
+		if (st != PP_NEED_MORE || u < chunk)
+			return st;
+	}
+	if (off < n) {
+		st = pp_parser_push(&j->p, data + off, n - off, &u);
+		*used += u;
+	}
+	return st;
+}
+
+/*
  * Read as much of the header as has arrived, never a byte past it.
  * Returns PP_STEP_MORE when the socket has nothing more for now.
  */
@@ -285,7 +319,7 @@ pp_job_step(struct pp_job *j, const char **why)
 		if (j->p.have == 0 && (size_t)n >= sizeof(pp_knock) &&
 		    memcmp(scratch, pp_knock, sizeof(pp_knock)) == 0)
 			return PP_STEP_KNOCK;
-		st = pp_parser_push(&j->p, scratch, (size_t)n, &used);
+		st = pp_job_push(j, scratch, (size_t)n, &used);
 		if (want == 0 && used > 0 &&
 		    pp_real.recv(j->fd, scratch, used, MSG_DONTWAIT) !=
 			    (ssize_t)used) {
@@ -350,8 +384,8 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, const char **why)
 	 * must know the header was read already. */
 	info->kind = PP_FD_CONN;
 	info->family = (uint16_t)j->family;
-	if (h->command == PP_CMD_LOCAL || (h->family != PP_FAM_INET &&
-					   h->family != PP_FAM_INET6)) {
+	if (h->command == PP_CMD_LOCAL || h->transport == PP_TP_UNSPEC ||
+	    (h->family != PP_FAM_INET && h->family != PP_FAM_INET6)) {
 		if (pp_log_on(PP_LOG_INFO)) {
 			pp_fmt_addr(&j->peer.sa, j->peerlen, real,
 				    sizeof(real));
@@ -758,6 +792,8 @@ pp_hand_over(int fd, const struct pp_fdinfo *info, const struct pp_job *j,
 			pp_tlvset_from_area(&tlvs, h->tlv, h->tlv_len);
 			pp_tlvcache_put(reg.cookie, &tlvs);
 		}
+	}
+	if (info->kind == PP_FD_CONN && info->has_src) {
 		pp_copy_addr(addr, alen, &info->src.sa, info->srclen);
 	} else {
 		pp_copy_addr(addr, alen, &peer->sa, peerlen);

@@ -96,7 +96,7 @@ pp_env_put(char **area, char *end, const char *name, const char *value)
  * (the value in out, NUL-terminated), and the lowest one in *first.
  */
 static size_t
-pp_collect(char *out, size_t cap, struct pp_handover *first)
+pp_collect(char *out, size_t cap, struct pp_handover *first, bool cloexec)
 {
 	struct pp_handover h;
 	struct pp_fdent *page;
@@ -119,7 +119,7 @@ pp_collect(char *out, size_t cap, struct pp_handover *first)
 			if (pp_fd_get(fd, &h.info) != PP_FD_CONN)
 				continue;
 			fdfl = (int)syscall(SYS_fcntl, fd, F_GETFD);
-			if (fdfl < 0 || (fdfl & FD_CLOEXEC) ||
+			if (fdfl < 0 || (!cloexec && (fdfl & FD_CLOEXEC)) ||
 			    !pp_same_socket(fd, h.info.cookie))
 				continue;
 			h.fd = fd;
@@ -138,7 +138,7 @@ pp_collect(char *out, size_t cap, struct pp_handover *first)
  * be used as it is (nothing to hand over, nothing stale to remove).
  */
 static bool
-pp_exec_env(char *const envp[], struct pp_execenv *x)
+pp_exec_env(char *const envp[], struct pp_execenv *x, bool cloexec)
 {
 	struct pp_handover first;
 	char value[PP_HANDOVER_MAX], ip[INET6_ADDRSTRLEN], num[8];
@@ -156,7 +156,7 @@ pp_exec_env(char *const envp[], struct pp_execenv *x)
 		if (pp_has_name(envp[i], PP_HANDOVER_VAR))
 			stale = true;
 	count = i;
-	n = pp_collect(value, sizeof(value), &first);
+	n = pp_collect(value, sizeof(value), &first, cloexec);
 	if (n == 0 && !stale) {
 		errno = saved;
 		return false;
@@ -259,7 +259,7 @@ execve(const char *path, char *const argv[], char *const envp[])
 
 	if (!pp_ready())
 		return (int)syscall(SYS_execve, path, argv, envp);
-	if (!pp_exec_env(envp, &x))
+	if (!pp_exec_env(envp, &x, false))
 		return pp_real.execve(path, argv, envp);
 	ret = pp_real.execve(path, argv, x.envp);
 	pp_exec_done(&x);
@@ -276,7 +276,7 @@ execvpe(const char *file, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!pp_exec_env(envp, &x))
+	if (!pp_exec_env(envp, &x, false))
 		return pp_real.execvpe(file, argv, envp);
 	ret = pp_real.execvpe(file, argv, x.envp);
 	pp_exec_done(&x);
@@ -305,7 +305,7 @@ fexecve(int fd, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!pp_exec_env(envp, &x))
+	if (!pp_exec_env(envp, &x, false))
 		return pp_real.fexecve(fd, argv, envp);
 	ret = pp_real.fexecve(fd, argv, x.envp);
 	pp_exec_done(&x);
@@ -380,7 +380,7 @@ posix_spawn(pid_t *restrict pid, const char *restrict path,
 
 	if (!pp_ready() || pp_real.posix_spawn == NULL)
 		return ENOSYS;
-	if (!pp_exec_env(envp, &x))
+	if (!pp_exec_env(envp, &x, true))
 		return pp_real.posix_spawn(pid, path, fa, attr, argv, envp);
 	ret = pp_real.posix_spawn(pid, path, fa, attr, argv, x.envp);
 	pp_exec_done(&x);
@@ -398,7 +398,7 @@ posix_spawnp(pid_t *restrict pid, const char *restrict file,
 
 	if (!pp_ready() || pp_real.posix_spawnp == NULL)
 		return ENOSYS;
-	if (!pp_exec_env(envp, &x))
+	if (!pp_exec_env(envp, &x, true))
 		return pp_real.posix_spawnp(pid, file, fa, attr, argv, envp);
 	ret = pp_real.posix_spawnp(pid, file, fa, attr, argv, x.envp);
 	pp_exec_done(&x);

@@ -65,7 +65,8 @@ pp_take(const struct pp_handover *h, void *arg)
 
 	if (pp_same_socket(h->fd, h->info.cookie))
 		pp_register(h->fd, h);
-	else if (ctx->nmiss < PP_UNMATCHED_MAX)
+	/* Other numbers may hold the same socket (posix_spawn's dup2). */
+	if (ctx->nmiss < PP_UNMATCHED_MAX)
 		ctx->miss[ctx->nmiss++] = *h;
 }
 
@@ -97,11 +98,14 @@ pp_search_fds(struct pp_takectx *ctx)
 	closedir(d);
 }
 
-/* Rewrite a tcpserver variable that is present; returns true if it was. */
+/* Rewrite a tcpserver variable that is present; returns true if it
+ * changed. */
 static bool
 pp_rewrite_var(const char *name, const char *value)
 {
-	if (getenv(name) == NULL)
+	const char *old = getenv(name);
+
+	if (old == NULL || strcmp(old, value) == 0)
 		return false;
 	setenv(name, value, 1);
 	return true;
@@ -137,8 +141,10 @@ pp_export(const struct pp_fdinfo *info, const struct pp_tlvset *tlvs)
 		pp_rewrite_var(i == 0 ? "TCPREMOTEPORT" : "TCPLOCALPORT", num);
 	}
 	for (i = 0; i < PP_XTLV_COUNT; i++) {
-		if (!tlvs->present[i])
+		if (!tlvs->present[i]) {
+			unsetenv(pp_tlv_envname((enum pp_tlvname)i));
 			continue;
+		}
 		pp_tlv_envvalue(tlvs->val[i], tlvs->len[i], val, sizeof(val));
 		setenv(pp_tlv_envname((enum pp_tlvname)i), val, 1);
 	}
@@ -209,6 +215,23 @@ pp_inherit_one(int fd, const int *fds, size_t nfds)
 	pp_export(&info, &tlvs);
 }
 
+/* The variables describe the connection that landed on 0, 1 or 2. */
+static void
+pp_export_handed_over(void)
+{
+	struct pp_fdinfo info;
+	struct pp_tlvset tlvs;
+	int fd;
+
+	for (fd = 0; fd < 3; fd++) {
+		if (pp_fd_get(fd, &info) != PP_FD_CONN)
+			continue;
+		pp_tlvcache_get(info.cookie, &tlvs);
+		pp_export(&info, &tlvs);
+		return;
+	}
+}
+
 static void
 pp_inherit_read(void)
 {
@@ -243,6 +266,7 @@ pp_inherit_load(void)
 				pp_search_fds(ctx);
 			free(ctx);
 		}
+		pp_export_handed_over();
 	}
 	if (pp_cfg.inherit && pp_active())
 		pp_inherit_read();

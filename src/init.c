@@ -51,6 +51,7 @@ pp_init_all(void)
 	pthread_atfork(pp_conn_atfork_prepare, pp_conn_atfork_parent,
 		       pp_conn_atfork_child);
 	pp_inherit_load();
+	pp_udp_inherit();
 	pp_in_init = false;
 	atomic_store_explicit(&pp_done, true, memory_order_release);
 	errno = saved;

@@ -1,0 +1,804 @@
+/*
+ * udp.c - PROXY-only datagram sockets: one v2 header per datagram.
+ *
+ * Which sockets.  A datagram socket is PROXY-only when the address it is
+ * bound to matches a PORT/udp entry of PP_PORTS.  bind() (hook_udp.c)
+ * classifies it right after the kernel accepted the address, and the
+ * constructor classifies the bound datagram sockets a program inherits
+ * (fds 0-2 as inetd's "wait" services get them, and systemd's LISTEN_FDS
+ * range).  The answer is a PP_FD_UDP entry in the descriptor table,
+ * holding the socket's cookie, its family and its bound address.  Every
+ * receive call on any other descriptor (read() on every file of the
+ * program included) costs one table load and goes straight to libc.
+ *
+ * Receiving.  The header length differs from one datagram to the next,
+ * so the kernel cannot be asked to put the payload where the program
+ * wants it.  Each datagram is received whole (MSG_TRUNC tells its real
+ * length) into a private 64 KiB buffer, one per thread, mapped the first
+ * time that thread receives on a PROXY-only socket and unmapped when it
+ * exits; the payload is then copied into the caller's buffers.  The
+ * caller's control buffer is handed to the kernel as it is, so
+ * IP_PKTINFO, IPV6_PKTINFO, timestamps and MSG_CTRUNC are exactly the
+ * kernel's: the real local address, never an advertised one.
+ *
+ * Each datagram gets a verdict from its real source:
+ *   - PP_ALLOW: it must begin with a v2 header (the final layout, or the
+ *     2012 draft with PP_V2_DRAFT=1; never v1: text over UDP is not a
+ *     thing any sender does).  PROXY with INET or INET6 and transport
+ *     DGRAM or STREAM: the header is stripped and the advertised source
+ *     reported (an IPv4 client on an IPv6 socket as ::ffff:a.b.c.d; an
+ *     IPv6 client on an IPv4 socket is dropped).  LOCAL, the UNSPEC or
+ *     UNIX family, or the UNSPEC transport: stripped, real source
+ *     reported (dnsdist's health checks are LOCAL).  No header, an
+ *     invalid one, a CRC32C mismatch: dropped.
+ *   - PP_DIRECT only: passed untouched with the real source.
+ *   - anyone else: dropped.
+ * A dropped datagram is never seen by the program: the call receives
+ * the next one, which blocks, or fails with EAGAIN, exactly when the
+ * program's own call would.  Under MSG_PEEK a bad datagram is really
+ * received (and so removed) before the next one is peeked.
+ *
+ * Replies.  A datagram that advertised a client records "client C came
+ * through proxy P on local port L" in a table of at most PP_ROUTE_MAX
+ * entries, least recently used evicted first, an entry older than
+ * PP_ROUTE_IDLE_S seconds since C's last datagram ignored.  sendto,
+ * sendmsg and sendmmsg to C on a PROXY-only socket of port L go to P
+ * instead (the proxy expects the bare reply), and so does connect() to
+ * C, so that send() and write() on the connected socket reach P too.
+ * Any other destination is sent to as the program asked.  The table is
+ * created on the first advertised datagram and guarded by one mutex,
+ * which only the PROXY-only sockets ever take; a fork handler
+ * re-initialises it in the child.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "shim.h"
+#include "udp.h"
+
+#define PP_UDP_BUF 65536u  /* larger than any UDP datagram's payload */
+#define PP_ROUTE_MAX 65536u /* reply table entries (a power of two) */
+#define PP_ROUTE_IDLE_S 120u
+#define PP_WARN_EVERY_S 10u
+#define PP_MMSG_MAX 1024u /* UIO_MAXIOV: the kernel's cap on vlen */
+#define PP_INHERIT_MAX 4096
+
+/* ===== The per-thread receive buffer ===== */
+
+static __thread uint8_t *pp_tbuf;
+static pthread_key_t pp_tbuf_key;
+static pthread_once_t pp_tbuf_once = PTHREAD_ONCE_INIT;
+static bool pp_tbuf_key_ok;
+
+static void
+pp_tbuf_free(void *p)
+{
+	munmap(p, PP_UDP_BUF);
+}
+
+static void
+pp_tbuf_key_init(void)
+{
+	pp_tbuf_key_ok = pthread_key_create(&pp_tbuf_key, pp_tbuf_free) == 0;
+}
+
+/* mmap rather than malloc: no allocator lock inside a receive call. */
+static uint8_t *
+pp_udp_buf(void)
+{
+	void *p;
+
+	if (pp_tbuf != NULL)
+		return pp_tbuf;
+	p = mmap(NULL, PP_UDP_BUF, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	pthread_once(&pp_tbuf_once, pp_tbuf_key_init);
+	if (pp_tbuf_key_ok)
+		(void)pthread_setspecific(pp_tbuf_key, p);
+	pp_tbuf = p;
+	return p;
+}
+
+/* ===== Addresses ===== */
+
+static uint32_t
+pp_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+/* An IPv4 or IPv6 address as 16 bytes (IPv4 as ::ffff:a.b.c.d) and a
+ * port in network order.  False for anything else. */
+static bool
+pp_norm(const struct sockaddr *sa, socklen_t len, uint8_t a[16],
+	uint16_t *port)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa == NULL || len < sizeof(sa_family_t))
+		return false;
+	if (sa->sa_family == AF_INET && len >= sizeof(*in)) {
+		memset(a, 0, 10);
+		a[10] = a[11] = 0xff;
+		memcpy(a + 12, &in->sin_addr, 4);
+		*port = in->sin_port;
+		return true;
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(*in6)) {
+		memcpy(a, &in6->sin6_addr, 16);
+		*port = in6->sin6_port;
+		return true;
+	}
+	return false;
+}
+
+static bool
+pp_is_mapped(const uint8_t a[16])
+{
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0,
+					 0, 0, 0, 0, 0xff, 0xff };
+
+	return memcmp(a, pfx, sizeof(pfx)) == 0;
+}
+
+/*
+ * Express an address in the form a socket of family fam uses: IPv4 on an
+ * IPv6 socket becomes ::ffff:a.b.c.d, a mapped address on an IPv4 socket
+ * becomes plain IPv4.  False when fam cannot hold it.
+ */
+static bool
+pp_as_family(const struct sockaddr *sa, socklen_t len, int fam,
+	     union pp_inaddr *out, socklen_t *outlen)
+{
+	uint8_t a[16];
+	uint16_t port;
+
+	if (!pp_norm(sa, len, a, &port))
+		return false;
+	memset(out, 0, sizeof(*out));
+	if (fam == AF_INET6) {
+		if (sa->sa_family == AF_INET6)
+			out->sin6 = *(const struct sockaddr_in6 *)sa;
+		out->sin6.sin6_family = AF_INET6;
+		out->sin6.sin6_port = port;
+		memcpy(&out->sin6.sin6_addr, a, 16);
+		*outlen = sizeof(out->sin6);
+		return true;
+	}
+	if (fam == AF_INET && pp_is_mapped(a)) {
+		out->sin.sin_family = AF_INET;
+		out->sin.sin_port = port;
+		memcpy(&out->sin.sin_addr, a + 12, 4);
+		*outlen = sizeof(out->sin);
+		return true;
+	}
+	return false;
+}
+
+/* The port of a PP_FD_UDP entry's bound address, network order. */
+static uint16_t
+pp_local_port(const struct pp_fdinfo *info)
+{
+	return info->dst.sa.sa_family == AF_INET6 ? info->dst.sin6.sin6_port
+						  : info->dst.sin.sin_port;
+}
+
+/* ===== The reply table ===== */
+
+struct pp_route {
+	uint32_t next;         /* hash chain: index + 1, 0 ends it */
+	uint32_t older, newer; /* LRU list: index + 1 */
+	uint32_t seen;         /* pp_now_s() of the client's last datagram */
+	uint16_t lport;        /* local port it arrived on (network order) */
+	uint16_t aport;        /* advertised client port (network order) */
+	uint8_t aaddr[16];     /* advertised client address, IPv4 mapped */
+	socklen_t reallen;
+	union pp_inaddr real; /* the proxy, as the kernel reported it */
+};
+
+struct pp_rkey {
+	uint16_t lport, aport;
+	uint8_t aaddr[16];
+};
+
+static struct {
+	pthread_mutex_t mtx;
+	struct pp_route *r;  /* PP_ROUTE_MAX entries */
+	uint32_t *bucket;    /* PP_ROUTE_MAX chain heads, index + 1 */
+	uint32_t used;       /* entries handed out so far */
+	uint32_t newest;     /* index + 1 */
+	uint32_t oldest;     /* index + 1 */
+	uint32_t seed;
+	bool failed;         /* the mapping failed once: never retry */
+} pp_rt = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+static atomic_bool pp_rt_up;
+
+static void
+pp_rt_atfork_prepare(void)
+{
+	pthread_mutex_lock(&pp_rt.mtx);
+}
+
+static void
+pp_rt_atfork_parent(void)
+{
+	pthread_mutex_unlock(&pp_rt.mtx);
+}
+
+/* The child has the table (its sockets are the parent's too) and a
+ * fresh lock. */
+static void
+pp_rt_atfork_child(void)
+{
+	pthread_mutex_init(&pp_rt.mtx, NULL);
+}
+
+/* Called with the lock held. */
+static bool
+pp_rt_create(void)
+{
+	size_t sz = PP_ROUTE_MAX * (sizeof(struct pp_route) + sizeof(uint32_t));
+	struct timespec ts;
+	void *p;
+
+	if (pp_rt.r != NULL)
+		return true;
+	if (pp_rt.failed)
+		return false;
+	/* Untouched pages cost nothing: the table grows in memory only as
+	 * distinct clients show up. */
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		pp_rt.failed = true;
+		pp_log(PP_LOG_ERROR, "no memory for the UDP reply table: "
+				     "replies go where the program sends them");
+		return false;
+	}
+	pp_rt.r = p;
+	pp_rt.bucket = (uint32_t *)(pp_rt.r + PP_ROUTE_MAX);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pp_rt.seed = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() * 2654435761u;
+	pthread_atfork(pp_rt_atfork_prepare, pp_rt_atfork_parent,
+		       pp_rt_atfork_child);
+	atomic_store_explicit(&pp_rt_up, true, memory_order_release);
+	return true;
+}
+
+static uint32_t
+pp_rt_hash(const struct pp_rkey *k)
+{
+	const uint8_t *b = (const uint8_t *)k;
+	uint32_t h = 2166136261u ^ pp_rt.seed;
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++) {
+		h ^= b[i];
+		h *= 16777619u;
+	}
+	h ^= h >> 15;
+	return h & (PP_ROUTE_MAX - 1);
+}
+
+static bool
+pp_rt_is(const struct pp_route *e, const struct pp_rkey *k)
+{
+	return e->lport == k->lport && e->aport == k->aport &&
+	       memcmp(e->aaddr, k->aaddr, 16) == 0;
+}
+
+/* Index + 1 of the entry for k, 0 when none.  Lock held. */
+static uint32_t
+pp_rt_find(const struct pp_rkey *k, uint32_t h)
+{
+	uint32_t i;
+
+	for (i = pp_rt.bucket[h]; i != 0; i = pp_rt.r[i - 1].next)
+		if (pp_rt_is(&pp_rt.r[i - 1], k))
+			return i;
+	return 0;
+}
+
+static void
+pp_lru_unlink(uint32_t i)
+{
+	struct pp_route *e = &pp_rt.r[i - 1];
+
+	if (e->older != 0)
+		pp_rt.r[e->older - 1].newer = e->newer;
+	else
+		pp_rt.oldest = e->newer;
+	if (e->newer != 0)
+		pp_rt.r[e->newer - 1].older = e->older;
+	else
+		pp_rt.newest = e->older;
+	e->older = e->newer = 0;
+}
+
+static void
+pp_lru_push(uint32_t i)
+{
+	struct pp_route *e = &pp_rt.r[i - 1];
+
+	e->older = pp_rt.newest;
+	e->newer = 0;
+	if (pp_rt.newest != 0)
+		pp_rt.r[pp_rt.newest - 1].newer = i;
+	pp_rt.newest = i;
+	if (pp_rt.oldest == 0)
+		pp_rt.oldest = i;
+}
+
+static void
+pp_chain_unlink(uint32_t i)
+{
+	struct pp_rkey k;
+	uint32_t *link;
+	struct pp_route *e = &pp_rt.r[i - 1];
+
+	k.lport = e->lport;
+	k.aport = e->aport;
+	memcpy(k.aaddr, e->aaddr, 16);
+	for (link = &pp_rt.bucket[pp_rt_hash(&k)]; *link != 0;
+	     link = &pp_rt.r[*link - 1].next) {
+		if (*link == i) {
+			*link = e->next;
+			break;
+		}
+	}
+	e->next = 0;
+}
+
+/* Client k came through proxy real: remember it (newest first). */
+static void
+pp_rt_note(const struct pp_rkey *k, const struct sockaddr *real,
+	   socklen_t reallen)
+{
+	struct pp_route *e;
+	uint32_t h, i;
+
+	if (reallen > sizeof(e->real))
+		return;
+	pthread_mutex_lock(&pp_rt.mtx);
+	if (!pp_rt_create())
+		goto out;
+	h = pp_rt_hash(k);
+	i = pp_rt_find(k, h);
+	if (i != 0) {
+		pp_lru_unlink(i);
+	} else {
+		if (pp_rt.used < PP_ROUTE_MAX) {
+			i = ++pp_rt.used;
+		} else {
+			i = pp_rt.oldest;
+			pp_lru_unlink(i);
+			pp_chain_unlink(i);
+		}
+		e = &pp_rt.r[i - 1];
+		e->lport = k->lport;
+		e->aport = k->aport;
+		memcpy(e->aaddr, k->aaddr, 16);
+		e->next = pp_rt.bucket[h];
+		pp_rt.bucket[h] = i;
+	}
+	e = &pp_rt.r[i - 1];
+	e->seen = pp_now_s();
+	memcpy(&e->real, real, reallen);
+	e->reallen = reallen;
+	pp_lru_push(i);
+out:
+	pthread_mutex_unlock(&pp_rt.mtx);
+}
+
+bool
+pp_udp_routing(void)
+{
+	return atomic_load_explicit(&pp_rt_up, memory_order_acquire);
+}
+
+bool
+pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
+	     union pp_inaddr *via, socklen_t *vialen)
+{
+	struct pp_fdinfo info;
+	struct pp_rkey k;
+	union pp_inaddr real;
+	socklen_t reallen = 0;
+	uint32_t i;
+	bool hit = false;
+	int saved = errno;
+
+	if (!pp_udp_routing() || pp_fd_get(fd, &info) != PP_FD_UDP ||
+	    !pp_norm(dst, dlen, k.aaddr, &k.aport))
+		goto out;
+	k.lport = pp_local_port(&info);
+	pthread_mutex_lock(&pp_rt.mtx);
+	i = pp_rt_find(&k, pp_rt_hash(&k));
+	if (i != 0 && pp_now_s() - pp_rt.r[i - 1].seen <= PP_ROUTE_IDLE_S) {
+		real = pp_rt.r[i - 1].real;
+		reallen = pp_rt.r[i - 1].reallen;
+		hit = true;
+	}
+	pthread_mutex_unlock(&pp_rt.mtx);
+	if (hit)
+		hit = pp_as_family(&real.sa, reallen, info.family, via, vialen);
+out:
+	errno = saved;
+	return hit;
+}
+
+/* ===== Classification ===== */
+
+static bool
+pp_udp_configured(void)
+{
+	size_t i;
+
+	for (i = 0; i < pp_cfg.nports; i++)
+		if (pp_cfg.ports[i].socktype == SOCK_DGRAM)
+			return true;
+	return false;
+}
+
+void
+pp_udp_classify(int fd, bool clear)
+{
+	struct pp_fdinfo info;
+	union pp_sockaddr sa;
+	socklen_t len = sizeof(sa), olen = sizeof(int);
+	int type = 0, saved = errno;
+
+	if (!pp_active() || !pp_udp_configured() ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) != 0 ||
+	    type != SOCK_DGRAM ||
+	    pp_real.getsockname(fd, &sa.sa, &len) != 0 ||
+	    (sa.sa.sa_family != AF_INET && sa.sa.sa_family != AF_INET6) ||
+	    len > sizeof(info.dst) ||
+	    !pp_config_match(&pp_cfg, SOCK_DGRAM, &sa.sa, len)) {
+		if (clear && pp_fd_kind(fd) != PP_FD_NONE &&
+		    !pp_foreign_process())
+			pp_fd_clear(fd);
+		goto out;
+	}
+	if (pp_foreign_process())
+		goto out;
+	memset(&info, 0, sizeof(info));
+	info.kind = PP_FD_UDP;
+	info.socktype = SOCK_DGRAM;
+	info.family = sa.sa.sa_family;
+	info.cookie = pp_socket_cookie(fd);
+	memcpy(&info.dst, &sa, len); /* the bound address, for its port */
+	info.dstlen = len;
+	if (!pp_fd_set(fd, &info)) {
+		pp_log(PP_LOG_ERROR, "fd %d: cannot track a PROXY-only UDP "
+				     "socket: its datagrams pass untouched", fd);
+		goto out;
+	}
+	if (pp_log_on(PP_LOG_DEBUG)) {
+		char where[INET6_ADDRSTRLEN + 16];
+
+		pp_fmt_addr(&sa.sa, len, where, sizeof(where));
+		pp_log(PP_LOG_DEBUG, "fd %d bound to %s/udp is PROXY-only", fd,
+		       where);
+	}
+out:
+	errno = saved;
+}
+
+void
+pp_udp_inherit(void)
+{
+	const char *v;
+	char *end;
+	long n, pid;
+	int fd;
+
+	if (!pp_active() || !pp_udp_configured())
+		return;
+	for (fd = 0; fd < 3; fd++)
+		pp_udp_classify(fd, false);
+	v = getenv("LISTEN_PID");
+	if (v != NULL && *v != '\0') {
+		pid = strtol(v, &end, 10);
+		if (*end != '\0' || pid != (long)getpid())
+			return;
+	}
+	v = getenv("LISTEN_FDS");
+	if (v == NULL || *v == '\0')
+		return;
+	n = strtol(v, &end, 10);
+	if (*end != '\0' || n <= 0)
+		return;
+	if (n > PP_INHERIT_MAX)
+		n = PP_INHERIT_MAX;
+	for (fd = 3; fd < 3 + n; fd++)
+		pp_udp_classify(fd, false);
+}
+
+/* ===== Receiving ===== */
+
+enum pp_verdict { PP_DG_DROP, PP_DG_REAL, PP_DG_ADV };
+
+/*
+ * What datagram d[0..n) from src means.  *skip is set to the header
+ * length to strip; for PP_DG_ADV *adv is the advertised client in the
+ * socket's family.
+ */
+static enum pp_verdict
+pp_judge(const struct pp_fdinfo *info, const union pp_sockaddr *src,
+	 socklen_t srclen, const uint8_t *d, size_t n, size_t *skip,
+	 union pp_inaddr *adv, socklen_t *advlen, const char **why)
+{
+	unsigned flags = pp_cfg.versions & (PP_ACCEPT_V2 | PP_ACCEPT_DRAFT);
+	struct pp_header h;
+	enum pp_err err;
+
+	*skip = 0;
+	if (!pp_acl_match(&pp_cfg.allow, &src->sa, srclen)) {
+		if (pp_acl_match(&pp_cfg.direct, &src->sa, srclen))
+			return PP_DG_REAL;
+		*why = "source not in PP_ALLOW or PP_DIRECT";
+		return PP_DG_DROP;
+	}
+	if (pp_parse_buf(d, n, flags, &h, &err, NULL, 0) != PP_DONE) {
+		*why = err == PP_E_SIGNATURE ? "no v2 header"
+					     : pp_strerror(err);
+		return PP_DG_DROP;
+	}
+	*skip = h.len;
+	if (h.command == PP_CMD_LOCAL ||
+	    (h.family != PP_FAM_INET && h.family != PP_FAM_INET6) ||
+	    h.transport == PP_TP_UNSPEC)
+		return PP_DG_REAL;
+	if (!pp_as_family(&h.src.sa, h.srclen, info->family, adv, advlen)) {
+		*why = "IPv6 client on an IPv4 socket";
+		return PP_DG_DROP;
+	}
+	return PP_DG_ADV;
+}
+
+static _Atomic uint32_t pp_last_warn;
+
+static void
+pp_dropped(int fd, const union pp_sockaddr *src, socklen_t srclen,
+	   const char *why)
+{
+	enum pp_loglevel level = PP_LOG_INFO;
+	uint32_t now, last;
+	char who[INET6_ADDRSTRLEN + 16];
+
+	if (!pp_log_on(PP_LOG_WARN))
+		return;
+	/* One warning every few seconds at most: a flood of bad datagrams
+	 * must not become a flood of log lines.  The rest at info. */
+	now = pp_now_s() + PP_WARN_EVERY_S; /* never 0 */
+	last = atomic_load_explicit(&pp_last_warn, memory_order_relaxed);
+	if ((last == 0 || now - last >= PP_WARN_EVERY_S) &&
+	    atomic_compare_exchange_strong(&pp_last_warn, &last, now))
+		level = PP_LOG_WARN;
+	if (!pp_log_on(level))
+		return;
+	pp_fmt_addr(&src->sa, srclen, who, sizeof(who));
+	pp_log(level, "fd %d: dropped a datagram from %s: %s", fd, who, why);
+}
+
+/* Scatter p[0..n) over the caller's buffers; returns what fitted. */
+static size_t
+pp_scatter(const struct msghdr *msg, const uint8_t *p, size_t n)
+{
+	size_t i, k, done = 0;
+
+	for (i = 0; i < msg->msg_iovlen && done < n; i++) {
+		k = msg->msg_iov[i].iov_len;
+		if (k > n - done)
+			k = n - done;
+		if (k > 0)
+			memcpy(msg->msg_iov[i].iov_base, p + done, k);
+		done += k;
+	}
+	return done;
+}
+
+/* Really receive (and forget) the datagram a MSG_PEEK looked at. */
+static void
+pp_consume(int fd, uint8_t *buf)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = 1 };
+	struct msghdr m;
+
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	(void)pp_real.recvmsg(fd, &m, MSG_DONTWAIT | MSG_TRUNC);
+}
+
+ssize_t
+pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct pp_fdinfo info;
+	struct pp_rkey k;
+	union pp_sockaddr src;
+	union pp_inaddr adv;
+	struct msghdr m;
+	struct iovec iov;
+	enum pp_verdict v;
+	const char *why = "";
+	socklen_t advlen = 0;
+	size_t skip, have, plen, done;
+	ssize_t n;
+	uint8_t *buf;
+	int saved = errno;
+
+	if ((flags & MSG_ERRQUEUE) || pp_fd_get(fd, &info) != PP_FD_UDP)
+		return PP_UDP_PASS;
+	if (msg->msg_iovlen > IOV_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	buf = pp_udp_buf();
+	if (buf == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (;;) {
+		memset(&m, 0, sizeof(m));
+		iov.iov_base = buf;
+		iov.iov_len = PP_UDP_BUF;
+		m.msg_name = &src;
+		m.msg_namelen = sizeof(src);
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = msg->msg_control;
+		m.msg_controllen = msg->msg_controllen;
+		n = pp_real.recvmsg(fd, &m, flags | MSG_TRUNC);
+		if (n < 0) {
+			if (errno != ENOTSOCK)
+				return -1;
+			/* A stale entry: the number is no socket now. */
+			if (!pp_foreign_process())
+				pp_fd_clear(fd);
+			errno = saved;
+			return PP_UDP_PASS;
+		}
+		have = (size_t)n < PP_UDP_BUF ? (size_t)n : PP_UDP_BUF;
+		v = pp_judge(&info, &src, m.msg_namelen, buf, have, &skip,
+			     &adv, &advlen, &why);
+		if (v != PP_DG_DROP)
+			break;
+		pp_dropped(fd, &src, m.msg_namelen, why);
+		if (flags & MSG_PEEK)
+			pp_consume(fd, buf);
+	}
+	plen = (size_t)n - skip;
+	done = pp_scatter(msg, buf + skip, have - skip);
+	msg->msg_flags = m.msg_flags & ~MSG_TRUNC;
+	if (done < plen)
+		msg->msg_flags |= MSG_TRUNC;
+	msg->msg_controllen = m.msg_controllen;
+	if (v == PP_DG_ADV) {
+		if (msg->msg_name != NULL)
+			pp_copy_addr(msg->msg_name, &msg->msg_namelen, &adv.sa,
+				     advlen);
+		k.lport = pp_local_port(&info);
+		if (pp_norm(&adv.sa, advlen, k.aaddr, &k.aport))
+			pp_rt_note(&k, &src.sa, m.msg_namelen);
+	} else if (msg->msg_name != NULL) {
+		pp_copy_addr(msg->msg_name, &msg->msg_namelen, &src.sa,
+			     m.msg_namelen);
+	}
+	if (pp_log_on(PP_LOG_DEBUG)) {
+		char real[INET6_ADDRSTRLEN + 16], as[INET6_ADDRSTRLEN + 16];
+
+		pp_fmt_addr(&src.sa, m.msg_namelen, real, sizeof(real));
+		if (v == PP_DG_ADV)
+			pp_fmt_addr(&adv.sa, advlen, as, sizeof(as));
+		pp_log(PP_LOG_DEBUG, "fd %d: datagram from %s as %s, %zu bytes",
+		       fd, real, v == PP_DG_ADV ? as : "itself", plen);
+	}
+	errno = saved;
+	return (flags & MSG_TRUNC) ? (ssize_t)plen : (ssize_t)done;
+}
+
+ssize_t
+pp_udp_recvfrom(int fd, void *buf, size_t len, int flags,
+		struct sockaddr *addr, socklen_t *alen)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m;
+	ssize_t n;
+
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	if (addr != NULL && alen != NULL) {
+		m.msg_name = addr;
+		m.msg_namelen = *alen;
+	}
+	n = pp_udp_recvmsg(fd, &m, flags);
+	if (n >= 0 && m.msg_name != NULL)
+		*alen = m.msg_namelen;
+	return n;
+}
+
+static int64_t
+pp_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/*
+ * The kernel's recvmmsg, one datagram at a time: waits for the first
+ * exactly as the program's call would; with MSG_WAITFORONE takes only
+ * what is already queued after that; the timeout, as in the kernel, is
+ * looked at after each datagram and the time left written back.  An
+ * error after at least one datagram ends the batch (the next call sees
+ * it again, or EAGAIN).
+ */
+int
+pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+		struct timespec *tmo)
+{
+	struct timespec now;
+	int64_t end = 0, left;
+	unsigned int i;
+	ssize_t n;
+	int f, saved = errno;
+
+	if (tmo != NULL) {
+		if (tmo->tv_sec < 0 || tmo->tv_nsec < 0 ||
+		    tmo->tv_nsec >= 1000000000) {
+			errno = EINVAL;
+			return -1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		end = pp_ns(&now) + pp_ns(tmo);
+	}
+	if (vlen > PP_MMSG_MAX)
+		vlen = PP_MMSG_MAX;
+	for (i = 0; i < vlen; i++) {
+		f = flags & ~MSG_WAITFORONE;
+		if (i > 0 && (flags & MSG_WAITFORONE))
+			f |= MSG_DONTWAIT;
+		n = pp_udp_recvmsg(fd, &vec[i].msg_hdr, f);
+		if (n == PP_UDP_PASS && i == 0)
+			return PP_UDP_PASS;
+		if (n < 0)
+			break;
+		vec[i].msg_len = (unsigned int)n;
+		if (tmo != NULL) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left = end - pp_ns(&now);
+			if (left <= 0) {
+				i++;
+				break;
+			}
+		}
+	}
+	if (tmo != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = end - pp_ns(&now);
+		if (left < 0)
+			left = 0;
+		tmo->tv_sec = (time_t)(left / 1000000000);
+		tmo->tv_nsec = (long)(left % 1000000000);
+	}
+	if (i == 0 && vlen > 0)
+		return -1;
+	errno = saved;
+	return (int)i;
+}

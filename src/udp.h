@@ -1,0 +1,46 @@
+/*
+ * udp.h - the datagram path shared by udp.c and hook_udp.c.
+ */
+#ifndef PP_UDP_H
+#define PP_UDP_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "fdtab.h"
+
+/*
+ * Returned by the pp_udp_recv* functions when the descriptor turned out
+ * not to be a PROXY-only datagram socket after all (its entry was
+ * stale): the hook then makes the caller's own call unchanged.  errno
+ * is untouched in that case.
+ */
+#define PP_UDP_PASS (-2)
+
+/* recvmsg on a PP_FD_UDP socket: header stripped, advertised source
+ * reported, bad datagrams skipped.  -1 with errno, or PP_UDP_PASS. */
+ssize_t pp_udp_recvmsg(int fd, struct msghdr *msg, int flags);
+
+/* recvfrom (recv and read too, with addr NULL) on a PP_FD_UDP socket. */
+ssize_t pp_udp_recvfrom(int fd, void *buf, size_t len, int flags,
+			struct sockaddr *addr, socklen_t *alen);
+
+/* recvmmsg on a PP_FD_UDP socket: only the good datagrams fill vec. */
+int pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen,
+		    int flags, struct timespec *tmo);
+
+/*
+ * Is dst (a destination the program gave for fd) an advertised source
+ * that a proxy delivered on this socket's port recently?  Then *via is
+ * that proxy's address, in fd's family, and true is returned.  Never
+ * changes errno.
+ */
+bool pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
+		  union pp_inaddr *via, socklen_t *vialen);
+
+/* Is the reply table in use at all (one load, for sendmmsg)? */
+bool pp_udp_routing(void);
+
+#endif /* PP_UDP_H */

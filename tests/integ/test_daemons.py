@@ -1,0 +1,916 @@
+#!/usr/bin/env python3
+"""test_daemons.py - legacy daemons behind HAProxy, under the shim.
+
+Real Debian daemons that know nothing about the PROXY protocol, each run
+under the library on loopback high ports with its configuration and files
+in a temporary directory, behind a real HAProxy (mode tcp) that sends
+version 1 (send-proxy) and version 2 (send-proxy-v2) headers:
+
+  - vsftpd standalone (listen=YES), with PP_SOCKNAME=real and =proxied:
+    login, passive listing and download, vsftpd's own check that the data
+    connection comes from the control connection's client, its logs; and
+    what each PP_SOCKNAME does when the advertised destination is not a
+    local address (a load balancer on another host);
+  - vsftpd in inetd mode (listen=NO) under a preloaded tcpserver and a
+    preloaded xinetd: the addresses reach the vsftpd they execute for
+    each connection through the hand-over;
+  - exim4 (daemon-light) with a configuration of its own: no banner
+    before the header, a message accepted and delivered, the client in
+    the main log and the Received: header; also behind nginx (stream,
+    proxy_protocol on) and stunnel (protocol = proxy, SMTPS);
+  - OpenSSH's sshd, which executes itself again for each connection: the
+    re-executed process logs the client, for a raw connection and for a
+    real ssh client that fails to authenticate.
+
+The client HAProxy relays binds 127.0.0.5, HAProxy listens on 127.0.0.2
+and connects from 127.0.0.1, the daemons listen on 127.0.0.1 and trust
+only 127.0.0.1 (PP_ALLOW): any 127.0.0.5 a daemon reports came from a
+header.  Nothing leaves loopback: no DNS, no ident, no reverse lookups.
+
+The daemons need root (vsftpd and sshd drop privileges themselves; exim
+accepts -C from root only).  A test whose daemon is not installed, or that
+is not run as root, is skipped with the reason.  Daemons run without
+valgrind under make valgrind: they execute setuid, sandboxed and
+re-executed children that memcheck cannot follow.  The vsftpd tests skip
+in sanitizer builds: vsftpd's address-space limit leaves no room for the
+ASan runtime.
+
+Run by make check; by hand, as root, from the build directory:
+  PPSHIM_BUILDDIR=$PWD python3 SRCDIR/tests/integ/test_daemons.py [NAME...]
+"""
+
+import ftplib
+import os
+import pwd
+import random
+import re
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import pptest as pp  # noqa: E402
+from pptest import (SLOW, Fail, Proc, Skip, check, eq,  # noqa: E402
+                    free_port, test, wait_listening)
+
+CLIENT = "127.0.0.5"    # the client that HAProxy relays
+FRONT = "127.0.0.2"     # HAProxy's frontends
+BACK = "127.0.0.1"      # the daemons; HAProxy's source towards them
+VERSIONS = ("v1", "v2")
+
+# ===== Small helpers =====
+
+
+def find(name, *paths):
+    """The path of an installed program, or Skip."""
+    for path in paths:
+        if os.access(path, os.X_OK):
+            return path
+    path = shutil.which(name)
+    if not path:
+        raise Skip("%s not installed" % name)
+    return path
+
+
+def need_root(what):
+    if os.geteuid() != 0:
+        raise Skip("%s must be started by root" % what)
+
+
+def user_ids(name):
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        raise Skip("no user %s" % name)
+    return pw.pw_uid, pw.pw_gid
+
+
+def write(path, text, mode=None):
+    with open(path, "w") as f:
+        f.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
+    return path
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def daemon_tmp():
+    """A temporary directory that daemons which drop privileges can
+    traverse (mkdtemp makes it 0700)."""
+    tmp = pp.tempdir()
+    os.chmod(tmp, 0o755)
+    return tmp
+
+
+def subdir(tmp, name, mode=0o755, owner=None):
+    path = os.path.join(tmp, name)
+    os.mkdir(path)
+    os.chmod(path, mode)
+    if owner:
+        os.chown(path, *owner)
+    return path
+
+
+def wait_file_line(path, pattern, timeout=5, what=None):
+    """Waits until a line of the file at path matches pattern; returns
+    it."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        lines = read_text(path).splitlines()
+        for line in lines:
+            if rx.search(line):
+                return line
+        if time.monotonic() > deadline:
+            raise Fail("%s has no line matching %r within %ss; last lines:"
+                       "\n  %s" % (what or path, pattern, timeout * SLOW,
+                                   "\n  ".join(lines[-12:])))
+        time.sleep(0.05)
+
+
+def free_port_range(count, host=BACK):
+    """count consecutive ports, all free now, below both the ephemeral
+    range and the ports free_port hands out."""
+    for _ in range(100):
+        base = random.randint(10000, 20000 - count)
+        if all(port_free(host, p) for p in range(base, base + count)):
+            return base, base + count - 1
+    raise Fail("no free port range")
+
+
+def port_free(host, port):
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def shim_env(port, **extra):
+    """The daemon's configuration: one PROXY-only port, one trusted
+    proxy."""
+    env = {"PP_PORTS": str(port), "PP_ALLOW": BACK, "PP_LOG": "info"}
+    env.update(extra)
+    return env
+
+
+def start_daemon(argv, port, env, name, cwd=None):
+    """A daemon under the shim, waited for until it listens on port."""
+    proc = Proc(argv, env=env, valgrind=False, name=name, cwd=cwd)
+    wait_listening(proc, port)
+    return proc
+
+
+# ===== HAProxy =====
+
+HAPROXY_CFG = """\
+global
+    maxconn 64
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+
+frontend v1
+    bind {front}:{v1}
+    default_backend v1
+
+backend v1
+    source {back}
+    server d1 {back}:{port} send-proxy
+
+frontend v2
+    bind {front}:{v2}
+    default_backend v2
+
+backend v2
+    source {back}
+    server d2 {back}:{port} send-proxy-v2 proxy-v2-options crc32c
+"""
+
+
+class HAProxy:
+    """HAProxy in the foreground: frontend v1 (send-proxy) and v2
+    (send-proxy-v2) on FRONT, relaying to the daemon's port on BACK."""
+
+    def __init__(self, port):
+        tmp = pp.tempdir()
+        self.ports = {"v1": free_port(FRONT), "v2": free_port(FRONT)}
+        cfg = write(os.path.join(tmp, "haproxy.cfg"), HAPROXY_CFG.format(
+            front=FRONT, back=BACK, port=port, **self.ports))
+        self.proc = Proc([find("haproxy", "/usr/sbin/haproxy"), "-db", "-f",
+                          cfg], preload=False, cwd=tmp, name="haproxy")
+        for version in VERSIONS:
+            wait_listening(self.proc, self.ports[version])
+
+    def target(self, version):
+        return (FRONT, self.ports[version])
+
+
+# ===== FTP =====
+
+VSFTPD_CFG = """\
+{listen}
+anonymous_enable=YES
+anon_root={tmp}/root
+no_anon_password=YES
+ftp_username=ftp
+local_enable=NO
+write_enable=NO
+secure_chroot_dir={tmp}/empty
+pasv_enable=YES
+pasv_min_port={pasv_min}
+pasv_max_port={pasv_max}
+pasv_promiscuous=NO
+port_enable=NO
+connect_from_port_20=NO
+xferlog_enable=YES
+xferlog_file={tmp}/xferlog
+vsftpd_log_file={tmp}/vsftpd.log
+log_ftp_protocol=YES
+dual_log_enable=YES
+syslog_enable=NO
+idle_session_timeout=60
+data_connection_timeout=30
+"""
+
+VSFTPD_STANDALONE = """\
+listen=YES
+listen_ipv6=NO
+listen_address={back}
+listen_port={port}
+background=NO"""
+
+VSFTPD_INETD = "listen=NO\nlisten_ipv6=NO"
+
+FTP_FILE = "hello.bin"
+
+
+class FtpTree:
+    """A vsftpd configuration in a temporary directory: an anonymous root
+    holding one file, a passive port range, the logs."""
+
+    def __init__(self, standalone, port):
+        self.tmp = daemon_tmp()
+        root = subdir(self.tmp, "root")
+        subdir(self.tmp, "empty")
+        self.content = os.urandom(300000)
+        with open(os.path.join(root, FTP_FILE), "wb") as f:
+            f.write(self.content)
+        os.chmod(os.path.join(root, FTP_FILE), 0o644)
+        pasv_min, pasv_max = free_port_range(20)
+        listen = VSFTPD_STANDALONE if standalone else VSFTPD_INETD
+        self.conf = write(os.path.join(self.tmp, "vsftpd.conf"),
+                          VSFTPD_CFG.format(
+                              listen=listen.format(back=BACK, port=port),
+                              tmp=self.tmp, pasv_min=pasv_min,
+                              pasv_max=pasv_max), 0o600)
+        self.log = os.path.join(self.tmp, "vsftpd.log")
+        self.xferlog = os.path.join(self.tmp, "xferlog")
+
+
+def vsftpd_bin():
+    need_root("vsftpd")
+    if pp.ASAN_LIB:
+        # Its session processes run under RLIMIT_AS of about 100 MB: the
+        # ASan runtime cannot map its shadow memory there ("Failed to
+        # mmap") and the session dies, with or without this library.
+        raise Skip("vsftpd limits its sessions' address space, which the "
+                   "ASan runtime cannot live with")
+    user_ids("ftp")
+    return find("vsftpd", "/usr/sbin/vsftpd")
+
+
+class FtpClient(ftplib.FTP):
+    """ftplib, following the address of the 227 reply (as FTP clients
+    other than ftplib do) and remembering it."""
+
+    trust_server_pasv_ipv4_address = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.pasv = []
+
+    def makepasv(self):
+        host, port = super().makepasv()
+        self.pasv.append(host)
+        return host, port
+
+    def connect_with_header(self, target, header, src):
+        """Connects from src to target and sends header first, as a proxy
+        would; then reads the banner as FTP.connect does."""
+        self.sock = pp.connect(target, src=src, timeout=10)
+        self.sock.sendall(header)
+        self.af = self.sock.family
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+
+def ftp_client():
+    return FtpClient(source_address=(CLIENT, 0), timeout=10 * SLOW)
+
+
+def ftp_session(ftp, tree):
+    """Anonymous login, a passive listing and a passive download on a
+    connected FtpClient.  Returns the listing."""
+    ftp.login()
+    listing = []
+    ftp.retrlines("LIST", listing.append)
+    check(any(line.endswith(" " + FTP_FILE) for line in listing),
+          "LIST: %r" % listing)
+    got = bytearray()
+    ftp.retrbinary("RETR " + FTP_FILE, got.extend)
+    check(bytes(got) == tree.content, "RETR: got %d bytes, want %d" % (
+        len(got), len(tree.content)))
+    ftp.quit()
+    return listing
+
+
+def ftp_through(target, tree):
+    """One FTP session through HAProxy from CLIENT.  Returns the passive
+    addresses vsftpd announced and the client's port."""
+    ftp = ftp_client()
+    try:
+        welcome = ftp.connect(*target)
+        check(welcome.startswith("220"), "banner %r" % welcome)
+        cport = ftp.sock.getsockname()[1]
+        ftp_session(ftp, tree)
+    except ftplib.all_errors + (EOFError,) as e:
+        raise Fail("FTP through %s:%d: %s: %s%s" % (
+            target[0], target[1], type(e).__name__, e, log_tail(tree.log)))
+    finally:
+        ftp.close()
+    return ftp.pasv, cport
+
+
+def log_tail(path, n=6):
+    lines = read_text(path).splitlines()[-n:]
+    return "".join("\n  %s: %s" % (os.path.basename(path), ln)
+                   for ln in lines)
+
+
+def check_vsftpd_logs(tree, sessions):
+    """vsftpd's own log and its xferlog name CLIENT, and only CLIENT."""
+    want = 'Client "%s"' % CLIENT
+    for pattern in ("CONNECT: ", "OK LOGIN: ", "OK DOWNLOAD: "):
+        line = wait_file_line(tree.log, pattern + re.escape(want),
+                              what="vsftpd.log")
+        check(FTP_FILE in line or pattern != "OK DOWNLOAD: ", line)
+    clients = re.findall(r'CONNECT: Client "([^"]*)"', read_text(tree.log))
+    eq(clients, [CLIENT] * sessions, "clients in vsftpd.log")
+    wait_file_line(tree.xferlog, r" %s %d /%s b " % (
+        re.escape(CLIENT), len(tree.content), re.escape(FTP_FILE)),
+        what="xferlog")
+
+
+def vsftpd_standalone(sockname):
+    vsftpd = vsftpd_bin()
+    port = free_port(BACK)
+    tree = FtpTree(True, port)
+    proc = start_daemon([vsftpd, tree.conf], port,
+                        shim_env(port, PP_SOCKNAME=sockname), "vsftpd")
+    hap = HAProxy(port)
+    for version in VERSIONS:
+        pasv, _ = ftp_through(hap.target(version), tree)
+        # vsftpd announces, and binds its passive listener to, the address
+        # getsockname gives for the control connection: the advertised
+        # destination (HAProxy's frontend) or its own.
+        want = FRONT if sockname == "proxied" else BACK
+        eq(pasv, [want, want], "%s: passive address" % version)
+    check_vsftpd_logs(tree, len(VERSIONS))
+    check(proc.alive(), "vsftpd died%s" % proc.tail())
+    return proc
+
+
+@test(timeout=60)
+def vsftpd_standalone_sockname_real():
+    vsftpd_standalone("real")
+
+
+@test(timeout=60)
+def vsftpd_standalone_sockname_proxied():
+    vsftpd_standalone("proxied")
+
+
+# What a load balancer on another host advertises as the destination: its
+# own address, which is not local here (TEST-NET-1, never contacted).
+LB_ADDRESS = "192.0.2.21"
+
+
+def ftp_with_header(port, sockname):
+    """vsftpd under the shim, reached as a remote load balancer would: the
+    header comes from BACK and advertises CLIENT -> LB_ADDRESS:21."""
+    vsftpd = vsftpd_bin()
+    tree = FtpTree(True, port)
+    proc = start_daemon([vsftpd, tree.conf], port,
+                        shim_env(port, PP_SOCKNAME=sockname), "vsftpd")
+    ftp = ftp_client()
+    header = pp.v1(src=CLIENT, dst=LB_ADDRESS, sport=40000, dport=21)
+    try:
+        welcome = ftp.connect_with_header((BACK, port), header, BACK)
+    except ftplib.all_errors + (EOFError,) as e:
+        raise Fail("FTP: %s: %s" % (type(e).__name__, e))
+    check(welcome.startswith("220"), "banner %r" % welcome)
+    return tree, proc, ftp
+
+
+@test(timeout=60)
+def vsftpd_remote_balancer_sockname_real():
+    port = free_port(BACK)
+    tree, proc, ftp = ftp_with_header(port, "real")
+    try:
+        ftp_session(ftp, tree)
+    except ftplib.all_errors + (EOFError,) as e:
+        raise Fail("FTP: %s: %s%s" % (type(e).__name__, e,
+                                      log_tail(tree.log)))
+    finally:
+        ftp.close()
+    eq(ftp.pasv, [BACK, BACK], "passive address")
+    check_vsftpd_logs(tree, 1)
+
+
+@test(timeout=60)
+def vsftpd_remote_balancer_sockname_proxied():
+    port = free_port(BACK)
+    tree, proc, ftp = ftp_with_header(port, "proxied")
+    try:
+        try:
+            ftp.login()
+        except ftplib.all_errors + (EOFError,) as e:
+            raise Fail("FTP login: %s: %s%s" % (type(e).__name__, e,
+                                                log_tail(tree.log)))
+        # vsftpd binds its passive listener to LB_ADDRESS: the session
+        # ends with "500 OOPS: vsf_sysutil_bind".
+        try:
+            ftp.retrlines("LIST", lambda line: None)
+        except ftplib.all_errors + (EOFError,) as e:
+            check(str(e).startswith("500 OOPS: vsf_sysutil_bind"),
+                  "PASV: %s: %s" % (type(e).__name__, e))
+        else:
+            raise Fail("passive mode worked with a non-local destination")
+    finally:
+        ftp.close()
+    wait_file_line(tree.log, 'CONNECT: Client "%s"' % re.escape(CLIENT),
+                   what="vsftpd.log")
+    check(proc.alive(), "vsftpd died%s" % proc.tail())
+
+
+@test(timeout=60)
+def vsftpd_inetd_under_tcpserver():
+    # tcpserver is preloaded: its accept reads the header, it logs the
+    # client, and the vsftpd it executes for each connection (listen=NO,
+    # the socket on fds 0 and 1) gets the addresses by hand-over.
+    vsftpd = vsftpd_bin()
+    tcpserver = find("tcpserver", "/usr/bin/tcpserver")
+    port = free_port(BACK)
+    tree = FtpTree(False, port)
+    proc = start_daemon([tcpserver, "-v", "-R", "-H", "-l0", BACK,
+                         str(port), vsftpd, tree.conf], port, shim_env(port),
+                        "tcpserver")
+    hap = HAProxy(port)
+    for version in VERSIONS:
+        pasv, cport = ftp_through(hap.target(version), tree)
+        eq(pasv, [FRONT, FRONT], "%s: passive address" % version)
+        # tcpserver's log: the local address from getsockname (the port it
+        # prints is its listener's), the client from accept.
+        proc.wait_line(r"^tcpserver: ok \d+ 0:%s:%d :%s::%d$" % (
+            re.escape(FRONT), port, re.escape(CLIENT), cport), stream="err")
+    check_vsftpd_logs(tree, len(VERSIONS))
+
+
+XINETD_CFG = """\
+defaults
+{{
+    log_type = FILE {tmp}/xinetd.log
+    log_on_success = PID HOST
+    log_on_failure = HOST
+}}
+
+service ftp
+{{
+    type = UNLISTED
+    flags = IPv4
+    socket_type = stream
+    protocol = tcp
+    wait = no
+    user = root
+    bind = {back}
+    port = {port}
+    server = {vsftpd}
+    server_args = {conf}
+}}
+"""
+
+
+@test(timeout=60)
+def vsftpd_inetd_under_xinetd():
+    # The same with xinetd preloaded; xinetd logs the client too.
+    vsftpd = vsftpd_bin()
+    xinetd = find("xinetd", "/usr/sbin/xinetd")
+    port = free_port(BACK)
+    tree = FtpTree(False, port)
+    conf = write(os.path.join(tree.tmp, "xinetd.conf"), XINETD_CFG.format(
+        tmp=tree.tmp, back=BACK, port=port, vsftpd=vsftpd, conf=tree.conf))
+    start_daemon([xinetd, "-dontfork", "-f", conf, "-pidfile",
+                  os.path.join(tree.tmp, "xinetd.pid")], port,
+                 shim_env(port), "xinetd")
+    hap = HAProxy(port)
+    for version in VERSIONS:
+        pasv, _ = ftp_through(hap.target(version), tree)
+        eq(pasv, [FRONT, FRONT], "%s: passive address" % version)
+    check_vsftpd_logs(tree, len(VERSIONS))
+    log = read_text(os.path.join(tree.tmp, "xinetd.log"))
+    eq(re.findall(r"START: ftp pid=\d+ from=(\S+)", log),
+       [CLIENT] * len(VERSIONS), "clients in xinetd.log")
+
+
+# ===== SMTP =====
+
+EXIM_CFG = """\
+primary_hostname = ppshim.test
+qualify_domain = ppshim.test
+domainlist local_domains = ppshim.test
+local_interfaces = <; {back}
+daemon_smtp_ports = {port}
+spool_directory = {tmp}/spool
+log_file_path = {tmp}/log/%slog
+pid_file_path = {tmp}/exim.pid
+log_selector = +smtp_connection +incoming_port
+# Nothing leaves loopback: no DNS, no ident, no TLS.
+host_lookup =
+rfc1413_hosts =
+rfc1413_query_timeout = 0s
+tls_advertise_hosts =
+# The environment is emptied at start: LD_PRELOAD and PP_* included.
+keep_environment =
+acl_smtp_rcpt = acl_rcpt
+
+begin acl
+acl_rcpt:
+  accept domains = +local_domains
+  deny message = relay not permitted
+
+begin routers
+to_file:
+  driver = accept
+  domains = +local_domains
+  transport = to_file
+
+begin transports
+to_file:
+  driver = appendfile
+  file = {tmp}/mail/inbox
+  user = {user}
+  mode = 0644
+"""
+
+EXIM_USERS = ("Debian-exim", "exim", "mail")
+
+
+class Exim:
+    """exim as a daemon (-bdf) with its own configuration, spool, logs and
+    mailboxes in a temporary directory, started by root under the shim."""
+
+    def __init__(self, **env):
+        need_root("exim (-C)")
+        exim = find("exim4", "/usr/sbin/exim4", "/usr/sbin/exim")
+        user = next((u for u in EXIM_USERS if _has_user(u)), None)
+        if user is None:
+            raise Skip("no exim user (%s)" % ", ".join(EXIM_USERS))
+        owner = user_ids(user)
+        self.tmp = daemon_tmp()
+        for name in ("spool", "log", "mail"):
+            subdir(self.tmp, name, 0o750, owner)
+        self.port = free_port(BACK)
+        self.conf = write(os.path.join(self.tmp, "exim.conf"),
+                          EXIM_CFG.format(back=BACK, port=self.port,
+                                          tmp=self.tmp, user=user), 0o644)
+        self.mainlog = os.path.join(self.tmp, "log", "mainlog")
+        self.proc = start_daemon([exim, "-C", self.conf, "-bdf"], self.port,
+                                 shim_env(self.port, **env), "exim")
+
+    @property
+    def mailbox(self):
+        return os.path.join(self.tmp, "mail", "inbox")
+
+
+def _has_user(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def send_mail(target, subject, tls=False):
+    """A message to postmaster@ppshim.test through target from CLIENT with
+    smtplib, over implicit TLS (certificate not verified) when tls.
+    Returns the client's port."""
+    rcpt = "postmaster@ppshim.test"
+    msg = ("From: sender@example.org\r\nTo: %s\r\nSubject: %s\r\n\r\n"
+           "Hello through the balancer.\r\n" % (rcpt, subject))
+    args = dict(local_hostname="client.test", source_address=(CLIENT, 0),
+                timeout=10 * SLOW)
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        smtp_class, args["context"] = smtplib.SMTP_SSL, ctx
+    else:
+        smtp_class = smtplib.SMTP
+    try:
+        with smtp_class(target[0], target[1], **args) as smtp:
+            cport = smtp.sock.getsockname()[1]
+            refused = smtp.sendmail("sender@example.org", [rcpt], msg)
+    except (smtplib.SMTPException, OSError) as e:
+        raise Fail("SMTP through %s:%d: %s: %s" % (
+            target[0], target[1], type(e).__name__, e))
+    eq(refused, {}, "refused recipients")
+    return cport
+
+
+def received_header(mailbox, subject, timeout=10):
+    """The Received: header of the delivered message with subject."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        for message in re.split(r"(?m)^From ", read_text(mailbox)):
+            if "Subject: %s\n" % subject in message:
+                m = re.search(r"(?m)^Received: .*(?:\n[ \t].*)*", message)
+                check(m is not None, "no Received: in %r" % message)
+                return m.group(0)
+        if time.monotonic() > deadline:
+            raise Fail("no message %r delivered to %s:\n%s" % (
+                subject, mailbox, read_text(mailbox)[-2000:]))
+        time.sleep(0.05)
+
+
+def mail_through(exim, target, what, tls=False):
+    """A message through target from CLIENT: exim's main log and the
+    delivered message's Received: header name CLIENT and its port."""
+    subject = "ppshim %s %d" % (what, random.randint(0, 1 << 30))
+    cport = send_mail(target, subject, tls)
+    wait_file_line(exim.mainlog, r"SMTP connection from \[%s\]:%d " % (
+        re.escape(CLIENT), cport), what="exim mainlog")
+    wait_file_line(exim.mainlog, r"<= sender@example\.org "
+                   r"H=\(client\.test\) \[%s\]:%d " % (
+                       re.escape(CLIENT), cport), what="exim mainlog")
+    received = received_header(exim.mailbox, subject)
+    check(received.startswith(
+        "Received: from [%s] (port=%d helo=client.test)\n" % (
+            CLIENT, cport)), "%s: %r" % (what, received))
+
+
+@test(timeout=60)
+def exim_through_haproxy():
+    exim = Exim()
+    hap = HAProxy(exim.port)
+    for version in VERSIONS:
+        mail_through(exim, hap.target(version), version)
+    check(exim.proc.alive(), "exim died%s" % exim.proc.tail())
+
+
+NGINX_STREAM_CFG = """\
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {tmp}/error.log info;
+pid {tmp}/nginx.pid;
+{load_module}
+events {{ worker_connections 64; }}
+stream {{
+    server {{
+        listen {front}:{listen};
+        proxy_pass {back}:{port};
+        proxy_bind {back};
+        proxy_protocol on;
+    }}
+}}
+"""
+
+NGINX_STREAM_MODULES = ("/usr/lib/nginx/modules/ngx_stream_module.so",
+                        "/usr/lib64/nginx/modules/ngx_stream_module.so")
+
+
+def nginx_stream_module(nginx):
+    """The load_module line nginx needs for stream {}, or Skip."""
+    p = subprocess.run([nginx, "-V"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30)
+    if "--with-stream" in p.stdout.decode(errors="replace").split():
+        return ""  # built in
+    for path in NGINX_STREAM_MODULES:
+        if os.path.isfile(path):
+            return "load_module %s;" % path
+    raise Skip("nginx has no stream module (libnginx-mod-stream)")
+
+
+@test(timeout=60)
+def exim_through_nginx_stream():
+    # nginx as the sender: stream {} with proxy_protocol on (version 1).
+    nginx = find("nginx", "/usr/sbin/nginx")
+    load_module = nginx_stream_module(nginx)
+    exim = Exim()
+    tmp = pp.tempdir()
+    listen = free_port(FRONT)
+    cfg = write(os.path.join(tmp, "nginx.conf"), NGINX_STREAM_CFG.format(
+        tmp=tmp, load_module=load_module, front=FRONT, listen=listen,
+        back=BACK, port=exim.port))
+    proc = Proc([nginx, "-e", os.path.join(tmp, "error.log"), "-p", tmp,
+                 "-c", cfg], preload=False, name="nginx")
+    wait_listening(proc, listen)
+    mail_through(exim, (FRONT, listen), "nginx")
+    check(exim.proc.alive(), "exim died%s" % exim.proc.tail())
+
+
+STUNNEL_CFG = """\
+foreground = yes
+pid =
+debug = 5
+output = {tmp}/stunnel.log
+
+[smtps]
+accept = {front}:{listen}
+connect = {back}:{port}
+local = {back}
+cert = {tmp}/cert.pem
+key = {tmp}/key.pem
+protocol = proxy
+"""
+
+
+def self_signed(tmp):
+    openssl = find("openssl", "/usr/bin/openssl")
+    p = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-days", "2", "-subj", "/CN=ppshim.test",
+                        "-keyout", os.path.join(tmp, "key.pem"),
+                        "-out", os.path.join(tmp, "cert.pem")],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    check(p.returncode == 0, "openssl: %r" % p.stdout[-500:])
+
+
+@test(timeout=60)
+def exim_through_stunnel():
+    # stunnel as the sender: it terminates TLS (SMTPS) and relays the
+    # plain session with a version 1 header (protocol = proxy).
+    stunnel = find("stunnel", "/usr/bin/stunnel4", "/usr/bin/stunnel")
+    exim = Exim()
+    tmp = pp.tempdir()
+    self_signed(tmp)
+    listen = free_port(FRONT)
+    cfg = write(os.path.join(tmp, "stunnel.conf"), STUNNEL_CFG.format(
+        tmp=tmp, front=FRONT, listen=listen, back=BACK, port=exim.port))
+    proc = Proc([stunnel, cfg], preload=False, name="stunnel")
+    wait_listening(proc, listen)
+    mail_through(exim, (FRONT, listen), "stunnel", tls=True)
+    check(exim.proc.alive(), "exim died%s" % exim.proc.tail())
+
+
+@test(timeout=60)
+def exim_banner_waits_for_header():
+    # SMTP servers speak first: exim must not greet the proxy before the
+    # header is through, or the proxy would relay a banner that exim sent
+    # to the wrong client.
+    exim = Exim()
+    sport = random.randint(1024, 65535)
+    with pp.connect((BACK, exim.port), src=BACK) as s:
+        status, _, data = pp.wait_closed(s, 0.5)
+        check(status == "timeout" and not data,
+              "before the header: %s %r" % (status, data))
+        s.sendall(pp.v1(src=CLIENT, dst=BACK, sport=sport, dport=exim.port))
+        banner = pp.read_line(s)
+        check(banner.startswith("220 ppshim.test ESMTP Exim "),
+              "banner %r" % banner)
+        s.sendall(b"QUIT\r\n")
+        check(pp.read_line(s).startswith("221 "), "no reply to QUIT")
+    wait_file_line(exim.mainlog, r"SMTP connection from \[%s\]:%d " % (
+        re.escape(CLIENT), sport), what="exim mainlog")
+    # A source that is no trusted proxy never reaches exim.
+    r = pp.exchange((BACK, exim.port), b"EHLO intruder\r\n",
+                    src="127.0.0.7")
+    check(r.refused, "untrusted source: %r" % r)
+    time.sleep(0.2)
+    check("127.0.0.7" not in read_text(exim.mainlog),
+          "exim saw the untrusted source")
+    check(exim.proc.alive(), "exim died%s" % exim.proc.tail())
+
+
+# ===== SSH =====
+
+SSHD_CFG = """\
+ListenAddress {back}:{port}
+HostKey {tmp}/hostkey
+PidFile {tmp}/sshd.pid
+LogLevel VERBOSE
+UsePAM no
+UseDNS no
+PermitRootLogin no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile none
+MaxStartups 64
+"""
+
+SSH_USER = "ppshim-nobody"   # no such user: authentication fails
+
+
+class Sshd:
+    """OpenSSH's sshd in the foreground (-D), logging to stderr (-e), with
+    its own configuration and host key; it executes itself again (-R) for
+    every connection, and that process logs the client."""
+
+    def __init__(self):
+        need_root("sshd")
+        sshd = find("sshd", "/usr/sbin/sshd")
+        keygen = find("ssh-keygen", "/usr/bin/ssh-keygen")
+        self.tmp = daemon_tmp()
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f",
+                        os.path.join(self.tmp, "hostkey")], check=True,
+                       stdin=subprocess.DEVNULL, timeout=30)
+        # The privilege separation directory sshd chroots into.
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        self.port = free_port(BACK)
+        conf = write(os.path.join(self.tmp, "sshd_config"), SSHD_CFG.format(
+            back=BACK, port=self.port, tmp=self.tmp), 0o600)
+        self.proc = start_daemon([sshd, "-D", "-e", "-f", conf],
+                                 self.port, shim_env(self.port), "sshd")
+
+    def wait_log(self, pattern, timeout=10, start=0):
+        return self.proc.wait_line(pattern, timeout=timeout, start=start,
+                                   stream="err")
+
+
+def ssh_banner_exchange(target):
+    """Reads sshd's version line through target from CLIENT, sends ours,
+    and hangs up.  Returns the client's port."""
+    with pp.connect(target, src=CLIENT, timeout=10) as s:
+        banner = pp.read_line(s, timeout=10)
+        check(banner.startswith("SSH-2.0-OpenSSH"), "banner %r" % banner)
+        cport = s.getsockname()[1]
+        s.sendall(b"SSH-2.0-ppshim_test\r\n")
+        pp.wait_closed(s, 0.2)
+    return cport
+
+
+@test(timeout=60)
+def sshd_reexec_logs_client():
+    sshd = Sshd()
+    hap = HAProxy(sshd.port)
+    for version in VERSIONS:
+        cport = ssh_banner_exchange(hap.target(version))
+        sshd.wait_log(r"^Connection from %s port %d on %s port %d" % (
+            re.escape(CLIENT), cport, re.escape(FRONT), hap.ports[version]))
+    check(sshd.proc.alive(), "sshd died%s" % sshd.proc.tail())
+
+
+@test(timeout=60)
+def sshd_ssh_client_auth_fails_as_client():
+    ssh = find("ssh", "/usr/bin/ssh")
+    sshd = Sshd()
+    hap = HAProxy(sshd.port)
+    env = {k: v for k, v in pp.child_env(preload=False).items()
+           if not k.startswith("SSH_")}
+    start = 0
+    for version in VERSIONS:
+        host, port = hap.target(version)
+        p = subprocess.run(
+            [ssh, "-F", "/dev/null", "-o", "BatchMode=yes",
+             "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null",
+             "-o", "GlobalKnownHostsFile=/dev/null",
+             "-o", "ConnectTimeout=%d" % (10 * SLOW),
+             "-b", CLIENT, "-p", str(port), "-l", SSH_USER, host, "true"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env, timeout=30 * SLOW)
+        err = p.stderr.decode(errors="replace")
+        check(p.returncode == 255 and "Permission denied" in err,
+              "%s: ssh rc=%d %r" % (version, p.returncode, err))
+        # The monitor, then the sandboxed pre-authentication child.
+        start, line = sshd.wait_log(r"^Invalid user %s from %s port (\d+)" % (
+            SSH_USER, re.escape(CLIENT)), start=start)
+        cport = int(line.rsplit(" ", 1)[1])
+        sshd.wait_log(r"^Connection from %s port %d on %s port %d " % (
+            re.escape(CLIENT), cport, re.escape(FRONT), port))
+        sshd.wait_log(r"^Connection closed by invalid user %s %s port %d "
+                      r"\[preauth\]" % (SSH_USER, re.escape(CLIENT), cport),
+                      start=start)
+        start += 1
+    check(sshd.proc.alive(), "sshd died%s" % sshd.proc.tail())
+
+if __name__ == "__main__":
+    pp.main("test_daemons")

@@ -1,0 +1,585 @@
+#!/usr/bin/env python3
+"""test_exec.py - connections that cross exec (CONTRACT.md: the hand-over
+across exec, PP_INHERIT, TCPREMOTEIP, PP_TLV_*).
+
+The program that serves each connection is tests/helpers/whoami: it reports
+getpeername(0), getsockname(0) and the environment in one line on the
+connection.  It is started by:
+  - tests/helpers/forkexec, a preloaded server that accepts and forks and
+    execs (every exec variant) or posix_spawns it;
+  - ucspi-tcp's tcpserver, preloaded behind HAProxy, or not preloaded with
+    whoami reading its own header (PP_INHERIT=1);
+  - systemd-socket-activate -a (inetd style and LISTEN_FDS style), never
+    preloaded, with PP_INHERIT=1;
+  - xinetd, preloaded.
+Every positive test asserts an advertised address that only the library can
+produce; tests of what must not happen (a forged hand-over, no PP_INHERIT)
+assert the real address.
+
+Run by make check; by hand from the build directory:
+  PPSHIM_BUILDDIR=$PWD python3 SRCDIR/tests/integ/test_exec.py [NAME...]
+"""
+
+import os
+import shutil
+import socket
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import pptest as pp  # noqa: E402
+from pptest import (ASAN_LIB, CLIENT4, CLIENT6, LIB, SERVER4,  # noqa: E402
+                    SERVER6, SLOW, Fail, Proc, Skip, all_tlvs, check, eq,
+                    exchange, free_port, test, v1, v2, wait_listening)
+
+HELPERS = os.path.join(pp.BUILDDIR, "tests", "helpers")
+WHOAMI = os.path.join(HELPERS, "whoami")
+FORKEXEC = os.path.join(HELPERS, "forkexec")
+
+# The source HAProxy's clients connect from.
+CLIENT = "127.0.0.5"
+
+EXEC_MODES = ["execve", "execv", "execvp", "execvpe", "execl", "execlp",
+              "execle", "fexecve", "posix_spawn", "posix_spawnp"]
+
+# What all_tlvs() carries, as whoami reports it.
+TLV_FIELDS = {"PP_TLV_AUTHORITY": "example.com", "PP_TLV_ALPN": "h2",
+              "PP_TLV_UNIQUE_ID": "u" * 32, "PP_TLV_SSL_CN": "client"}
+NO_TLV_FIELDS = {k: "-" for k in TLV_FIELDS}
+
+
+def preload():
+    """LD_PRELOAD for a process started through a launcher."""
+    return ":".join(x for x in (ASAN_LIB, LIB) if x)
+
+
+def find(name, *paths):
+    for path in paths:
+        if os.access(path, os.X_OK):
+            return path
+    path = shutil.which(name)
+    if not path:
+        raise Skip("%s not installed" % name)
+    return path
+
+
+def need_helpers():
+    for path in (WHOAMI, FORKEXEC):
+        if not os.access(path, os.X_OK):
+            raise Skip("helper not built: %s" % path)
+
+
+def parse_whoami(data):
+    """The fields of the first whoami line in data, or None."""
+    line = data.partition(b"\n")[0].decode(errors="replace")
+    if not line.startswith("whoami "):
+        return None
+    return dict(w.partition("=")[::2] for w in line.split()[1:])
+
+
+def expect(fields, what, **want):
+    check(fields is not None, "%s: no whoami line" % what)
+    for key, value in want.items():
+        eq(fields.get(key), str(value), "%s: %s" % (what, key))
+
+
+def ask(target, data, what, src=None, shutdown=True, timeout=5):
+    """One connection; returns (fields, the bytes after whoami's line,
+    Result)."""
+    r = exchange(target, data, src=src, shutdown=shutdown, timeout=timeout)
+    fields = parse_whoami(r.data)
+    check(fields is not None, "%s: whoami did not answer: %r" % (what, r))
+    return fields, r.data.partition(b"\n")[2], r
+
+
+def advertised(sport, tlvs=False):
+    """What whoami must report behind v1()/v2() with source port sport."""
+    want = {"peer": "%s:%d" % (CLIENT4, sport), "sock": "%s:25" % SERVER4,
+            "TCPREMOTEIP": CLIENT4, "TCPREMOTEPORT": sport,
+            "TCPLOCALIP": SERVER4, "TCPLOCALPORT": 25,
+            "TCPREMOTEHOST": "-", "TCPREMOTEINFO": "-"}
+    want.update(TLV_FIELDS if tlvs else NO_TLV_FIELDS)
+    return want
+
+
+def real(r, port):
+    """What whoami must report when nothing is advertised."""
+    return {"peer": "127.0.0.1:%d" % r.local[1],
+            "sock": "127.0.0.1:%d" % port}
+
+
+def start(argv, name, env=None, preload_it=True, port=None, ready=None,
+          valgrind=True, host="127.0.0.1"):
+    """Starts a launcher listening on port (argv may contain {port});
+    waits for the line matching ready on stdout, or for the port.
+    Returns (proc, port)."""
+    for _ in range(5):
+        p = port or free_port(host)
+        args = [a.replace("{port}", str(p)) for a in argv]
+        e = {k: v.replace("{port}", str(p)) for k, v in (env or {}).items()}
+        proc = Proc(args, env=e, preload=preload_it, name=name,
+                    valgrind=valgrind)
+        try:
+            if ready:
+                proc.wait_line(ready, timeout=10)
+            else:
+                wait_listening(proc, p)
+            return proc, p
+        except Fail:
+            proc.kill_now()
+            if port is None and any("in use" in ln or "already used" in ln
+                                    for ln in proc.lines("err")):
+                continue
+            raise
+    raise Fail("%s could not bind a port" % name)
+
+
+def start_forkexec(*opts, args=(), env=None, host="127.0.0.1"):
+    """forkexec, preloaded, its port PROXY-only, running whoami ARGS."""
+    need_helpers()
+    e = {"PP_PORTS": "{port}", "PATH": HELPERS + ":/usr/bin:/bin"}
+    e.update(env or {})
+    mode = opts[opts.index("-m") + 1] if "-m" in opts else "execve"
+    # The PATH-searching calls are given a bare name.
+    prog = "whoami" if mode.endswith(("p", "pe")) else WHOAMI
+    argv = [FORKEXEC] + list(opts) + ["-l", host, "-p", "{port}", "--",
+                                      prog] + list(args)
+    proc, port = start(argv, "forkexec", env=e, ready="^listening ",
+                       host=host)
+    return proc, (host, port)
+
+
+# ===== A preloaded server that forks and execs =====
+
+def check_exec_mode(mode):
+    """v1 and v2 (with TLVs), server speaks first and client speaks first,
+    all reported by whoami under forkexec -m mode."""
+    for args in ((), ("-r",)):
+        fe, target = start_forkexec("-m", mode, args=args)
+        for name, hdr_fn, tlvs in (("v1", lambda p: v1(sport=p), False),
+                                   ("v2", lambda p: v2(sport=p,
+                                                       tlvs=all_tlvs()),
+                                    True)):
+            sport = pp.next_sport()
+            what = "%s %s %s" % (mode, name, "client first" if args
+                                 else "server first")
+            line = b"hello %d\n" % sport if args else b""
+            fields, rest, _ = ask(target, hdr_fn(sport) + line, what)
+            expect(fields, what, **advertised(sport, tlvs))
+            eq(rest, line, what + ": the client's line")
+        fe.stop()
+
+
+def exec_mode_test(mode):
+    def fn():
+        check_exec_mode(mode)
+    fn.__name__ = "forkexec_%s_advertised" % mode
+    return fn
+
+
+for _mode in EXEC_MODES:
+    test(exec_mode_test(_mode))
+
+
+@test
+def forkexec_payload_intact():
+    # The hand-over reads nothing: every byte after the header reaches the
+    # exec'ed program, also when it came in the same segment as the header.
+    fe, target = start_forkexec(args=("-r", "-e"))
+    payload = b"first line\n" + os.urandom(256 * 1024)
+    for name, hdr in (("v1", v1(sport=4000)),
+                      ("v2", v2(sport=4000, tlvs=all_tlvs(), crc=True))):
+        fields, rest, _ = ask(target, hdr + payload, name)
+        expect(fields, name, **advertised(4000, name == "v2"))
+        check(rest == payload, "%s: data differs: sent %d bytes, got %d "
+              "(first %r)" % (name, len(payload), len(rest), rest[:40]))
+
+
+@test
+def forkexec_child_with_pp_inherit_does_not_wait():
+    # The header was read by the parent: a child with PP_INHERIT=1 must
+    # neither wait for another header nor abort, also after LOCAL.  The
+    # client keeps its side open, as a waiting child would need it to.
+    for mode in ("execve", "posix_spawn"):
+        fe, target = start_forkexec("-m", mode, env={"PP_INHERIT": "1"})
+        sport = pp.next_sport()
+        fields, _, r = ask(target, v1(sport=sport), mode, shutdown=False)
+        expect(fields, mode, **advertised(sport))
+        check(r.elapsed < 1.0 * SLOW, "%s: whoami took %.2fs" % (
+            mode, r.elapsed))
+        fields, _, r = ask(target, v2(cmd="LOCAL", family="UNSPEC"),
+                           mode + " LOCAL", shutdown=False)
+        expect(fields, mode + " LOCAL", **real(r, target[1]))
+        check(r.elapsed < 1.0 * SLOW, "%s LOCAL: whoami took %.2fs" % (
+            mode, r.elapsed))
+        fe.stop()
+
+
+@test(ipv6=True)
+def forkexec_ipv6():
+    fe, target = start_forkexec(args=("-r",), host="::1")
+    for name, hdr, tlvs in (("v1", v1("TCP6", sport=4006), False),
+                            ("v2", v2(family="INET6", sport=4006,
+                                      tlvs=all_tlvs()), True),
+                            ("v1 IPv4 client", v1(sport=4006), False)):
+        fields, rest, _ = ask(target, hdr + b"x\n", name)
+        want = advertised(4006, tlvs)
+        if "IPv4" in name:
+            want.update(peer="[::ffff:%s]:4006" % CLIENT4,
+                        sock="[::ffff:%s]:25" % SERVER4,
+                        TCPREMOTEIP="::ffff:" + CLIENT4,
+                        TCPLOCALIP="::ffff:" + SERVER4)
+        else:
+            want.update(peer="[%s]:4006" % CLIENT6, sock="[%s]:25" % SERVER6,
+                        TCPREMOTEIP=CLIENT6, TCPLOCALIP=SERVER6)
+        expect(fields, name, **want)
+        eq(rest, b"x\n", name + ": data")
+
+
+@test(timeout=120)
+def forkexec_200_shell_children():
+    count = max(200 // pp.LOAD_DIV, 10)
+    fe, target = start_forkexec("-k", str(count))
+    r = exchange(target, v1(sport=4200), timeout=60)
+    first, _, rest = r.data.partition(b"\n")
+    eq(first.decode(errors="replace"), "children=%d ok=%d" % (count, count),
+       "sh -c true children")
+    # The program exec'ed after them still gets the hand-over.
+    expect(parse_whoami(rest), "after the children", **advertised(4200))
+
+
+@test
+def posix_spawn_dup2_moves_the_socket():
+    # The file actions move the connection onto 0 and 1 in the child: the
+    # hand-over must find it there by its cookie, whether the original
+    # number is closed in the child (default), kept (-K), or close-on-exec
+    # in the server (-C).
+    failures = []
+    for opts in ((), ("-K",), ("-C",), ("-C", "-K")):
+        for mode in ("posix_spawn", "posix_spawnp"):
+            fe, target = start_forkexec("-m", mode, *opts)
+            what = " ".join((mode,) + opts)
+            sport = pp.next_sport()
+            fields, _, _ = ask(target, v2(sport=sport, tlvs=all_tlvs()),
+                               what)
+            try:
+                expect(fields, what, **advertised(sport, True))
+            except Fail as e:
+                failures.append(str(e))
+            fe.stop()
+    check(not failures, "; ".join(failures))
+
+
+@test
+def program_gets_its_own_connection_variables():
+    # The server still holds an earlier connection (with TLVs) when it
+    # starts the program for a later one (without): the program's
+    # TCPREMOTEIP, TCPREMOTEPORT and PP_TLV_* describe its own connection.
+    failures = []
+    for mode in ("execve", "posix_spawn", "posix_spawnp"):
+        fe, target = start_forkexec("-m", mode, "-H")
+        for n, (hdr, tlvs) in enumerate(((v2(sport=4100, tlvs=all_tlvs()),
+                                          True), (v1(sport=4101), False))):
+            what = "%s connection %d" % (mode, n + 1)
+            # The server keeps the connection open: read just the line.
+            s = pp.connect(target)
+            pp.defer(s.close)
+            s.sendall(hdr)
+            fields = parse_whoami(pp.read_line(s).encode() + b"\n")
+            try:
+                expect(fields, what, **advertised(4100 + n, tlvs))
+            except Fail as e:
+                failures.append(str(e))
+        fe.stop()
+    check(not failures, "; ".join(failures))
+
+
+@test
+def fork_exec_cloexec_and_kept_socket():
+    # The same with fork, dup2 and exec (the dup2 is seen by the library).
+    failures = []
+    for opts in (("-K",), ("-C",), ("-C", "-K")):
+        fe, target = start_forkexec(*opts)
+        what = " ".join(opts)
+        sport = pp.next_sport()
+        fields, _, _ = ask(target, v1(sport=sport), what)
+        try:
+            expect(fields, what, **advertised(sport))
+        except Fail as e:
+            failures.append(str(e))
+        fe.stop()
+    check(not failures, "; ".join(failures))
+
+
+# ===== tcpserver =====
+
+def tcpserver_bin():
+    return find("tcpserver", "/usr/bin/tcpserver")
+
+
+def start_tcpserver(prog, env=None, preload_it=False):
+    """tcpserver -v -R -H -l0 on 127.0.0.1 running prog (a list, may hold
+    {port}); with preload_it, tcpserver itself is preloaded with its port
+    PROXY-only."""
+    need_helpers()
+    argv = [tcpserver_bin(), "-v", "-R", "-H", "-l0", "127.0.0.1",
+            "{port}"] + list(prog)
+    proc, port = start(argv, "tcpserver", env=env, preload_it=preload_it,
+                       valgrind=False)
+    return proc, ("127.0.0.1", port)
+
+
+def inherit_prog(*args, **env):
+    """env LD_PRELOAD=... VAR=... whoami ARGS (env itself not preloaded)."""
+    e = {"LD_PRELOAD": preload(), "PP_PORTS": "{port}",
+         "PP_ALLOW": "127.0.0.1"}
+    e.update(env)
+    return (["/usr/bin/env"] + ["%s=%s" % kv for kv in e.items() if kv[1]] +
+            [WHOAMI] + list(args))
+
+
+@test
+def tcpserver_unpreloaded_pp_inherit():
+    for args in (("-r", "-e"), ()):
+        ts, target = start_tcpserver(inherit_prog(
+            *args, PP_INHERIT="1", TCPREMOTEHOST="proxy.invalid"))
+        for name, hdr, tlvs in (("v1", v1(sport=4001), False),
+                                ("v2", v2(sport=4001, tlvs=all_tlvs()),
+                                 True)):
+            what = "%s %s" % (name, " ".join(args) or "server first")
+            data = b"line\n" + os.urandom(4096) if args else b""
+            fields, rest, _ = ask(target, hdr + data, what)
+            expect(fields, what, **advertised(4001, tlvs))
+            check(rest == data, "%s: data differs: %r" % (what, rest[:40]))
+        ts.stop()
+
+
+@test
+def tcpserver_unpreloaded_without_pp_inherit():
+    # No PP_INHERIT=1: the header is never guessed at; whoami reads it as
+    # the client's first line and sees the real address.
+    ts, target = start_tcpserver(inherit_prog("-r"))
+    hdr = v1(sport=4002)
+    fields, rest, r = ask(target, hdr, "no PP_INHERIT")
+    expect(fields, "no PP_INHERIT", TCPREMOTEIP="127.0.0.1",
+           **real(r, target[1]))
+    eq(rest, hdr, "the header as data")
+
+
+@test
+def tcpserver_unpreloaded_pp_inherit_refusals():
+    # Untrusted source (exit 77) and a bad header (exit 76): whoami's main
+    # never runs, the client gets nothing.
+    for what, allow, data, status in (
+            ("untrusted", "127.0.0.9", v1(), 77),
+            ("bad header", "127.0.0.1", b"PROXY TCP4 garbage\r\n", 76)):
+        ts, target = start_tcpserver(inherit_prog("-r", PP_INHERIT="1",
+                                                  PP_ALLOW=allow))
+        r = exchange(target, data + b"line\n")
+        check(r.refused, "%s: expected an abort, got %r" % (what, r))
+        # tcpserver -v logs "end PID status S", S the raw wait status.
+        ts.wait_line(r"end \d+ status %d$" % (status << 8), timeout=5,
+                     stream="err")
+        ts.stop()
+
+
+@test
+def forged_and_stale_handover_ignored():
+    # A PPSHIM_HANDOVER naming fd 0 that does not describe the socket on
+    # fd 0 (a made-up cookie, or a real one from an earlier connection)
+    # must never make it report an advertised address.
+    fe, target = start_forkexec()
+    fields, _, _ = ask(target, v1(sport=4003), "earlier connection")
+    stale = fields.get("PPSHIM_HANDOVER", "-")
+    check(stale.startswith("0,"), "no hand-over seen: %r" % stale)
+    fe.stop()
+
+    def sa_hex(ip, port):
+        return (struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) +
+                socket.inet_aton(ip) + bytes(8)).hex()
+    fake = ";".join("%d,%x,3,%s,%s,authority=%s" % (
+        fd, 0x1234567 + fd, sa_hex("203.0.113.9", 999),
+        sa_hex("203.0.113.10", 25), b"forged".hex()) for fd in (0, 1, 2))
+    for what, value in (("made-up cookie", fake), ("stale entry", stale)):
+        ts, target = start_tcpserver(inherit_prog(
+            "-r", PPSHIM_HANDOVER=value))
+        fields, _, r = ask(target, b"hello\n", what)
+        expect(fields, what, TCPREMOTEIP="127.0.0.1",
+               TCPREMOTEPORT=r.local[1], PP_TLV_AUTHORITY="-",
+               **real(r, target[1]))
+        ts.stop()
+    # Nor may it stop PP_INHERIT=1 from reading the real header.
+    ts, target = start_tcpserver(inherit_prog(
+        "-r", PPSHIM_HANDOVER=fake, PP_INHERIT="1"))
+    fields, rest, _ = ask(target, v1(sport=4003) + b"hello\n",
+                          "made-up cookie, PP_INHERIT=1")
+    expect(fields, "made-up cookie, PP_INHERIT=1", **advertised(4003))
+    eq(rest, b"hello\n", "made-up cookie, PP_INHERIT=1: data")
+
+
+# ===== HAProxy in front of a preloaded tcpserver =====
+
+HAPROXY_CFG = """\
+global
+    maxconn 64
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend v1
+    bind 127.0.0.1:{fv1}
+    default_backend v1
+
+backend v1
+    server s1 {backend} send-proxy
+
+frontend v2
+    bind 127.0.0.1:{fv2}
+    unique-id-format %{{+X}}o%ci:%cp
+    default_backend v2
+
+backend v2
+    server s2 {backend} send-proxy-v2 proxy-v2-options unique-id
+"""
+
+
+def start_haproxy(backend):
+    haproxy = find("haproxy", "/usr/sbin/haproxy")
+    tmp = pp.tempdir()
+    ports = {"fv1": free_port(), "fv2": free_port()}
+    cfg = os.path.join(tmp, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(HAPROXY_CFG.format(backend=backend, **ports))
+    proc = Proc([haproxy, "-db", "-f", cfg], preload=False, cwd=tmp,
+                name="haproxy")
+    for port in ports.values():
+        wait_listening(proc, port)
+    return ports
+
+
+def behind_haproxy(backend_port, what):
+    """Connects from CLIENT through both frontends; checks whoami saw
+    CLIENT."""
+    ports = start_haproxy("127.0.0.1:%d" % backend_port)
+    for name in ("fv1", "fv2"):
+        w = "%s %s" % (what, name)
+        # The client waits for the banner with its side open (HAProxy may
+        # close the server side early after a client's early FIN).
+        fields, _, r = ask(("127.0.0.1", ports[name]), b"", w, src=CLIENT,
+                           shutdown=False)
+        expect(fields, w, peer="%s:%d" % (CLIENT, r.local[1]),
+               sock="127.0.0.1:%d" % ports[name], TCPREMOTEIP=CLIENT,
+               TCPREMOTEPORT=r.local[1], TCPLOCALPORT=ports[name])
+        if name == "fv2":
+            # %{+X}o%ci:%cp: the client's address and port in hex.
+            eq(fields.get("PP_TLV_UNIQUE_ID"), "7F000005:%X" % r.local[1],
+               w + ": PP_TLV_UNIQUE_ID")
+
+
+@test
+def haproxy_to_preloaded_tcpserver():
+    ts, target = start_tcpserver([WHOAMI], preload_it=True,
+                                 env={"PP_PORTS": "{port}",
+                                      "PP_ALLOW": "127.0.0.1"})
+    behind_haproxy(target[1], "tcpserver")
+
+
+@test
+def haproxy_to_unpreloaded_tcpserver_pp_inherit():
+    ts, target = start_tcpserver(inherit_prog(PP_INHERIT="1"))
+    behind_haproxy(target[1], "PP_INHERIT")
+
+
+# ===== systemd-socket-activate (never preloaded) =====
+
+def start_activate(inetd, args):
+    need_helpers()
+    tool = find("systemd-socket-activate", "/usr/bin/systemd-socket-activate")
+    argv = [tool, "-a", "-l", "127.0.0.1:{port}"]
+    if inetd:
+        argv.append("--inetd")
+    env = {"LD_PRELOAD": preload(), "PP_INHERIT": "1",
+           "PP_PORTS": "{port}", "PP_ALLOW": "127.0.0.1"}
+    if ASAN_LIB:
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+    argv += ["--setenv=%s=%s" % kv for kv in env.items()]
+    argv += [WHOAMI] + list(args)
+    proc, port = start(argv, "systemd-socket-activate", preload_it=False,
+                       valgrind=False)
+    return proc, ("127.0.0.1", port)
+
+
+def check_activate(inetd, args):
+    proc, target = start_activate(inetd, args)
+    for name, hdr, tlvs in (("v1", v1(sport=4004), False),
+                            ("v2", v2(sport=4004, tlvs=all_tlvs()), True)):
+        fields, rest, _ = ask(target, hdr + b"data\n", name)
+        want = advertised(4004, tlvs)
+        for key in ("TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP",
+                    "TCPLOCALPORT"):
+            want[key] = "-"  # systemd sets none of them
+        expect(fields, name, **want)
+        eq(rest, b"data\n", name + ": data")
+
+
+@test
+def systemd_socket_activate_inetd():
+    check_activate(True, ("-r", "-e"))
+
+
+@test
+def systemd_socket_activate_listen_fds():
+    # Without --inetd the connection is fd 3, with LISTEN_FDS=1.
+    check_activate(False, ("-r", "-e", "-f", "3"))
+
+
+# ===== xinetd, preloaded =====
+
+XINETD_CFG = """\
+service ppshim-whoami
+{{
+    type        = UNLISTED
+    socket_type = stream
+    protocol    = tcp
+    wait        = no
+    bind        = 127.0.0.1
+    port        = {port}
+    server      = {whoami}
+    server_args = -r
+    env         = LD_PRELOAD={preload}
+{user}}}
+"""
+
+
+@test
+def xinetd_preloaded():
+    need_helpers()
+    xinetd = find("xinetd", "/usr/sbin/xinetd")
+    tmp = pp.tempdir()
+    port = free_port()
+    user = "    user        = root\n" if os.geteuid() == 0 else ""
+    cfg = os.path.join(tmp, "xinetd.conf")
+    with open(cfg, "w") as f:
+        f.write(XINETD_CFG.format(port=port, whoami=WHOAMI,
+                                  preload=preload(), user=user))
+    start([xinetd, "-dontfork", "-pidfile", os.path.join(tmp, "pid"),
+           "-f", cfg], "xinetd", port=port, valgrind=False,
+          env={"PP_PORTS": str(port), "PP_ALLOW": "127.0.0.1"})
+    target = ("127.0.0.1", port)
+    for name, hdr, tlvs in (("v1", v1(sport=4005), False),
+                            ("v2", v2(sport=4005, tlvs=all_tlvs()), True)):
+        fields, rest, _ = ask(target, hdr + b"data\n", name)
+        want = advertised(4005, tlvs)
+        for key in ("TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP",
+                    "TCPLOCALPORT"):
+            want[key] = "-"
+        expect(fields, name, **want)
+        eq(rest, b"data\n", name + ": data")
+
+
+if __name__ == "__main__":
+    pp.main("connections across exec")

@@ -35,8 +35,8 @@ pp_fmt_addr(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
 		if (len > offsetof(struct sockaddr_un, sun_path) &&
 		    sun->sun_path[0] != '\0')
 			snprintf(out, cap, "unix:%.*s",
-				 (int)(len - offsetof(struct sockaddr_un,
-						      sun_path)),
+				 (int)(len -
+				       offsetof(struct sockaddr_un, sun_path)),
 				 sun->sun_path);
 		else
 			snprintf(out, cap, "unix:(unnamed)");

@@ -971,24 +971,28 @@ pp_conn_atfork_parent(void)
 }
 
 /*
- * In the child: the pending and ready connections are the parent's to
- * serve; close the child's copies of them and start afresh.
+ * In a child: the pending and ready connections are the parent's to
+ * serve; close the child's copies of them and start afresh.  free_lists
+ * is false after a fork that did not run the pthread_atfork handlers
+ * (a raw clone), where malloc's state may be mid-update: the lists are
+ * then dropped, a few kilobytes at most.
  */
 void
-pp_conn_atfork_child(void)
+pp_conn_forget(bool free_lists)
 {
 	struct pp_pend *pd, *next;
 	struct pp_pend *lists[2] = { pp_pending, pp_readyq };
 	int i;
 
-	pp_init_atfork_child();
 	for (i = 0; i < 2; i++) {
 		for (pd = lists[i]; pd != NULL; pd = next) {
 			next = pd->next;
 			if (pp_same_socket(pd->job.fd, pd->cookie))
-				pp_real.close(pd->job.fd);
-			pp_job_free(&pd->job);
-			free(pd);
+				syscall(SYS_close, pd->job.fd);
+			if (free_lists) {
+				pp_job_free(&pd->job);
+				free(pd);
+			}
 		}
 	}
 	pp_pending = NULL;
@@ -1000,6 +1004,13 @@ pp_conn_atfork_child(void)
 	pthread_mutex_init(&pp_pmtx, NULL);
 	pthread_mutex_init(&pp_kmtx, NULL);
 	pthread_cond_init(&pp_pcond, NULL);
+}
+
+void
+pp_conn_atfork_child(void)
+{
+	pp_init_atfork_child();
+	pp_conn_forget(true);
 }
 
 int

@@ -48,8 +48,7 @@ socket(int domain, int type, int protocol)
 		return (int)syscall(SYS_socket, domain, type, protocol);
 	fd = pp_real.socket(domain, type, protocol);
 	/* A number handed out again: whatever was known of it is stale. */
-	if (fd >= 0 && pp_fd_kind(fd) != PP_FD_NONE &&
-	    !pp_foreign_process()) {
+	if (fd >= 0 && pp_fd_kind(fd) != PP_FD_NONE && !pp_foreign_process()) {
 		saved = errno;
 		pp_fd_clear(fd);
 		errno = saved;
@@ -67,8 +66,8 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	ret = pp_real.bind(fd, addr, len);
 	if (ret != 0)
 		return ret;
-	if ((pp_active() && (addr->sa_family == AF_INET ||
-			     addr->sa_family == AF_INET6)) ||
+	if ((pp_active() &&
+	     (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) ||
 	    pp_fd_kind(fd) != PP_FD_NONE)
 		pp_udp_classify(fd, true);
 	return ret;
@@ -90,8 +89,8 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 /* ===== Receiving ===== */
 
 static ssize_t
-pp_recvfrom_any(int fd, void *buf, size_t len, int flags,
-		struct sockaddr *addr, socklen_t *alen)
+pp_recvfrom_any(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+		socklen_t *alen)
 {
 	ssize_t n;
 
@@ -201,9 +200,8 @@ __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 }
 
 PP_EXPORT ssize_t
-__recvfrom_chk(int fd, void *restrict buf, size_t len, size_t buflen,
-	       int flags, struct sockaddr *restrict addr,
-	       socklen_t *restrict alen)
+__recvfrom_chk(int fd, void *restrict buf, size_t len, size_t buflen, int flags,
+	       struct sockaddr *restrict addr, socklen_t *restrict alen)
 {
 	if (len > buflen)
 		__chk_fail();
@@ -249,8 +247,7 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (!pp_ready())
 		return syscall(SYS_sendmsg, fd, msg, flags);
 	if (!pp_is_udp(fd) || msg == NULL || msg->msg_name == NULL ||
-	    !pp_udp_route(fd, msg->msg_name, msg->msg_namelen, &via,
-			  &vialen))
+	    !pp_udp_route(fd, msg->msg_name, msg->msg_namelen, &via, &vialen))
 		return pp_real.sendmsg(fd, msg, flags);
 	m = *msg;
 	m.msg_name = &via;
@@ -277,8 +274,7 @@ pp_sendmmsg_udp(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	if (vlen > 1024)
 		vlen = 1024; /* UIO_MAXIOV, as the kernel caps it */
 	for (base = 0; base < vlen; base += cnt) {
-		cnt = vlen - base < PP_MMSG_CHUNK ? vlen - base
-						  : PP_MMSG_CHUNK;
+		cnt = vlen - base < PP_MMSG_CHUNK ? vlen - base : PP_MMSG_CHUNK;
 		for (i = 0; i < cnt; i++) {
 			tmp[i] = vec[base + i];
 			h = &tmp[i].msg_hdr;

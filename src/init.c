@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,6 +23,38 @@
 struct pp_config pp_cfg;
 atomic_bool pp_done;
 static pid_t pp_pid;
+
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+
+/*
+ * A page the kernel zeroes in the child of any fork that copies memory
+ * (fork, or a raw clone without CLONE_VM, which runs no pthread_atfork
+ * handler: vsftpd's isolate=YES), and shares with a vfork or CLONE_VM
+ * child.  Nonzero here means "this memory is still the process that
+ * owns the table, or shared with it".
+ */
+static volatile unsigned char *pp_own_page;
+
+static void
+pp_mark_own_memory(void)
+{
+	void *p;
+
+	if (pp_own_page == NULL) {
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return;
+		if (madvise(p, 4096, MADV_WIPEONFORK) != 0) {
+			munmap(p, 4096); /* before Linux 4.14: getpid alone */
+			return;
+		}
+		pp_own_page = p;
+	}
+	pp_own_page[0] = 1;
+}
 
 static pthread_once_t pp_init_once = PTHREAD_ONCE_INIT;
 static __thread bool pp_in_init;
@@ -48,6 +81,7 @@ pp_init_all(void)
 		pp_log(PP_LOG_WARN,
 		       "PP_PORTS is empty: no socket is PROXY-only");
 	pp_pid = (pid_t)syscall(SYS_getpid);
+	pp_mark_own_memory();
 	pthread_atfork(pp_conn_atfork_prepare, pp_conn_atfork_parent,
 		       pp_conn_atfork_child);
 	pp_inherit_load();
@@ -71,12 +105,23 @@ void
 pp_init_atfork_child(void)
 {
 	pp_pid = (pid_t)syscall(SYS_getpid);
+	pp_mark_own_memory();
 }
 
 bool
 pp_foreign_process(void)
 {
-	return (pid_t)syscall(SYS_getpid) != pp_pid;
+	if ((pid_t)syscall(SYS_getpid) == pp_pid)
+		return false;
+	if (pp_own_page != NULL && pp_own_page[0] == 0) {
+		/* A fork that bypassed pthread_atfork: our own copy now.
+		 * malloc's locks were not reset by such a fork, so the
+		 * lists are dropped, not freed. */
+		pp_init_atfork_child();
+		pp_conn_forget(false);
+		return false;
+	}
+	return true;
 }
 
 __attribute__((constructor)) static void

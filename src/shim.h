@@ -86,6 +86,10 @@ void pp_conn_atfork_prepare(void);
 void pp_conn_atfork_parent(void);
 void pp_conn_atfork_child(void);
 
+/* Drop this process's copies of pending and ready connections (a child
+ * of any kind of fork); frees them only when free_lists. */
+void pp_conn_forget(bool free_lists);
+
 /*
  * Copy the address a (length alen) into the caller's buffer the way the
  * kernel does: at most *len bytes, *len set to the full length.

@@ -64,7 +64,7 @@
 #include "shim.h"
 #include "udp.h"
 
-#define PP_UDP_BUF 65536u  /* larger than any UDP datagram's payload */
+#define PP_UDP_BUF 65536u   /* larger than any UDP datagram's payload */
 #define PP_ROUTE_MAX 65536u /* reply table entries (a power of two) */
 #define PP_ROUTE_IDLE_S 120u
 #define PP_WARN_EVERY_S 10u
@@ -123,8 +123,7 @@ pp_now_s(void)
 /* An IPv4 or IPv6 address as 16 bytes (IPv4 as ::ffff:a.b.c.d) and a
  * port in network order.  False for anything else. */
 static bool
-pp_norm(const struct sockaddr *sa, socklen_t len, uint8_t a[16],
-	uint16_t *port)
+pp_norm(const struct sockaddr *sa, socklen_t len, uint8_t a[16], uint16_t *port)
 {
 	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
@@ -149,10 +148,10 @@ pp_norm(const struct sockaddr *sa, socklen_t len, uint8_t a[16],
 static bool
 pp_is_mapped(const uint8_t a[16])
 {
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0,
-					 0, 0, 0, 0, 0xff, 0xff };
+	struct in6_addr in6;
 
-	return memcmp(a, pfx, sizeof(pfx)) == 0;
+	memcpy(&in6, a, sizeof(in6));
+	return IN6_IS_ADDR_V4MAPPED(&in6);
 }
 
 /*
@@ -217,13 +216,13 @@ struct pp_rkey {
 
 static struct {
 	pthread_mutex_t mtx;
-	struct pp_route *r;  /* PP_ROUTE_MAX entries */
-	uint32_t *bucket;    /* PP_ROUTE_MAX chain heads, index + 1 */
-	uint32_t used;       /* entries handed out so far */
-	uint32_t newest;     /* index + 1 */
-	uint32_t oldest;     /* index + 1 */
+	struct pp_route *r; /* PP_ROUTE_MAX entries */
+	uint32_t *bucket;   /* PP_ROUTE_MAX chain heads, index + 1 */
+	uint32_t used;      /* entries handed out so far */
+	uint32_t newest;    /* index + 1 */
+	uint32_t oldest;    /* index + 1 */
 	uint32_t seed;
-	bool failed;         /* the mapping failed once: never retry */
+	bool failed; /* the mapping failed once: never retry */
 } pp_rt = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 static atomic_bool pp_rt_up;
@@ -262,8 +261,8 @@ pp_rt_create(void)
 		return false;
 	/* Untouched pages cost nothing: the table grows in memory only as
 	 * distinct clients show up. */
-	p = mmap(NULL, sz, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
 	if (p == MAP_FAILED) {
 		pp_rt.failed = true;
 		pp_log(PP_LOG_ERROR, "no memory for the UDP reply table: "
@@ -465,8 +464,7 @@ pp_udp_classify(int fd, bool clear)
 
 	if (!pp_active() || !pp_udp_configured() ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) != 0 ||
-	    type != SOCK_DGRAM ||
-	    pp_real.getsockname(fd, &sa.sa, &len) != 0 ||
+	    type != SOCK_DGRAM || pp_real.getsockname(fd, &sa.sa, &len) != 0 ||
 	    (sa.sa.sa_family != AF_INET && sa.sa.sa_family != AF_INET6) ||
 	    len > sizeof(info.dst) ||
 	    !pp_config_match(&pp_cfg, SOCK_DGRAM, &sa.sa, len)) {
@@ -485,8 +483,10 @@ pp_udp_classify(int fd, bool clear)
 	memcpy(&info.dst, &sa, len); /* the bound address, for its port */
 	info.dstlen = len;
 	if (!pp_fd_set(fd, &info)) {
-		pp_log(PP_LOG_ERROR, "fd %d: cannot track a PROXY-only UDP "
-				     "socket: its datagrams pass untouched", fd);
+		pp_log(PP_LOG_ERROR,
+		       "fd %d: cannot track a PROXY-only UDP "
+		       "socket: its datagrams pass untouched",
+		       fd);
 		goto out;
 	}
 	if (pp_log_on(PP_LOG_DEBUG)) {
@@ -644,7 +644,10 @@ pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
 	uint8_t *buf;
 	int saved = errno;
 
-	if ((flags & MSG_ERRQUEUE) || pp_fd_get(fd, &info) != PP_FD_UDP)
+	/* The error queue holds our own datagrams; a bad msg is the
+	 * kernel's to refuse (EFAULT). */
+	if ((flags & MSG_ERRQUEUE) || msg == NULL ||
+	    pp_fd_get(fd, &info) != PP_FD_UDP)
 		return PP_UDP_PASS;
 	if (msg->msg_iovlen > IOV_MAX) {
 		errno = EMSGSIZE;
@@ -676,8 +679,8 @@ pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
 			return PP_UDP_PASS;
 		}
 		have = (size_t)n < PP_UDP_BUF ? (size_t)n : PP_UDP_BUF;
-		v = pp_judge(&info, &src, m.msg_namelen, buf, have, &skip,
-			     &adv, &advlen, &why);
+		v = pp_judge(&info, &src, m.msg_namelen, buf, have, &skip, &adv,
+			     &advlen, &why);
 		if (v != PP_DG_DROP)
 			break;
 		pp_dropped(fd, &src, m.msg_namelen, why);
@@ -715,8 +718,8 @@ pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
 }
 
 ssize_t
-pp_udp_recvfrom(int fd, void *buf, size_t len, int flags,
-		struct sockaddr *addr, socklen_t *alen)
+pp_udp_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+		socklen_t *alen)
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr m;
@@ -759,6 +762,8 @@ pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 	ssize_t n;
 	int f, saved = errno;
 
+	if (vec == NULL || vlen == 0)
+		return PP_UDP_PASS; /* the kernel's answer is the right one */
 	if (tmo != NULL) {
 		if (tmo->tv_sec < 0 || tmo->tv_nsec < 0 ||
 		    tmo->tv_nsec >= 1000000000) {
@@ -797,7 +802,7 @@ pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 		tmo->tv_sec = (time_t)(left / 1000000000);
 		tmo->tv_nsec = (long)(left % 1000000000);
 	}
-	if (i == 0 && vlen > 0)
+	if (i == 0)
 		return -1;
 	errno = saved;
 	return (int)i;

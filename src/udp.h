@@ -28,8 +28,8 @@ ssize_t pp_udp_recvfrom(int fd, void *buf, size_t len, int flags,
 			struct sockaddr *addr, socklen_t *alen);
 
 /* recvmmsg on a PP_FD_UDP socket: only the good datagrams fill vec. */
-int pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen,
-		    int flags, struct timespec *tmo);
+int pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+		    struct timespec *tmo);
 
 /*
  * Is dst (a destination the program gave for fd) an advertised source

@@ -29,6 +29,7 @@
 
 #include "crc32c.h"
 
+/* clang-format off */
 static const uint32_t pp_crc_tab[8][256] = {
 	{
 		0x00000000, 0xf26b8303, 0xe13b70f7, 0x1350f3f4,
@@ -559,6 +560,7 @@ static const uint32_t pp_crc_tab[8][256] = {
 		0xc451b7cc, 0x8d6dcaeb, 0x56294d82, 0x1f1530a5,
 	},
 };
+/* clang-format on */
 
 static inline uint64_t
 pp_load64le(const uint8_t *p)
@@ -586,14 +588,12 @@ pp_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 	while (len >= 8) {
 		uint64_t w = pp_load64le(p) ^ c;
 
-		c = pp_crc_tab[7][w & 0xff] ^
-		    pp_crc_tab[6][(w >> 8) & 0xff] ^
+		c = pp_crc_tab[7][w & 0xff] ^ pp_crc_tab[6][(w >> 8) & 0xff] ^
 		    pp_crc_tab[5][(w >> 16) & 0xff] ^
 		    pp_crc_tab[4][(w >> 24) & 0xff] ^
 		    pp_crc_tab[3][(w >> 32) & 0xff] ^
 		    pp_crc_tab[2][(w >> 40) & 0xff] ^
-		    pp_crc_tab[1][(w >> 48) & 0xff] ^
-		    pp_crc_tab[0][w >> 56];
+		    pp_crc_tab[1][(w >> 48) & 0xff] ^ pp_crc_tab[0][w >> 56];
 		p += 8;
 		len -= 8;
 	}

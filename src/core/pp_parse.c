@@ -404,8 +404,10 @@ pp_word_prefix(const uint8_t *s, size_t n, const char *word, bool complete)
 }
 
 static const char *const pp_v1_field_name[] = {
-	"PROXY", "protocol", "source address", "destination address",
-	"source port", "destination port", "tail", "LF",
+	"PROXY",          "protocol",
+	"source address", "destination address",
+	"source port",    "destination port",
+	"tail",           "LF",
 };
 
 /* Why a v1 field failed. */
@@ -460,8 +462,8 @@ pp_v1_field(struct pp_parser *p, unsigned f, const uint8_t *s, size_t n,
 		if (h->family == PP_FAM_INET) {
 			uint32_t a = 0;
 
-			w->msg = f == PP_F_SRC ? "v1: bad IPv4 source address" :
-						 "v1: bad IPv4 destination "
+			w->msg = f == PP_F_SRC ? "v1: bad IPv4 source address"
+					       : "v1: bad IPv4 destination "
 						 "address";
 			if (!pp_v4_scan(s, n, complete, 0, 0, &a))
 				return false;
@@ -472,8 +474,8 @@ pp_v1_field(struct pp_parser *p, unsigned f, const uint8_t *s, size_t n,
 		} else {
 			struct in6_addr a6;
 
-			w->msg = f == PP_F_SRC ? "v1: bad IPv6 source address" :
-						 "v1: bad IPv6 destination "
+			w->msg = f == PP_F_SRC ? "v1: bad IPv6 source address"
+					       : "v1: bad IPv6 destination "
 						 "address";
 			if (!pp_v6_scan(s, n, complete, &a6))
 				return false;
@@ -488,8 +490,8 @@ pp_v1_field(struct pp_parser *p, unsigned f, const uint8_t *s, size_t n,
 		uint16_t port = 0;
 
 		w->err = PP_E_V1_PORT;
-		w->msg = f == PP_F_SPORT ? "v1: bad source port" :
-					   "v1: bad destination port";
+		w->msg = f == PP_F_SPORT ? "v1: bad source port"
+					 : "v1: bad destination port";
 		if (!pp_port_scan(s, n, complete, &port))
 			return false;
 		if (complete) {
@@ -526,6 +528,61 @@ pp_v1_done(struct pp_parser *p, size_t len)
 }
 
 /*
+ * Fast-path scanners for a complete field in s[0..end): a dotted quad or a
+ * port, under the same rules as pp_v4_scan() and pp_port_scan().  They
+ * return where they stopped (the caller checks the terminator), or NULL.
+ */
+static const uint8_t *
+pp_v4_fast(const uint8_t *s, const uint8_t *end, uint32_t *out)
+{
+	uint32_t acc = 0;
+	unsigned part, v, c;
+
+	for (part = 0; part < 4; part++) {
+		if (part > 0) {
+			if (s == end || *s != '.')
+				return NULL;
+			s++;
+		}
+		if (s == end || (v = (unsigned)*s - '0') > 9)
+			return NULL;
+		s++;
+		if (v != 0 && s < end && (c = (unsigned)*s - '0') <= 9) {
+			v = v * 10 + c;
+			s++;
+			if (s < end && (c = (unsigned)*s - '0') <= 9) {
+				v = v * 10 + c;
+				s++;
+				if (v > 255)
+					return NULL;
+			}
+		}
+		acc = acc << 8 | v;
+	}
+	*out = acc;
+	return s;
+}
+
+static const uint8_t *
+pp_port_fast(const uint8_t *s, const uint8_t *end, uint16_t *out)
+{
+	unsigned v, c, i;
+
+	if (s == end || (v = (unsigned)*s - '0') > 9)
+		return NULL;
+	s++;
+	if (v != 0) {
+		for (i = 0; i < 4 && s < end && (c = (unsigned)*s - '0') <= 9;
+		     i++, s++)
+			v = v * 10 + c;
+		if (v > 65535)
+			return NULL;
+	}
+	*out = (uint16_t)v;
+	return s;
+}
+
+/*
  * The fast path: a whole valid line in b[0..n), checked field by field
  * without the prefix logic.  Returns false, having changed nothing that
  * matters, when the line is not complete or not valid: the incremental
@@ -559,6 +616,24 @@ pp_v1_fast(struct pp_parser *p, const uint8_t *b, size_t n)
 		return true;
 	} else {
 		return false;
+	}
+	if (h->family == PP_FAM_INET) {
+		uint32_t sa, da;
+		uint16_t sp, dp;
+
+		if ((s = pp_v4_fast(s, end, &sa)) == NULL || *s++ != ' ' ||
+		    (s = pp_v4_fast(s, end, &da)) == NULL || *s++ != ' ' ||
+		    (s = pp_port_fast(s, end, &sp)) == NULL || *s++ != ' ' ||
+		    (s = pp_port_fast(s, end, &dp)) == NULL || s != end)
+			return false;
+		h->src.sin.sin_family = AF_INET;
+		h->src.sin.sin_addr.s_addr = htonl(sa);
+		h->src.sin.sin_port = htons(sp);
+		h->dst.sin.sin_family = AF_INET;
+		h->dst.sin.sin_addr.s_addr = htonl(da);
+		h->dst.sin.sin_port = htons(dp);
+		pp_v1_done(p, (size_t)(lf - b) + 1);
+		return true;
 	}
 	for (f = PP_F_SRC; f <= PP_F_DPORT; f++) {
 		if (f == PP_F_DPORT) {
@@ -688,7 +763,7 @@ pp_v1(struct pp_parser *p, const uint8_t *b, size_t n)
 
 /* ===== v2 and the draft ===== */
 
-static const char *const pp_fam_name[] = {"UNSPEC", "INET", "INET6", "UNIX"};
+static const char *const pp_fam_name[] = { "UNSPEC", "INET", "INET6", "UNIX" };
 
 static size_t
 pp_addr_block(enum pp_family fam)
@@ -724,8 +799,7 @@ pp_famtp(struct pp_parser *p, uint8_t c)
  * its address block, and what follows it must be empty or hold at least
  * one TLV header (that is decided here, before any body byte).
  */
-static enum pp_status pp_body(struct pp_parser *p, const uint8_t *b,
-			      size_t n);
+static enum pp_status pp_body(struct pp_parser *p, const uint8_t *b, size_t n);
 
 static enum pp_status
 pp_bin_len(struct pp_parser *p, const uint8_t *b, size_t n)
@@ -1096,8 +1170,7 @@ pp_parser_setbuf(struct pp_parser *p, uint8_t *buf, size_t cap)
 }
 
 enum pp_status
-pp_parser_push(struct pp_parser *p, const void *data, size_t len,
-	       size_t *used)
+pp_parser_push(struct pp_parser *p, const void *data, size_t len, size_t *used)
 {
 	const uint8_t *d = data;
 	enum pp_status st = PP_NEED_MORE;
@@ -1185,9 +1258,8 @@ pp_parser_header(const struct pp_parser *p)
 }
 
 enum pp_status
-pp_parse_buf(const void *buf, size_t len, unsigned flags,
-	     struct pp_header *h, enum pp_err *err, char *reason,
-	     size_t reasonlen)
+pp_parse_buf(const void *buf, size_t len, unsigned flags, struct pp_header *h,
+	     enum pp_err *err, char *reason, size_t reasonlen)
 {
 	struct pp_parser q;
 	enum pp_status st;
@@ -1299,8 +1371,7 @@ pp_encode_v1(const struct pp_header *h, char *out, size_t cap)
 
 	if (h->command == PP_CMD_LOCAL || h->family == PP_FAM_UNSPEC) {
 		n = snprintf(tmp, sizeof(tmp), "PROXY UNKNOWN\r\n");
-	} else if (h->family == PP_FAM_INET &&
-		   h->src.sa.sa_family == AF_INET &&
+	} else if (h->family == PP_FAM_INET && h->src.sa.sa_family == AF_INET &&
 		   h->dst.sa.sa_family == AF_INET) {
 		inet_ntop(AF_INET, &h->src.sin.sin_addr, a, sizeof(a));
 		inet_ntop(AF_INET, &h->dst.sin.sin_addr, b, sizeof(b));
@@ -1372,8 +1443,7 @@ pp_encode_addr(const struct pp_header *h, uint8_t *a)
 }
 
 size_t
-pp_encode_v2(const struct pp_header *h, bool add_crc, uint8_t *out,
-	     size_t cap)
+pp_encode_v2(const struct pp_header *h, bool add_crc, uint8_t *out, size_t cap)
 {
 	size_t block, len, total, q;
 

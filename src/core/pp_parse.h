@@ -28,10 +28,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#define PP_V1_MAX 107                  /* v1 line including CRLF */
-#define PP_V2_FIXED 16                 /* signature, ver/cmd, fam/tp, len */
+#define PP_V1_MAX 107                   /* v1 line including CRLF */
+#define PP_V2_FIXED 16                  /* signature, ver/cmd, fam/tp, len */
 #define PP_V2_MAX (PP_V2_FIXED + 65535) /* longest v2 header */
-#define PP_DRAFT_FIXED 16              /* draft: sig, ver, cmd, fam, len */
+#define PP_DRAFT_FIXED 16               /* draft: sig, ver, cmd, fam, len */
 
 /* Which layouts a parser accepts (pp_parser_init() flags). */
 #define PP_ACCEPT_V1 0x1u
@@ -46,20 +46,20 @@ enum pp_status {
 
 enum pp_err {
 	PP_OK = 0,
-	PP_E_SIGNATURE,     /* neither "PROXY " nor the v2 signature */
-	PP_E_VERSION,       /* a version this parser does not accept */
-	PP_E_V1_SYNTAX,     /* v1: bad protocol word, spacing, CR/LF */
-	PP_E_V1_ADDR,       /* v1: address not valid text for its family */
-	PP_E_V1_PORT,       /* v1: port not 0..65535 in canonical decimal */
-	PP_E_V1_TOO_LONG,   /* v1: no CRLF within 107 bytes */
-	PP_E_V2_COMMAND,    /* v2: command not LOCAL or PROXY */
-	PP_E_V2_FAMILY,     /* v2: family or transport nibble invalid */
-	PP_E_V2_LENGTH,     /* v2: length shorter than the address block */
-	PP_E_V2_TLV,        /* v2: TLV malformed or running past the end */
-	PP_E_V2_CRC,        /* v2: CRC32C TLV does not match */
-	PP_E_TOO_LONG,      /* header longer than the caller's buffer */
-	PP_E_TRUNCATED,     /* pp_parse_buf(): header not complete in buf */
-	PP_E_V2_ADDR,       /* v2: UNIX path without a NUL in 108 bytes */
+	PP_E_SIGNATURE,   /* neither "PROXY " nor the v2 signature */
+	PP_E_VERSION,     /* a version this parser does not accept */
+	PP_E_V1_SYNTAX,   /* v1: bad protocol word, spacing, CR/LF */
+	PP_E_V1_ADDR,     /* v1: address not valid text for its family */
+	PP_E_V1_PORT,     /* v1: port not 0..65535 in canonical decimal */
+	PP_E_V1_TOO_LONG, /* v1: no CRLF within 107 bytes */
+	PP_E_V2_COMMAND,  /* v2: command not LOCAL or PROXY */
+	PP_E_V2_FAMILY,   /* v2: family or transport nibble invalid */
+	PP_E_V2_LENGTH,   /* v2: length shorter than the address block */
+	PP_E_V2_TLV,      /* v2: TLV malformed or running past the end */
+	PP_E_V2_CRC,      /* v2: CRC32C TLV does not match */
+	PP_E_TOO_LONG,    /* header longer than the caller's buffer */
+	PP_E_TRUNCATED,   /* pp_parse_buf(): header not complete in buf */
+	PP_E_V2_ADDR,     /* v2: UNIX path without a NUL in 108 bytes */
 };
 
 enum pp_command { PP_CMD_LOCAL = 0, PP_CMD_PROXY = 1 };
@@ -151,8 +151,8 @@ bool pp_parser_setbuf(struct pp_parser *p, uint8_t *buf, size_t cap);
  * header's tail on PP_DONE, 0 or more on PP_INVALID).  After PP_DONE or
  * PP_INVALID further pushes return the same status and use nothing.
  */
-enum pp_status pp_parser_push(struct pp_parser *p, const void *data,
-			      size_t len, size_t *used);
+enum pp_status pp_parser_push(struct pp_parser *p, const void *data, size_t len,
+			      size_t *used);
 
 /*
  * How many more bytes can be read without risk of reading past the
@@ -176,8 +176,8 @@ const struct pp_header *pp_parser_header(const struct pp_parser *p);
  * human reason of a failure (reasonlen bytes, NUL-terminated).
  */
 enum pp_status pp_parse_buf(const void *buf, size_t len, unsigned flags,
-			    struct pp_header *h, enum pp_err *err,
-			    char *reason, size_t reasonlen);
+			    struct pp_header *h, enum pp_err *err, char *reason,
+			    size_t reasonlen);
 
 /* A short fixed description of an error code ("v2: CRC32C mismatch"). */
 const char *pp_strerror(enum pp_err err);

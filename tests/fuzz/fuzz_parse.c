@@ -79,7 +79,8 @@ pp_fuzz_reencode(const struct pp_header *h, const uint8_t *orig)
 				       val + vlen <= h->tlv + h->tlv_len);
 	if (pp_tlv_ssl_find(h->tlv, h->tlv_len, PP_SUBTLV_SSL_VERSION, &val,
 			    &vlen))
-		PP_FUZZ_ASSERT(val > h->tlv && val + vlen <= h->tlv + h->tlv_len);
+		PP_FUZZ_ASSERT(val > h->tlv &&
+			       val + vlen <= h->tlv + h->tlv_len);
 
 	if (h->version == 1) {
 		n = pp_encode_v1(h, (char *)pp_fuzz_out, sizeof(pp_fuzz_out));
@@ -151,7 +152,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (st2 == PP_DONE) {
 			/* done is final */
 			PP_FUZZ_ASSERT(pp_parser_push(&p2, in, n, &used) ==
-				       PP_DONE && used == 0);
+					       PP_DONE &&
+				       used == 0);
 			break;
 		}
 	}
@@ -163,8 +165,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		PP_FUZZ_ASSERT(u1 <= n && u1 == pp_parser_total(&p1));
 		PP_FUZZ_ASSERT(pp_fuzz_same(&h0, &p1.hdr));
 		PP_FUZZ_ASSERT(pp_fuzz_same(&h0, &p2.hdr));
-		PP_FUZZ_ASSERT(h0.tlv_len == 0 ||
-			       (h0.tlv >= in && h0.tlv + h0.tlv_len == in + u1));
+		PP_FUZZ_ASSERT(
+			h0.tlv_len == 0 ||
+			(h0.tlv >= in && h0.tlv + h0.tlv_len == in + u1));
 		pp_fuzz_reencode(&h0, in);
 		break;
 	case PP_INVALID:

@@ -109,8 +109,7 @@ out(const char *line)
 }
 
 static void
-fmt_addr(const struct sockaddr_storage *ss, socklen_t len, char *o,
-	 size_t cap)
+fmt_addr(const struct sockaddr_storage *ss, socklen_t len, char *o, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN];
 	const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
@@ -162,8 +161,8 @@ report(const struct sockaddr_storage *src, socklen_t alen, ssize_t len,
 
 /* "src=ADDR:PORT " + payload, the reply body. */
 static size_t
-echo_body(const struct sockaddr_storage *src, socklen_t alen,
-	  const char *data, size_t got, char *o, size_t cap)
+echo_body(const struct sockaddr_storage *src, socklen_t alen, const char *data,
+	  size_t got, char *o, size_t cap)
 {
 	char who[INET6_ADDRSTRLEN + 16];
 	int k;
@@ -268,7 +267,8 @@ recv_failed(const char *what)
 {
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
 		if (!opt.nonblock) {
-			fprintf(stderr, "udpsrv: EAGAIN on a blocking socket\n");
+			fprintf(stderr,
+				"udpsrv: EAGAIN on a blocking socket\n");
 			exit(4);
 		}
 		out("eagain\n");
@@ -338,7 +338,8 @@ serve_recvfrom(int fd)
 		rl = echo_body(&ss, alen, buf, got, reply, sizeof(reply));
 		if (sendto(fd, reply, rl, 0, (struct sockaddr *)&ss,
 			   alen < sizeof(ss) ? alen : sizeof(ss)) < 0)
-			fprintf(stderr, "udpsrv: sendto: %s\n", strerror(errno));
+			fprintf(stderr, "udpsrv: sendto: %s\n",
+				strerror(errno));
 	}
 }
 
@@ -359,8 +360,7 @@ pktinfo(struct msghdr *m, char *dst, size_t cap, char *ctl, size_t *ctllen)
 	om.msg_control = ctl;
 	om.msg_controllen = CMSG_SPACE(sizeof(pi6));
 	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
-		if (c->cmsg_level == IPPROTO_IP &&
-		    c->cmsg_type == IP_PKTINFO) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 			inet_ntop(AF_INET, &pi.ipi_addr, host, sizeof(host));
 			snprintf(dst, cap, "%s", host);
@@ -437,8 +437,8 @@ serve_recvmsg(int fd)
 		oiov.iov_len = echo_body(&ss, m.msg_namelen, buf, got, reply,
 					 sizeof(reply));
 		om.msg_name = &ss;
-		om.msg_namelen = m.msg_namelen < sizeof(ss) ? m.msg_namelen
-							    : sizeof(ss);
+		om.msg_namelen =
+			m.msg_namelen < sizeof(ss) ? m.msg_namelen : sizeof(ss);
 		om.msg_iov = &oiov;
 		om.msg_iovlen = 1;
 		if (ctllen > 0) {
@@ -446,7 +446,8 @@ serve_recvmsg(int fd)
 			om.msg_controllen = ctllen;
 		}
 		if (sendmsg(fd, &om, 0) < 0)
-			fprintf(stderr, "udpsrv: sendmsg: %s\n", strerror(errno));
+			fprintf(stderr, "udpsrv: sendmsg: %s\n",
+				strerror(errno));
 	}
 }
 
@@ -473,8 +474,7 @@ serve_mmsg(int fd)
 			v[i].msg_hdr.msg_iov = &iov[i];
 			v[i].msg_hdr.msg_iovlen = 1;
 		}
-		n = recvmmsg(fd, v, BATCH, base_flags() | MSG_WAITFORONE,
-			     NULL);
+		n = recvmmsg(fd, v, BATCH, base_flags() | MSG_WAITFORONE, NULL);
 		if (n < 0) {
 			recv_failed("recvmmsg");
 			continue;
@@ -491,10 +491,9 @@ serve_mmsg(int fd)
 			report(&ss[i], v[i].msg_hdr.msg_namelen,
 			       (ssize_t)v[i].msg_len, bufs[i], got, extra);
 			oiov[i].iov_base = replies[i];
-			oiov[i].iov_len = echo_body(&ss[i],
-						    v[i].msg_hdr.msg_namelen,
-						    bufs[i], got, replies[i],
-						    sizeof(replies[i]));
+			oiov[i].iov_len = echo_body(
+				&ss[i], v[i].msg_hdr.msg_namelen, bufs[i], got,
+				replies[i], sizeof(replies[i]));
 			o[i].msg_hdr.msg_name = &ss[i];
 			o[i].msg_hdr.msg_namelen = v[i].msg_hdr.msg_namelen;
 			o[i].msg_hdr.msg_iov = &oiov[i];

@@ -587,7 +587,7 @@ class Exim:
     """exim as a daemon (-bdf) with its own configuration, spool, logs and
     mailboxes in a temporary directory, started by root under the shim."""
 
-    def __init__(self, **env):
+    def __init__(self):
         need_root("exim (-C)")
         exim = find("exim4", "/usr/sbin/exim4", "/usr/sbin/exim")
         user = next((u for u in EXIM_USERS if _has_user(u)), None)
@@ -603,7 +603,7 @@ class Exim:
                                           tmp=self.tmp, user=user), 0o644)
         self.mainlog = os.path.join(self.tmp, "log", "mainlog")
         self.proc = start_daemon([exim, "-C", self.conf, "-bdf"], self.port,
-                                 shim_env(self.port, **env), "exim")
+                                 shim_env(self.port), "exim")
 
     @property
     def mailbox(self):

@@ -133,15 +133,16 @@ check_header(const struct pp_vec *v, const struct pp_header *h,
 	}
 	if (h->tlv_len > 0) {
 		ck_assert_ptr_nonnull(h->tlv);
-		ck_assert(h->tlv >= base && h->tlv + h->tlv_len == base + h->len);
+		ck_assert(h->tlv >= base &&
+			  h->tlv + h->tlv_len == base + h->len);
 	}
 	for (i = 0; i < v->ntlv; i++) {
 		const struct pp_vec_tlv *t = &v->tlv[i];
 		const uint8_t *val = NULL;
 		size_t vlen = 0;
 		bool found = t->ssl ? pp_tlv_ssl_find(h->tlv, h->tlv_len,
-						      t->type, &val, &vlen) :
-				      pp_tlv_find(h->tlv, h->tlv_len, t->type,
+						      t->type, &val, &vlen)
+				    : pp_tlv_find(h->tlv, h->tlv_len, t->type,
 						  &val, &vlen);
 
 		ck_assert_msg(found, "%s: TLV 0x%02x not found", v->name,
@@ -242,8 +243,7 @@ START_TEST(vec_valid_whole)
 	ck_assert_int_eq(err, PP_OK);
 	check_header(v, &h, v->data);
 	/* and a datagram cut short is invalid, not "more" */
-	st = pp_parse_buf(v->data, v->hdr_len - 1, v->flags, &h, &err, NULL,
-			  0);
+	st = pp_parse_buf(v->data, v->hdr_len - 1, v->flags, &h, &err, NULL, 0);
 	ck_assert_int_eq(st, PP_INVALID);
 	ck_assert_int_eq(err, PP_E_TRUNCATED);
 	free(buf);
@@ -358,8 +358,10 @@ START_TEST(vec_invalid)
 	ck_assert_msg(p.err == v->err, "%s: bytewise %s (%s)", v->name,
 		      pp_vec_err_name(p.err), p.reason);
 	if (v->at > 0)
-		ck_assert_msg(k + 1 == v->at, "%s: failed at byte %zu (%s), "
-			      "expected %zu", v->name, k + 1, p.reason, v->at);
+		ck_assert_msg(k + 1 == v->at,
+			      "%s: failed at byte %zu (%s), "
+			      "expected %zu",
+			      v->name, k + 1, p.reason, v->at);
 
 	/* torn */
 	rng_seed((uint64_t)_i + 1000);
@@ -387,8 +389,8 @@ END_TEST
 
 /* Assert d[0..len) fails with err at byte `at` (1-based), fed any way. */
 static void
-expect_fail_at(const uint8_t *d, size_t len, unsigned flags,
-	       enum pp_err err, size_t at)
+expect_fail_at(const uint8_t *d, size_t len, unsigned flags, enum pp_err err,
+	       size_t at)
 {
 	uint8_t buf[512];
 	struct pp_parser p;
@@ -419,8 +421,8 @@ expect_fail_at(const uint8_t *d, size_t len, unsigned flags,
 static size_t
 good_v2(uint8_t *out, size_t cap)
 {
-	static const uint8_t authority[] = {0x02, 0x00, 0x04, 'h', 'o', 's',
-					    't'};
+	static const uint8_t authority[] = { 0x02, 0x00, 0x04, 'h',
+					     'o',  's',  't' };
 	struct pp_header h;
 
 	memset(&h, 0, sizeof(h));
@@ -510,7 +512,7 @@ END_TEST
 
 START_TEST(mut_length)
 {
-	static const unsigned short_lens[] = {0, 4, 11};
+	static const unsigned short_lens[] = { 0, 4, 11 };
 	uint8_t g[64], m[64], small[232];
 	uint8_t *big = xmalloc(PP_V2_MAX);
 	size_t n = good_v2(g, sizeof(g)), i, used;
@@ -571,7 +573,7 @@ END_TEST
 
 START_TEST(mut_signature)
 {
-	static const uint8_t flips[] = {0xFF, 0x01, 0x80, 0x20};
+	static const uint8_t flips[] = { 0xFF, 0x01, 0x80, 0x20 };
 	uint8_t g[64], m[64];
 	size_t n = good_v2(g, sizeof(g)), i, f;
 
@@ -592,8 +594,8 @@ START_TEST(mut_v1_bytes)
 {
 	static const char good[] =
 		"PROXY TCP6 2001:db8::1 ::ffff:192.0.2.1 56324 443\r\n";
-	static const uint8_t subs[] = {' ', '\r', '\n', '\t', 0, 0xFF, 'x',
-				       '0', '9', ':', '.', 'P', 'f', 'F'};
+	static const uint8_t subs[] = { ' ', '\r', '\n', '\t', 0,   0xFF, 'x',
+					'0', '9',  ':',  '.',  'P', 'f',  'F' };
 	uint8_t m[sizeof(good) + 8], buf[PP_V1_MAX];
 	size_t n = sizeof(good) - 1, i, s, k, used;
 	unsigned done = 0, bad = 0;
@@ -673,8 +675,8 @@ START_TEST(crc_hw_sw_agree)
 
 	rng_seed(42);
 	for (it = 0; it < 3000; it++) {
-		size_t off = rnd_below(16), len = rnd_below(it < 2000 ? 80 :
-								4096);
+		size_t off = rnd_below(16),
+		       len = rnd_below(it < 2000 ? 80 : 4096);
 		uint32_t seed = (uint32_t)rnd();
 		size_t i;
 
@@ -699,7 +701,8 @@ START_TEST(crc_incremental)
 		uint32_t whole = pp_crc32c(0, b, sizeof(b));
 		uint32_t c = pp_crc32c(0, b, cut);
 
-		ck_assert_uint_eq(pp_crc32c(c, b + cut, sizeof(b) - cut), whole);
+		ck_assert_uint_eq(pp_crc32c(c, b + cut, sizeof(b) - cut),
+				  whole);
 		c = pp_crc32c_sw(0, b, cut);
 		ck_assert_uint_eq(pp_crc32c_sw(c, b + cut, sizeof(b) - cut),
 				  whole);
@@ -733,13 +736,12 @@ rnd_header(struct pp_header *h, int version)
 
 	memset(h, 0, sizeof(*h));
 	h->version = (uint8_t)version;
-	h->command = version == 1 ? PP_CMD_PROXY :
-				    (enum pp_command)(rnd_below(4) != 0);
+	h->command = version == 1 ? PP_CMD_PROXY
+				  : (enum pp_command)(rnd_below(4) != 0);
 	h->family = (enum pp_family)rnd_below(version == 1 ? 3 : 4);
-	h->transport = h->family == PP_FAM_UNSPEC && version == 1 ?
-		PP_TP_UNSPEC :
-		version == 1 ? PP_TP_STREAM :
-			       (enum pp_transport)rnd_below(3);
+	h->transport = h->family == PP_FAM_UNSPEC && version == 1 ? PP_TP_UNSPEC
+		       : version == 1                             ? PP_TP_STREAM
+				      : (enum pp_transport)rnd_below(3);
 	switch (h->family) {
 	case PP_FAM_INET:
 		h->src.sin.sin_family = h->dst.sin.sin_family = AF_INET;
@@ -777,8 +779,8 @@ rnd_header(struct pp_header *h, int version)
 static size_t
 rnd_tlvs(uint8_t *t, size_t cap)
 {
-	static const uint8_t types[] = {0x01, 0x02, 0x04, 0x05, 0x20, 0x30,
-					0xE0, 0xEA, 0xEE, 0xF0, 0x00, 0x99};
+	static const uint8_t types[] = { 0x01, 0x02, 0x04, 0x05, 0x20, 0x30,
+					 0xE0, 0xEA, 0xEE, 0xF0, 0x00, 0x99 };
 	size_t n = 0, k = rnd_below(5), i;
 
 	while (k-- > 0) {

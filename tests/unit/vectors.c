@@ -59,21 +59,21 @@ struct pp_vec_names {
 };
 
 static const struct pp_vec_names pp_vec_errs[] = {
-	{PP_OK, "PP_OK"},
-	{PP_E_SIGNATURE, "PP_E_SIGNATURE"},
-	{PP_E_VERSION, "PP_E_VERSION"},
-	{PP_E_V1_SYNTAX, "PP_E_V1_SYNTAX"},
-	{PP_E_V1_ADDR, "PP_E_V1_ADDR"},
-	{PP_E_V1_PORT, "PP_E_V1_PORT"},
-	{PP_E_V1_TOO_LONG, "PP_E_V1_TOO_LONG"},
-	{PP_E_V2_COMMAND, "PP_E_V2_COMMAND"},
-	{PP_E_V2_FAMILY, "PP_E_V2_FAMILY"},
-	{PP_E_V2_LENGTH, "PP_E_V2_LENGTH"},
-	{PP_E_V2_TLV, "PP_E_V2_TLV"},
-	{PP_E_V2_CRC, "PP_E_V2_CRC"},
-	{PP_E_TOO_LONG, "PP_E_TOO_LONG"},
-	{PP_E_TRUNCATED, "PP_E_TRUNCATED"},
-	{PP_E_V2_ADDR, "PP_E_V2_ADDR"},
+	{ PP_OK, "PP_OK" },
+	{ PP_E_SIGNATURE, "PP_E_SIGNATURE" },
+	{ PP_E_VERSION, "PP_E_VERSION" },
+	{ PP_E_V1_SYNTAX, "PP_E_V1_SYNTAX" },
+	{ PP_E_V1_ADDR, "PP_E_V1_ADDR" },
+	{ PP_E_V1_PORT, "PP_E_V1_PORT" },
+	{ PP_E_V1_TOO_LONG, "PP_E_V1_TOO_LONG" },
+	{ PP_E_V2_COMMAND, "PP_E_V2_COMMAND" },
+	{ PP_E_V2_FAMILY, "PP_E_V2_FAMILY" },
+	{ PP_E_V2_LENGTH, "PP_E_V2_LENGTH" },
+	{ PP_E_V2_TLV, "PP_E_V2_TLV" },
+	{ PP_E_V2_CRC, "PP_E_V2_CRC" },
+	{ PP_E_TOO_LONG, "PP_E_TOO_LONG" },
+	{ PP_E_TRUNCATED, "PP_E_TRUNCATED" },
+	{ PP_E_V2_ADDR, "PP_E_V2_ADDR" },
 };
 
 const char *
@@ -102,8 +102,7 @@ pp_vec_err_parse(const char *name, enum pp_err *err)
 }
 
 char *
-pp_vec_addr(const union pp_sockaddr *sa, socklen_t len, char *buf,
-	    size_t size)
+pp_vec_addr(const union pp_sockaddr *sa, socklen_t len, char *buf, size_t size)
 {
 	char a[INET6_ADDRSTRLEN];
 
@@ -118,10 +117,10 @@ pp_vec_addr(const union pp_sockaddr *sa, socklen_t len, char *buf,
 		break;
 	case AF_UNIX:
 		snprintf(buf, size, "unix:%.*s",
-			 (int)(len > offsetof(struct sockaddr_un, sun_path) ?
-				       len - offsetof(struct sockaddr_un,
-						      sun_path) :
-				       0),
+			 (int)(len > offsetof(struct sockaddr_un, sun_path)
+				       ? len - offsetof(struct sockaddr_un,
+							sun_path)
+				       : 0),
 			 sa->sun.sun_path);
 		/* the length counts the NUL */
 		break;
@@ -207,7 +206,8 @@ pp_vec_bytes(const char *s, uint8_t *out, size_t cap)
 			return (long)n;
 		if (*s != '"') {
 			int hi = pp_vec_hexdig((unsigned char)s[0]);
-			int lo = hi < 0 ? -1 : pp_vec_hexdig((unsigned char)s[1]);
+			int lo = hi < 0 ? -1
+					: pp_vec_hexdig((unsigned char)s[1]);
 
 			if (lo < 0 || n == cap)
 				return -1;
@@ -240,9 +240,13 @@ pp_vec_bytes(const char *s, uint8_t *out, size_t cap)
 				case '"':
 					break;
 				case 'x': {
-					int hi = pp_vec_hexdig((unsigned char)s[0]);
-					int lo = hi < 0 ? -1 :
-						pp_vec_hexdig((unsigned char)s[1]);
+					int hi = pp_vec_hexdig(
+						(unsigned char)s[0]);
+					int lo =
+						hi < 0 ? -1
+						       : pp_vec_hexdig(
+								 (unsigned char)
+									 s[1]);
 
 					if (lo < 0)
 						return -1;
@@ -277,7 +281,7 @@ pp_vec_enum(const char *s, const char *const *names, size_t n, int *out)
 static bool
 pp_vec_yesno(const char *s, int *out)
 {
-	static const char *const yn[] = {"no", "yes"};
+	static const char *const yn[] = { "no", "yes" };
 
 	return pp_vec_enum(s, yn, 2, out);
 }
@@ -285,9 +289,9 @@ pp_vec_yesno(const char *s, int *out)
 static bool
 pp_vec_expect(struct pp_vec_ctx *c, char *rest)
 {
-	static const char *const cmds[] = {"LOCAL", "PROXY"};
-	static const char *const fams[] = {"UNSPEC", "INET", "INET6", "UNIX"};
-	static const char *const tps[] = {"UNSPEC", "STREAM", "DGRAM"};
+	static const char *const cmds[] = { "LOCAL", "PROXY" };
+	static const char *const fams[] = { "UNSPEC", "INET", "INET6", "UNIX" };
+	static const char *const tps[] = { "UNSPEC", "STREAM", "DGRAM" };
 	struct pp_vec *v = c->v;
 	char *key = rest, *val;
 	uint8_t buf[512];
@@ -319,8 +323,7 @@ pp_vec_expect(struct pp_vec_ctx *c, char *rest)
 		return pp_vec_yesno(val, &v->draft) ||
 		       pp_vec_bad(c, "yes or no");
 	if (strcmp(key, "crc") == 0)
-		return pp_vec_yesno(val, &v->crc) ||
-		       pp_vec_bad(c, "yes or no");
+		return pp_vec_yesno(val, &v->crc) || pp_vec_bad(c, "yes or no");
 	if (strcmp(key, "command") == 0)
 		return pp_vec_enum(val, cmds, 2, &v->command) ||
 		       pp_vec_bad(c, "bad command");
@@ -531,7 +534,7 @@ pp_vec_cmp(const void *a, const void *b)
 long
 pp_vec_load(const char *dir, struct pp_vec **out)
 {
-	static const char *const sub[] = {"valid", "invalid"};
+	static const char *const sub[] = { "valid", "invalid" };
 	char **names = NULL;
 	size_t nn = 0, cap = 0, i;
 	struct pp_vec *v;

@@ -109,7 +109,7 @@ struct pp_pend {
 	uint64_t cookie;
 	int64_t deadline;
 	enum { PP_PEND_READING, PP_PEND_READY, PP_PEND_DEAD } state;
-	unsigned knocks; /* once ready: knocks sent for it */
+	unsigned knocks;       /* once ready: knocks sent for it */
 	struct pp_fdinfo info; /* once ready */
 	struct pp_job job;
 };
@@ -208,8 +208,8 @@ pp_refuse(int fd, const union pp_sockaddr *peer, socklen_t peerlen,
 }
 
 static void
-pp_job_init(struct pp_job *j, int fd, int family,
-	    const union pp_sockaddr *peer, socklen_t peerlen)
+pp_job_init(struct pp_job *j, int fd, int family, const union pp_sockaddr *peer,
+	    socklen_t peerlen)
 {
 	j->fd = fd;
 	j->family = family;
@@ -295,10 +295,10 @@ pp_job_step(struct pp_job *j, const char **why)
 			return PP_STEP_BAD;
 		}
 		if (want > 0)
-			n = pp_real.recv(j->fd, scratch,
-					 want < sizeof(scratch) ? want
-								: sizeof(scratch),
-					 MSG_DONTWAIT);
+			n = pp_real.recv(
+				j->fd, scratch,
+				want < sizeof(scratch) ? want : sizeof(scratch),
+				MSG_DONTWAIT);
 		else
 			n = pp_real.recv(j->fd, scratch, sizeof(scratch),
 					 MSG_PEEK | MSG_DONTWAIT);
@@ -312,8 +312,9 @@ pp_job_step(struct pp_job *j, const char **why)
 			return PP_STEP_BAD;
 		}
 		if (n == 0) {
-			*why = j->p.have ? "closed before the header was complete"
-					 : "closed without a header";
+			*why = j->p.have
+				       ? "closed before the header was complete"
+				       : "closed without a header";
 			return PP_STEP_BAD;
 		}
 		if (j->p.have == 0 && (size_t)n >= sizeof(pp_knock) &&
@@ -426,8 +427,8 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, const char **why)
 					      " authority=");
 			pp_fmt_tlv(v, vlen, extra + o, sizeof(extra) - o);
 		}
-		pp_log(PP_LOG_INFO, "proxied %s as %s -> %s (v%u%s)", real,
-		       src, dst, h->version, extra);
+		pp_log(PP_LOG_INFO, "proxied %s as %s -> %s (v%u%s)", real, src,
+		       dst, h->version, extra);
 	}
 	return true;
 }
@@ -508,8 +509,8 @@ pp_send_knock(int lfd, uint64_t lcookie)
 			 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return;
-	if (syscall(SYS_connect, s, &sa.sa, len) != 0 &&
-	    errno != EINPROGRESS && errno != EAGAIN)
+	if (syscall(SYS_connect, s, &sa.sa, len) != 0 && errno != EINPROGRESS &&
+	    errno != EAGAIN)
 		goto out;
 	if (sa.sa.sa_family != AF_UNIX &&
 	    syscall(SYS_getsockname, s, &local.sa, &llen) == 0) {
@@ -571,9 +572,8 @@ pp_pend_add(struct pp_job *j, int lfd, uint64_t lcookie, int64_t deadline)
 		goto fail;
 	memset(pd, 0, sizeof(*pd));
 	pd->job = *j;
-	if (j->heap == NULL &&
-	    !pp_parser_setbuf(&pd->job.p, pd->job.inline_buf,
-			      sizeof(pd->job.inline_buf)))
+	if (j->heap == NULL && !pp_parser_setbuf(&pd->job.p, pd->job.inline_buf,
+						 sizeof(pd->job.inline_buf)))
 		goto fail;
 	pd->lfd = lfd;
 	pd->lcookie = lcookie;

@@ -69,9 +69,9 @@ pp_write_begin(struct pp_fdent *e)
 	for (;;) {
 		s = atomic_load_explicit(&e->seq, memory_order_relaxed);
 		if ((s & 1) == 0 &&
-		    atomic_compare_exchange_weak_explicit(
-			    &e->seq, &s, s + 1, memory_order_acquire,
-			    memory_order_relaxed))
+		    atomic_compare_exchange_weak_explicit(&e->seq, &s, s + 1,
+							  memory_order_acquire,
+							  memory_order_relaxed))
 			break;
 	}
 	atomic_thread_fence(memory_order_release);

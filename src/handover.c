@@ -127,8 +127,8 @@ pp_handover_append(char *out, size_t cap, const struct pp_handover *h)
 {
 	struct pp_out o = { out, cap, strlen(out), false };
 	size_t start = o.len;
-	unsigned flags = (h->info.has_src ? 1u : 0u) |
-			 (h->info.has_dst ? 2u : 0u);
+	unsigned flags =
+		(h->info.has_src ? 1u : 0u) | (h->info.has_dst ? 2u : 0u);
 	int i;
 
 	if (h->fd < 0 || o.len >= cap)
@@ -217,8 +217,7 @@ pp_get_hex(const char *s, const char *e, void *out, size_t cap, size_t *len)
 
 /* A sockaddr as handed over: AF_INET or AF_INET6 of the right length. */
 static bool
-pp_get_addr(const char *s, const char *e, union pp_inaddr *a,
-	    socklen_t *alen)
+pp_get_addr(const char *s, const char *e, union pp_inaddr *a, socklen_t *alen)
 {
 	size_t n;
 
@@ -265,12 +264,10 @@ pp_parse_entry(const char *s, const char *e, struct pp_handover *h)
 	h->info.has_src = (v & 1) != 0;
 	h->info.has_dst = (v & 2) != 0;
 	if (h->info.has_src &&
-	    !pp_get_addr(f[3], PP_FIELD_END(3), &h->info.src,
-			 &h->info.srclen))
+	    !pp_get_addr(f[3], PP_FIELD_END(3), &h->info.src, &h->info.srclen))
 		return false;
 	if (h->info.has_dst &&
-	    !pp_get_addr(f[4], PP_FIELD_END(4), &h->info.dst,
-			 &h->info.dstlen))
+	    !pp_get_addr(f[4], PP_FIELD_END(4), &h->info.dst, &h->info.dstlen))
 		return false;
 	h->info.family = h->info.has_src ? h->info.src.sa.sa_family
 					 : h->info.dst.sa.sa_family;
@@ -280,7 +277,8 @@ pp_parse_entry(const char *s, const char *e, struct pp_handover *h)
 			return false;
 		for (t = 0; t < PP_XTLV_COUNT; t++)
 			if (strlen(pp_labels[t]) == (size_t)(eq - f[i]) &&
-			    memcmp(pp_labels[t], f[i], (size_t)(eq - f[i])) == 0)
+			    memcmp(pp_labels[t], f[i], (size_t)(eq - f[i])) ==
+				    0)
 				break;
 		if (t == PP_XTLV_COUNT ||
 		    !pp_get_hex(eq + 1, PP_FIELD_END(i), h->tlvs.val[t],
@@ -363,15 +361,13 @@ pp_tlvcache_put(uint64_t cookie, const struct pp_tlvset *t)
 	for (;;) {
 		s = atomic_load_explicit(&pp_tlvcache[i].seq,
 					 memory_order_relaxed);
-		if ((s & 1) == 0 &&
-		    atomic_compare_exchange_weak(&pp_tlvcache[i].seq, &s,
-						 s + 1))
+		if ((s & 1) == 0 && atomic_compare_exchange_weak(
+					    &pp_tlvcache[i].seq, &s, s + 1))
 			break;
 	}
 	pp_tlvcache[i].cookie = cookie;
 	pp_tlvcache[i].t = *t;
-	atomic_fetch_add_explicit(&pp_tlvcache[i].seq, 1,
-				  memory_order_release);
+	atomic_fetch_add_explicit(&pp_tlvcache[i].seq, 1, memory_order_release);
 }
 
 bool

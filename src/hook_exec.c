@@ -45,7 +45,10 @@ extern char **environ;
 #define PP_EXEC_MAXARGS 4096  /* execl* argument lists */
 
 static const char *const pp_tcpvars[] = {
-	"TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT",
+	"TCPREMOTEIP",
+	"TCPREMOTEPORT",
+	"TCPLOCALIP",
+	"TCPLOCALPORT",
 };
 
 /* The environment built for one exec, in one anonymous mapping. */
@@ -179,8 +182,9 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, bool cloexec)
 			continue;
 		if (n > 0) {
 			for (j = 0; j < PP_XTLV_COUNT; j++)
-				if (pp_has_name(envp[i],
-						pp_tlv_envname((enum pp_tlvname)j)))
+				if (pp_has_name(
+					    envp[i],
+					    pp_tlv_envname((enum pp_tlvname)j)))
 					break;
 			if (j < PP_XTLV_COUNT)
 				continue;
@@ -208,8 +212,8 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, bool cloexec)
 			if (j == 4 || (j < 2 && !first.info.has_src) ||
 			    (j >= 2 && !first.info.has_dst))
 				continue;
-			pp_fmt_ip(j < 2 ? &first.info.src : &first.info.dst,
-				  ip, sizeof(ip), &port);
+			pp_fmt_ip(j < 2 ? &first.info.src : &first.info.dst, ip,
+				  sizeof(ip), &port);
 			if (j % 2 == 1) {
 				snprintf(num, sizeof(num), "%u", port);
 				s = num;
@@ -317,18 +321,18 @@ fexecve(int fd, char *const argv[], char *const envp[])
  * PP_EXEC_MAXARGS, like a kernel limit: E2BIG beyond) and go on as
  * execve / execvpe.
  */
-#define PP_GATHER_ARGS(argv, arg0, ap)                                        \
-	do {                                                                  \
-		size_t pp_n = 0;                                              \
-		(argv)[pp_n++] = (char *)(arg0);                              \
-		while ((argv)[pp_n - 1] != NULL) {                            \
-			if (pp_n == PP_EXEC_MAXARGS) {                        \
-				va_end(ap);                                   \
-				errno = E2BIG;                                \
-				return -1;                                    \
-			}                                                     \
-			(argv)[pp_n++] = va_arg(ap, char *);                  \
-		}                                                             \
+#define PP_GATHER_ARGS(argv, arg0, ap)                                         \
+	do {                                                                   \
+		size_t pp_n = 0;                                               \
+		(argv)[pp_n++] = (char *)(arg0);                               \
+		while ((argv)[pp_n - 1] != NULL) {                             \
+			if (pp_n == PP_EXEC_MAXARGS) {                         \
+				va_end(ap);                                    \
+				errno = E2BIG;                                 \
+				return -1;                                     \
+			}                                                      \
+			(argv)[pp_n++] = va_arg(ap, char *);                   \
+		}                                                              \
 	} while (0)
 
 PP_EXPORT int

@@ -34,8 +34,7 @@ pp_dup_done(int oldfd, int newfd)
 {
 	int saved = errno;
 
-	if (pp_fd_kind(oldfd) == PP_FD_NONE &&
-	    pp_fd_kind(newfd) == PP_FD_NONE)
+	if (pp_fd_kind(oldfd) == PP_FD_NONE && pp_fd_kind(newfd) == PP_FD_NONE)
 		return;
 	if (!pp_foreign_process())
 		pp_fd_copy(oldfd, newfd);
@@ -128,8 +127,8 @@ fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	return pp_fcntl(pp_real.fcntl64 ? pp_real.fcntl64 : pp_real.fcntl,
-			fd, cmd, arg);
+	return pp_fcntl(pp_real.fcntl64 ? pp_real.fcntl64 : pp_real.fcntl, fd,
+			cmd, arg);
 }
 
 PP_EXPORT int

@@ -127,8 +127,7 @@ pp_export(const struct pp_fdinfo *info, const struct pp_tlvset *tlvs)
 			snprintf(num, sizeof(num), "%u",
 				 ntohs(a->sin.sin_port));
 		} else {
-			inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip,
-				  sizeof(ip));
+			inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip, sizeof(ip));
 			snprintf(num, sizeof(num), "%u",
 				 ntohs(a->sin6.sin6_port));
 		}
@@ -184,8 +183,7 @@ pp_inherit_one(int fd, const int *fds, size_t nfds)
 	    type != SOCK_STREAM)
 		return;
 	olen = sizeof(listening);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) !=
-		    0 ||
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) != 0 ||
 	    listening)
 		return;
 	if (pp_real.getsockname(fd, &local.sa, &llen) != 0 ||

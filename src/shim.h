@@ -62,8 +62,7 @@ pp_active(void)
 enum pp_fdkind pp_classify(int fd);
 
 /* accept/accept4 on a PROXY-only listener (kind PP_FD_LISTEN). */
-int pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen,
-		    int flags);
+int pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags);
 
 struct pp_tlvset;
 

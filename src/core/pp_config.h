@@ -44,9 +44,9 @@ struct pp_acl {
 
 /* One PP_PORTS entry. */
 struct pp_port {
-	int socktype;  /* SOCK_STREAM or SOCK_DGRAM */
-	bool is_unix;  /* unix:/path, path in path[] */
-	bool any_addr; /* PORT alone: matches any local address */
+	int socktype;     /* SOCK_STREAM or SOCK_DGRAM */
+	bool is_unix;     /* unix:/path, path in path[] */
+	bool any_addr;    /* PORT alone: matches any local address */
 	uint8_t addr[16]; /* v4-mapped for IPv4, when !any_addr */
 	uint16_t port;    /* host order */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -83,8 +83,8 @@ int pp_config_parse(struct pp_config *c, pp_getenv_fn get, char *err,
 /* The individual value parsers, same error convention (for tests). */
 int pp_parse_ports(struct pp_config *c, const char *v, char *err,
 		   size_t errlen);
-int pp_parse_acl(struct pp_acl *acl, const char *name, const char *v,
-		 char *err, size_t errlen);
+int pp_parse_acl(struct pp_acl *acl, const char *name, const char *v, char *err,
+		 size_t errlen);
 
 /* Does the source address sa (AF_INET or AF_INET6) fall in acl? */
 bool pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa,

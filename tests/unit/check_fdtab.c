@@ -69,8 +69,8 @@ END_TEST
 START_TEST(high_numbers)
 {
 	struct pp_fdinfo in = conn_info(0x0A000001, 1, 7), out;
-	int fds[] = { 1023, 1024, 4097, 5000, 65536,
-		      PP_FDTAB_PAGE * PP_FDTAB_PAGES - 1 };
+	int fds[] = { 1023, 1024,  4097,
+		      5000, 65536, PP_FDTAB_PAGE * PP_FDTAB_PAGES - 1 };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {

@@ -68,8 +68,7 @@ START_TEST(round_trip)
 			 sizeof(struct sockaddr_in6));
 	ck_assert_int_eq(got[0].info.srclen, sizeof(struct sockaddr_in));
 	ck_assert(got[0].tlvs.present[PP_XTLV_AUTHORITY]);
-	ck_assert_mem_eq(got[0].tlvs.val[PP_XTLV_AUTHORITY], "www.example",
-			 11);
+	ck_assert_mem_eq(got[0].tlvs.val[PP_XTLV_AUTHORITY], "www.example", 11);
 	ck_assert_int_eq(got[1].fd, 7);
 	ck_assert(!got[1].info.has_dst);
 }
@@ -104,13 +103,13 @@ START_TEST(malformed_skipped)
 	static const char *const bad[] = {
 		"",
 		"x",
-		"0,1,3",                     /* too few fields */
-		"-1,1,1,0200,",              /* negative fd */
+		"0,1,3",                                   /* too few fields */
+		"-1,1,1,0200,",                            /* negative fd */
 		"0,0,1,02009c40c000020a0000000000000000,", /* cookie 0 */
 		"0,zz,1,02009c40c000020a0000000000000000,",
 		"0,1,4,02009c40c000020a0000000000000000,", /* flags */
-		"0,1,1,0200,",                /* short sockaddr */
-		"0,1,1,02009c40c000020a000000000000000,", /* odd hex */
+		"0,1,1,0200,",                             /* short sockaddr */
+		"0,1,1,02009c40c000020a000000000000000,",  /* odd hex */
 		"0,1,1,0a009c40c000020a0000000000000000,", /* AF_INET6 len */
 		"0,1,1,02009c40c000020a0000000000000000,,bogus=41",
 		"0,1,1,02009c40c000020a0000000000000000,,authority",
@@ -152,8 +151,8 @@ START_TEST(tlvs_from_area)
 {
 	/* AUTHORITY "ex", then SSL (client 1, verify 0) with CN "cn". */
 	static const uint8_t area[] = {
-		0x02, 0x00, 0x02, 'e', 'x', 0x20, 0x00, 0x0a, 0x01, 0, 0,
-		0,    0,    0x22, 0x00, 0x02, 'c', 'n',
+		0x02, 0x00, 0x02, 'e', 'x',  0x20, 0x00, 0x0a, 0x01,
+		0,    0,    0,    0,   0x22, 0x00, 0x02, 'c',  'n',
 	};
 	struct pp_tlvset t;
 

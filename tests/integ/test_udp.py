@@ -17,7 +17,6 @@ Run by make check; by hand from the build directory:
 
 import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -29,7 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pptest as pp  # noqa: E402
-from pptest import (CLIENT4, CLIENT6, SERVER4, SLOW, Fail, Skip,  # noqa
+from pptest import (CLIENT4, CLIENT6, SLOW, Fail, Skip,  # noqa
                     all_tlvs, check, defer, eq, test, tlv, v1, v2)
 
 UDPSRV = os.path.join(pp.BUILDDIR, "tests", "helpers", "udpsrv")
@@ -339,6 +338,33 @@ def stream_transport_uses_addresses():
     c = client()
     send(c, srv, hdr(transport="STREAM") + b"relayed")
     expect(srv, 0, src=CLIENT4_SEEN, data="relayed")
+
+
+@test
+def draft_layout_only_with_pp_v2_draft():
+    draft = pp.v2_draft(fam_byte=0x12, sport=5000, dport=53)
+    srv = start_udp()
+    c = client()
+    send(c, srv, draft + b"draft-off")
+    send(c, srv, hdr() + b"final")
+    expect(srv, 0, src=CLIENT4_SEEN, data="final")
+    srv.stop()
+    srv = start_udp(env={"PP_V2_DRAFT": "1"})
+    send(c, srv, draft + b"draft-on")
+    expect(srv, 0, src=CLIENT4_SEEN, data="draft-on")
+
+
+@test
+def pp_versions_without_2_drops_everything_proxied():
+    srv = start_udp(env={"PP_VERSIONS": "1", "PP_ALLOW": "127.0.0.1",
+                         "PP_DIRECT": "127.0.0.3"})
+    c = client()
+    send(c, srv, hdr() + b"v2-refused")
+    send(c, srv, v1() + b"v1-refused")
+    d = client("127.0.0.3")
+    send(d, srv, b"direct")
+    expect(srv, 0, src=real(d), data="direct")
+    eq(len(srv.dgrams()), 1, "datagrams the program saw")
 
 
 # ===== Dropped datagrams =====

@@ -23,7 +23,12 @@
  *          fed one byte at a time costs at most a few times its length,
  *          and a line fed whole is scanned once.  A field that is not
  *          complete yet is checked as a prefix: the parser fails at the
- *          first byte after which no completion can be valid.
+ *          first byte after which no completion can be valid.  A line
+ *          that arrives complete in one piece first goes through a
+ *          straight scan (pp_v1_fast()) that accepts exactly the same
+ *          lines; what it refuses is rescanned incrementally, which
+ *          finds the error and the byte where it became certain.  The
+ *          fuzz target checks that both agree.
  *   BIN    inside the 16 fixed bytes of a binary header, checked one
  *          byte at a time as they arrive: every signature byte, the
  *          version/command byte, the family/transport byte, then the

@@ -100,8 +100,9 @@ union pp_sockaddr {
 /*
  * A complete header.  v1 TCP4/TCP6 is reported as PROXY, INET/INET6,
  * STREAM; v1 UNKNOWN as PROXY, UNSPEC, UNSPEC.  src and dst are filled
- * (with their lengths) for INET, INET6 and UNIX; for the others their
- * family is AF_UNSPEC and their length 0.
+ * (with their lengths) for PROXY with INET, INET6 and UNIX; for the
+ * others (and for every LOCAL header, whose bytes after the first 16 are
+ * skipped uninterpreted) their family is AF_UNSPEC and their length 0.
  */
 struct pp_header {
 	uint8_t version; /* 1 or 2 (the draft reports 2 with draft set) */

@@ -589,49 +589,67 @@ START_TEST(mut_signature)
 }
 END_TEST
 
-/* v1: replace the byte at each position by each of a set of bytes. */
+/*
+ * v1: replace the byte at each position by each of a set of bytes.  The
+ * one-shot parse (which takes the fast path for whole lines) and the
+ * byte-by-byte parse (the incremental path) must agree.
+ */
 START_TEST(mut_v1_bytes)
 {
-	static const char good[] =
-		"PROXY TCP6 2001:db8::1 ::ffff:192.0.2.1 56324 443\r\n";
-	static const uint8_t subs[] = { ' ', '\r', '\n', '\t', 0,   0xFF, 'x',
-					'0', '9',  ':',  '.',  'P', 'f',  'F' };
-	uint8_t m[sizeof(good) + 8], buf[PP_V1_MAX];
-	size_t n = sizeof(good) - 1, i, s, k, used;
+	static const char *const goods[] = {
+		"PROXY TCP6 2001:db8::1 ::ffff:192.0.2.1 56324 443\r\n",
+		"PROXY TCP4 192.0.2.10 198.51.100.255 0 65535\r\n",
+		"PROXY UNKNOWN 1.2.3.4\r\n",
+	};
+	static const uint8_t subs[] = { ' ', '\r', '\n', '\t', 0,   0xFF,
+					'x', '0',  '9',  '5',  ':', '.',
+					'P', 'f',  'F',  'U' };
+	uint8_t m[PP_V1_MAX + 8], buf[PP_V1_MAX];
+	size_t g, i, s, k, used;
 	unsigned done = 0, bad = 0;
 
-	for (i = 0; i < n; i++) {
-		for (s = 0; s < sizeof(subs); s++) {
-			struct pp_parser p;
-			enum pp_status st, st1;
-			enum pp_err e, e1;
-			struct pp_header h;
+	for (g = 0; g < sizeof(goods) / sizeof(goods[0]); g++) {
+		size_t n = strlen(goods[g]);
 
-			memcpy(m, good, n);
-			memcpy(m + n, "payload", 7);
-			if (m[i] == subs[s])
-				continue;
-			m[i] = subs[s];
-			st = pp_parse_buf(m, n + 7, PP_ALL, &h, &e, NULL, 0);
-			pp_parser_init(&p, buf, sizeof(buf), PP_ALL);
-			for (k = 0; k < n + 7; k++) {
-				st1 = pp_parser_push(&p, m + k, 1, &used);
-				if (st1 != PP_NEED_MORE)
-					break;
-			}
-			e1 = p.err;
-			ck_assert_int_eq(st, st1);
-			ck_assert_int_eq(e, e1);
-			if (i < 6)
-				ck_assert_int_eq(e, PP_E_SIGNATURE);
-			if (st == PP_DONE) {
-				done++;
-				ck_assert_uint_le(h.len, n);
-			} else {
-				bad++;
-				ck_assert_int_eq(st, PP_INVALID);
-				/* the bytes before the mutation are fine */
-				ck_assert_uint_ge(k, i);
+		for (i = 0; i < n; i++) {
+			for (s = 0; s < sizeof(subs); s++) {
+				struct pp_parser p;
+				enum pp_status st, st1 = PP_NEED_MORE;
+				enum pp_err e;
+				struct pp_header h;
+
+				memcpy(m, goods[g], n);
+				memcpy(m + n, "payload", 7);
+				if (m[i] == subs[s])
+					continue;
+				m[i] = subs[s];
+				st = pp_parse_buf(m, n + 7, PP_ALL, &h, &e,
+						  NULL, 0);
+				pp_parser_init(&p, buf, sizeof(buf), PP_ALL);
+				for (k = 0; k < n + 7; k++) {
+					st1 = pp_parser_push(&p, m + k, 1,
+							     &used);
+					if (st1 != PP_NEED_MORE)
+						break;
+				}
+				ck_assert_int_eq(st, st1);
+				ck_assert_int_eq(e, p.err);
+				if (i < 6)
+					ck_assert_int_eq(e, PP_E_SIGNATURE);
+				if (st == PP_DONE) {
+					done++;
+					ck_assert_uint_le(h.len, n);
+					ck_assert_uint_eq(h.len, p.hdr.len);
+					ck_assert_mem_eq(&h.src, &p.hdr.src,
+							 sizeof(h.src));
+					ck_assert_mem_eq(&h.dst, &p.hdr.dst,
+							 sizeof(h.dst));
+				} else {
+					bad++;
+					ck_assert_int_eq(st, PP_INVALID);
+					/* the bytes before it are fine */
+					ck_assert_uint_ge(k, i);
+				}
 			}
 		}
 	}

@@ -105,7 +105,10 @@ def test_help_version():
     report(rc == 0 and not missing and "default" in out,
            "--help lists every option, its variable and default",
            "missing: %s\n%s" % (missing, describe(rc, out, err)))
-    long_lines = [ln for ln in out.splitlines() if len(ln) > 80]
+    # The built-in library path depends on the prefix (make distcheck
+    # uses a long one): only the help text itself must fit.
+    long_lines = [ln for ln in out.splitlines()
+                  if len(ln) > 80 and "(default: /" not in ln]
     report(not long_lines, "--help fits in 80 columns", long_lines)
     rc, out, err = run(["--version"])
     words = out.split()

@@ -10,12 +10,31 @@
  */
 #include "config.h"
 
+/*
+ * The hooks keep their plain names: with these, glibc's headers would
+ * rename fcntl to fcntl64 or __fcntl_time64 (hook_udp.c has the story).
+ */
+#undef _TIME_BITS
+#undef _FILE_OFFSET_BITS
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim.h"
+
+/* Hooked where libc has them; musl does not declare them all. */
+#if !HAVE_DECL_CLOSE_RANGE
+int close_range(unsigned int first, unsigned int last, int flags);
+#endif
+#if !HAVE_DECL_CLOSEFROM
+void closefrom(int lowfd);
+#endif
+#if !HAVE_DECL_FCNTL64
+int fcntl64(int fd, int cmd, ...);
+#endif
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -130,6 +149,25 @@ fcntl64(int fd, int cmd, ...)
 	return pp_fcntl(pp_real.fcntl64 ? pp_real.fcntl64 : pp_real.fcntl, fd,
 			cmd, arg);
 }
+
+#ifdef HAVE___FCNTL_TIME64
+int __fcntl_time64(int fd, int cmd, ...);
+
+/* What fcntl is in a 32-bit program built with _TIME_BITS=64. */
+PP_EXPORT int
+__fcntl_time64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return pp_fcntl(pp_real.fcntl_time64 ? pp_real.fcntl_time64
+					     : pp_real.fcntl64,
+			fd, cmd, arg);
+}
+#endif
 
 PP_EXPORT int
 close_range(unsigned int first, unsigned int last, int flags)

@@ -10,10 +10,27 @@
  * send() and write() carry no address and are not hooked: on a socket
  * connected to an advertised client, connect() already went to the proxy
  * instead, and the kernel sends there.
+ *
+ * 64-bit time on 32-bit targets.  A program built with _TIME_BITS=64
+ * against glibc 2.34 or later calls __recvmsg64, __recvmmsg64,
+ * __sendmsg64 and __sendmmsg64 instead of the plain names: they are
+ * hooked too where libc has them (configure).  This file is always built
+ * for the plain ABI, so that the hooks named recvmsg and so on keep
+ * those names; the *64 hooks spell out the 64-bit struct timespec.
+ * 32-bit musl (1.2 and later) renames recvmmsg to __recvmmsg_time64 in
+ * every program, its only struct timespec being the 64-bit one: the
+ * hook named recvmmsg gets that name there by the same renaming, and
+ * real.c binds it to libc's __recvmmsg_time64.
  */
 #include "config.h"
 
+/* With these, glibc's headers would rename the plain hooks (above). */
+#undef _TIME_BITS
+#undef _FILE_OFFSET_BITS
+
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,8 +38,27 @@
 #include "shim.h"
 #include "udp.h"
 
+#ifdef HAVE___CHK_FAIL
 /* Exported by glibc; what its own _chk functions call on overflow. */
 extern void __chk_fail(void) __attribute__((__noreturn__));
+#define pp_chk_fail __chk_fail
+#else
+/*
+ * musl has no _chk functions (its programs never call the hooks below),
+ * and no __chk_fail: the hooks stay, failing the way glibc's do.
+ */
+static void pp_chk_fail(void) __attribute__((__noreturn__));
+
+static void
+pp_chk_fail(void)
+{
+	static const char msg[] = "*** buffer overflow detected ***: "
+				  "terminated\n";
+
+	(void)!write(2, msg, sizeof(msg) - 1);
+	abort();
+}
+#endif
 
 /* Declared by glibc's headers only in fortified builds. */
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
@@ -35,6 +71,38 @@ static inline bool
 pp_is_udp(int fd)
 {
 	return __builtin_expect(pp_fd_kind(fd) == PP_FD_UDP, 0);
+}
+
+#define PP_NS_PER_S 1000000000LL
+
+/*
+ * A recvmmsg timeout in nanoseconds; false when the kernel would refuse
+ * it (EINVAL).  Clamped to some 146 years, beyond which nothing differs.
+ */
+static bool
+pp_tmo_ns(int64_t sec, int64_t nsec, int64_t *ns)
+{
+	if (sec < 0 || nsec < 0 || nsec >= PP_NS_PER_S)
+		return false;
+	if (sec > INT64_MAX / 2 / PP_NS_PER_S)
+		sec = INT64_MAX / 2 / PP_NS_PER_S;
+	*ns = sec * PP_NS_PER_S + nsec;
+	return true;
+}
+
+/* recvmmsg as a system call, before the binding: ts64 when the timeout
+ * is a 64-bit struct timespec. */
+static int
+pp_sys_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+		void *tmo, bool ts64)
+{
+#ifdef SYS_recvmmsg_time64
+	if (ts64)
+		return (int)syscall(SYS_recvmmsg_time64, fd, vec, vlen, flags,
+				    tmo);
+#endif
+	(void)ts64;
+	return (int)syscall(SYS_recvmmsg, fd, vec, vlen, flags, tmo);
 }
 
 /* ===== Classification ===== */
@@ -153,36 +221,123 @@ read(int fd, void *buf, size_t len)
 	return pp_read_any(fd, buf, len);
 }
 
-PP_EXPORT ssize_t
-recvmsg(int fd, struct msghdr *msg, int flags)
+/* recvmsg and __recvmsg64 once bound: the same, each through its own
+ * libc call. */
+static ssize_t
+pp_recvmsg_any(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn real)
 {
 	ssize_t n;
 
-	if (!pp_ready())
+	if (real == NULL)
 		return syscall(SYS_recvmsg, fd, msg, flags);
 	if (!pp_is_udp(fd))
-		return pp_real.recvmsg(fd, msg, flags);
-	n = pp_udp_recvmsg(fd, msg, flags);
+		return real(fd, msg, flags);
+	n = pp_udp_recvmsg_via(fd, msg, flags, real);
 	if (n == PP_UDP_PASS)
-		return pp_real.recvmsg(fd, msg, flags);
+		return real(fd, msg, flags);
 	return n;
 }
 
-PP_EXPORT int
-recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
-	 struct timespec *tmo)
+PP_EXPORT ssize_t
+recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	if (!pp_ready())
+		return syscall(SYS_recvmsg, fd, msg, flags);
+	return pp_recvmsg_any(fd, msg, flags, pp_real.recvmsg);
+}
+
+/*
+ * The flags are an unsigned int in musl, and the timeout was const in
+ * glibc before 2.21 (configure): the kernel writes the time left back
+ * all the same, and so does this hook.
+ */
+PP_EXPORT int
+recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, PP_MMSG_FLAGS flags,
+	 PP_RECVMMSG_TMO_CONST struct timespec *tmo)
+{
+	struct timespec *t = (struct timespec *)tmo;
+	int64_t ns = 0;
 	int n;
 
 	if (!pp_ready())
-		return (int)syscall(SYS_recvmmsg, fd, vec, vlen, flags, tmo);
-	if (!pp_is_udp(fd))
+		return pp_sys_recvmmsg(fd, vec, vlen, (int)flags, t,
+				       sizeof(t->tv_sec) == 8);
+	if (!pp_is_udp(fd) || vec == NULL || vlen == 0)
 		return pp_real.recvmmsg(fd, vec, vlen, flags, tmo);
-	n = pp_udp_recvmmsg(fd, vec, vlen, flags, tmo);
+	if (t != NULL && !pp_tmo_ns(t->tv_sec, t->tv_nsec, &ns)) {
+		errno = EINVAL;
+		return -1;
+	}
+	n = pp_udp_recvmmsg(fd, vec, vlen, (int)flags, t != NULL ? &ns : NULL,
+			    pp_real.recvmsg);
 	if (n == PP_UDP_PASS)
 		return pp_real.recvmmsg(fd, vec, vlen, flags, tmo);
+	if (t != NULL) {
+		t->tv_sec = (time_t)(ns / PP_NS_PER_S);
+		t->tv_nsec = (long)(ns % PP_NS_PER_S);
+	}
 	return n;
 }
+
+#ifdef HAVE___RECVMSG64
+ssize_t __recvmsg64(int fd, struct msghdr *msg, int flags);
+
+/* A program built with _TIME_BITS=64: __recvmsg64 also rewrites the
+ * kernel's timestamps into that program's layout, so it does the
+ * receiving on this path. */
+PP_EXPORT ssize_t
+__recvmsg64(int fd, struct msghdr *msg, int flags)
+{
+	if (!pp_ready())
+		return syscall(SYS_recvmsg, fd, msg, flags);
+	return pp_recvmsg_any(fd, msg, flags, pp_real.recvmsg64);
+}
+#endif
+
+#ifdef HAVE___RECVMMSG64
+/* struct timespec of a 32-bit program built with _TIME_BITS=64. */
+struct pp_timespec64 {
+	int64_t tv_sec;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	int32_t pad;
+	int32_t tv_nsec;
+#else
+	int32_t tv_nsec;
+	int32_t pad;
+#endif
+};
+
+int __recvmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+		 struct pp_timespec64 *tmo);
+
+PP_EXPORT int
+__recvmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+	     struct pp_timespec64 *tmo)
+{
+	pp_recvmsg_fn via;
+	int64_t ns = 0;
+	int n;
+
+	if (!pp_ready() || pp_real.recvmmsg64 == NULL)
+		return pp_sys_recvmmsg(fd, vec, vlen, flags, tmo, true);
+	if (!pp_is_udp(fd) || vec == NULL || vlen == 0)
+		return pp_real.recvmmsg64(fd, vec, vlen, flags, tmo);
+	if (tmo != NULL && !pp_tmo_ns(tmo->tv_sec, tmo->tv_nsec, &ns)) {
+		errno = EINVAL;
+		return -1;
+	}
+	via = pp_real.recvmsg64 != NULL ? pp_real.recvmsg64 : pp_real.recvmsg;
+	n = pp_udp_recvmmsg(fd, vec, vlen, flags, tmo != NULL ? &ns : NULL,
+			    via);
+	if (n == PP_UDP_PASS)
+		return pp_real.recvmmsg64(fd, vec, vlen, flags, tmo);
+	if (tmo != NULL) {
+		tmo->tv_sec = ns / PP_NS_PER_S;
+		tmo->tv_nsec = (int32_t)(ns % PP_NS_PER_S);
+	}
+	return n;
+}
+#endif
 
 /*
  * The fortified variants check the length against the size of the
@@ -193,7 +348,7 @@ PP_EXPORT ssize_t
 __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
 	if (len > buflen)
-		__chk_fail();
+		pp_chk_fail();
 	if (!pp_ready())
 		return syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL);
 	return pp_recv_any(fd, buf, len, flags);
@@ -204,7 +359,7 @@ __recvfrom_chk(int fd, void *restrict buf, size_t len, size_t buflen, int flags,
 	       struct sockaddr *restrict addr, socklen_t *restrict alen)
 {
 	if (len > buflen)
-		__chk_fail();
+		pp_chk_fail();
 	if (!pp_ready())
 		return syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
 	return pp_recvfrom_any(fd, buf, len, flags, addr, alen);
@@ -214,7 +369,7 @@ PP_EXPORT ssize_t
 __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
 	if (len > buflen)
-		__chk_fail();
+		pp_chk_fail();
 	if (!pp_ready())
 		return syscall(SYS_read, fd, buf, len);
 	return pp_read_any(fd, buf, len);
@@ -237,23 +392,46 @@ sendto(int fd, const void *buf, size_t len, int flags,
 	return pp_real.sendto(fd, buf, len, flags, &via.sa, vialen);
 }
 
-PP_EXPORT ssize_t
-sendmsg(int fd, const struct msghdr *msg, int flags)
+/* sendmsg and __sendmsg64 once bound: the same, each through its own
+ * libc call. */
+static ssize_t
+pp_sendmsg_any(int fd, const struct msghdr *msg, int flags,
+	       ssize_t (*real)(int, const struct msghdr *, int))
 {
 	union pp_inaddr via;
 	socklen_t vialen;
 	struct msghdr m;
 
-	if (!pp_ready())
+	if (real == NULL)
 		return syscall(SYS_sendmsg, fd, msg, flags);
 	if (!pp_is_udp(fd) || msg == NULL || msg->msg_name == NULL ||
 	    !pp_udp_route(fd, msg->msg_name, msg->msg_namelen, &via, &vialen))
-		return pp_real.sendmsg(fd, msg, flags);
+		return real(fd, msg, flags);
 	m = *msg;
 	m.msg_name = &via;
 	m.msg_namelen = vialen;
-	return pp_real.sendmsg(fd, &m, flags);
+	return real(fd, &m, flags);
 }
+
+PP_EXPORT ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (!pp_ready())
+		return syscall(SYS_sendmsg, fd, msg, flags);
+	return pp_sendmsg_any(fd, msg, flags, pp_real.sendmsg);
+}
+
+#ifdef HAVE___SENDMSG64
+ssize_t __sendmsg64(int fd, const struct msghdr *msg, int flags);
+
+PP_EXPORT ssize_t
+__sendmsg64(int fd, const struct msghdr *msg, int flags)
+{
+	if (!pp_ready())
+		return syscall(SYS_sendmsg, fd, msg, flags);
+	return pp_sendmsg_any(fd, msg, flags, pp_real.sendmsg64);
+}
+#endif
 
 #define PP_MMSG_CHUNK 64
 
@@ -262,7 +440,8 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
  * never written to except msg_len, so it is copied, a chunk at a time.
  */
 static int
-pp_sendmmsg_udp(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+pp_sendmmsg_udp(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+		bool t64)
 {
 	struct mmsghdr tmp[PP_MMSG_CHUNK];
 	union pp_inaddr via[PP_MMSG_CHUNK];
@@ -285,7 +464,8 @@ pp_sendmmsg_udp(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 				h->msg_namelen = vialen;
 			}
 		}
-		n = pp_real.sendmmsg(fd, tmp, cnt, flags);
+		n = t64 ? pp_real.sendmmsg64(fd, tmp, cnt, flags)
+			: pp_real.sendmmsg(fd, tmp, cnt, flags);
 		if (n < 0) {
 			if (total == 0)
 				return -1;
@@ -302,11 +482,25 @@ pp_sendmmsg_udp(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 }
 
 PP_EXPORT int
-sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, PP_MMSG_FLAGS flags)
 {
 	if (!pp_ready())
 		return (int)syscall(SYS_sendmmsg, fd, vec, vlen, flags);
 	if (!pp_is_udp(fd) || !pp_udp_routing() || vlen == 0)
 		return pp_real.sendmmsg(fd, vec, vlen, flags);
-	return pp_sendmmsg_udp(fd, vec, vlen, flags);
+	return pp_sendmmsg_udp(fd, vec, vlen, (int)flags, false);
 }
+
+#ifdef HAVE___SENDMMSG64
+int __sendmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
+
+PP_EXPORT int
+__sendmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	if (!pp_ready() || pp_real.sendmmsg64 == NULL)
+		return (int)syscall(SYS_sendmmsg, fd, vec, vlen, flags);
+	if (!pp_is_udp(fd) || !pp_udp_routing() || vlen == 0)
+		return pp_real.sendmmsg64(fd, vec, vlen, flags);
+	return pp_sendmmsg_udp(fd, vec, vlen, flags, true);
+}
+#endif

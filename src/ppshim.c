@@ -5,15 +5,23 @@
  * configuration with the parser the library itself uses (so a mistake is
  * reported here, before the server starts), adds the library to
  * LD_PRELOAD without disturbing what is already there, refuses commands
- * that the dynamic loader would run in secure-execution mode (where it
- * silently ignores the preload), and execs COMMAND.
+ * in which the library would silently do nothing, and execs COMMAND.
+ *
+ * Those are the commands that the dynamic loader runs in secure-execution
+ * mode (it ignores the preload), statically linked ones (no loader reads
+ * LD_PRELOAD at all) and Go programs (their net package makes its own
+ * system calls); --force runs them all the same.  The ELF headers are
+ * read here, both classes, in the machine's own byte order.
  *
  * Exit statuses (sysexits(3) where one fits, the shell's otherwise):
  *   64  usage error
- *   69  library missing, unreadable, not ELF, or of the other ELF class
+ *   69  library missing (for COMMAND's ABI, where its path has $LIB),
+ *       unreadable, not ELF, or of the other ELF class (that one not
+ *       with --force)
  *   71  system error (out of memory)
  *   78  configuration error (the message names the variable and token)
- *  126  COMMAND setuid, setgid or with file capabilities, or not executable
+ *  126  COMMAND setuid, setgid, with file capabilities, statically linked
+ *       or a Go program (all but --force), or not executable
  *  127  COMMAND not found
  * Otherwise the status is COMMAND's own, since ppshim replaces itself.
  */
@@ -24,7 +32,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +49,15 @@
 #define PPSHIM_LIBDIR "/usr/local/lib"
 #endif
 
-#define PP_DEFAULT_LIBRARY PPSHIM_LIBDIR "/libppshim.so"
+#ifndef PP_MULTIARCH
+#define PP_MULTIARCH ""
+#endif
+
+#define PP_LIBNAME "libppshim.so"
+#define PP_DEFAULT_LIBRARY PPSHIM_LIBDIR "/" PP_LIBNAME
+
+/* The loader's name for "the library directory of this program's ABI". */
+#define PP_DOLLAR_LIB_TOKEN "$LIB"
 
 /* Shell conventions for a command that cannot be run or found. */
 #define PP_EXIT_CANNOT_EXEC 126
@@ -86,16 +104,51 @@ static const struct pp_optvar pp_optvars[] = {
 #define PP_NOPTVARS (sizeof(pp_optvars) / sizeof(pp_optvars[0]))
 
 /* getopt_long values: the index into pp_optvars, then these. */
-enum { PP_OPT_LIBRARY = 0x100, PP_OPT_HELP = 'h', PP_OPT_VERSION = 'V' };
+enum {
+	PP_OPT_LIBRARY = 0x100,
+	PP_OPT_FORCE,
+	PP_OPT_HELP = 'h',
+	PP_OPT_VERSION = 'V'
+};
 
 static const struct option pp_fixed_opts[] = {
 	{ "library", required_argument, NULL, PP_OPT_LIBRARY },
+	{ "force", no_argument, NULL, PP_OPT_FORCE },
 	{ "help", no_argument, NULL, PP_OPT_HELP },
 	{ "version", no_argument, NULL, PP_OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
 #define PP_NFIXED (sizeof(pp_fixed_opts) / sizeof(pp_fixed_opts[0]))
+
+/*
+ * The library to preload when --library is not given.  Installed in a
+ * multiarch directory (PREFIX/lib/TRIPLET, as the Debian package has it)
+ * and with glibc's loader, it is PREFIX/$LIB/libppshim.so: the loader
+ * expands $LIB to lib/TRIPLET for each program's own ABI, so a 32-bit
+ * program (or one that a 64-bit server execs) loads its own build of the
+ * library where both are installed.  Otherwise LIBDIR/libppshim.so.
+ */
+static const char *
+pp_default_library(void)
+{
+#ifdef PP_DOLLAR_LIB
+	static const char libdir[] = PPSHIM_LIBDIR;
+	static const char tail[] = "/lib/" PP_MULTIARCH;
+	static char buf[PATH_MAX];
+	size_t n = strlen(libdir), t = strlen(tail);
+	int r;
+
+	if (PP_MULTIARCH[0] == '\0' || n < t ||
+	    strcmp(libdir + n - t, tail) != 0)
+		return PP_DEFAULT_LIBRARY;
+	r = snprintf(buf, sizeof(buf), "%.*s/%s/%s", (int)(n - t), libdir,
+		     PP_DOLLAR_LIB_TOKEN, PP_LIBNAME);
+	if (r > 0 && (size_t)r < sizeof(buf))
+		return buf;
+#endif
+	return PP_DEFAULT_LIBRARY;
+}
 
 static void
 pp_usage_hint(void)
@@ -145,15 +198,23 @@ pp_help(void)
 	printf("  %-22s sets LD_PRELOAD (appended, kept once)\n"
 	       "%25sthe library to preload\n"
 	       "%25s(default: %s)\n",
-	       "--library=PATH", "", "", PP_DEFAULT_LIBRARY);
+	       "--library=PATH", "", "", pp_default_library());
+	printf("  %-22s run COMMAND even where the library would not\n"
+	       "%25stake effect (see below)\n",
+	       "--force", "");
 	printf("  %-22s show this help and exit\n", "-h, --help");
 	printf("  %-22s show the version and exit\n", "-V, --version");
 	printf("\n"
-	       "ppshim refuses a setuid, setgid or file-capability COMMAND:"
-	       " the dynamic\n"
-	       "loader runs such programs in secure-execution mode and"
-	       " silently ignores\n"
-	       "LD_PRELOAD, so the library would not be loaded.\n"
+	       "ppshim refuses a COMMAND in which the library would silently"
+	       " do nothing:\n"
+	       "a setuid, setgid or file-capability program (the loader runs"
+	       " it in\n"
+	       "secure-execution mode and ignores LD_PRELOAD), a statically"
+	       " linked one\n"
+	       "(no loader reads LD_PRELOAD), a Go program (its net package"
+	       " makes system\n"
+	       "calls directly), one of the other ELF class than the"
+	       " library.\n"
 	       "\n"
 	       "Exit status: 64 usage error, 69 library missing, 71 system"
 	       " error,\n"
@@ -362,6 +423,403 @@ pp_elf_class(const char *path)
 	return id[EI_CLASS];
 }
 
+/* ===== What the loader will make of COMMAND: its ELF headers ===== */
+
+/* Bounds on what is read from a file that may hold anything. */
+#define PP_ELF_MAX_PHNUM 4096u
+#define PP_ELF_MAX_SHNUM 65536u
+#define PP_ELF_MAX_NOTES (1u << 20)
+#define PP_ELF_MAX_STRTAB (4u << 20)
+
+/* What an executable's headers say, as far as the preload goes. */
+struct pp_elf {
+	int cls;          /* ELFCLASS32, ELFCLASS64; 0 not ELF; -1 unreadable */
+	unsigned machine; /* e_machine */
+	bool parsed;      /* our byte order, an executable: below is known */
+	bool interp;      /* PT_INTERP: a dynamic loader runs it */
+	bool go;          /* built by the Go toolchain */
+	char interp_path[256];
+};
+
+/* The header fields used, from either class. */
+struct pp_ehdr {
+	unsigned type, machine, phentsize, phnum, shentsize, shnum, shstrndx;
+	uint64_t phoff, shoff;
+};
+
+struct pp_seg {
+	uint64_t type, offset, filesz, align;
+};
+
+struct pp_sec {
+	uint64_t name, offset, size, link;
+};
+
+/* Read exactly n bytes at off; false on any shortfall. */
+static bool
+pp_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	if ((off_t)off < 0 || (uint64_t)(off_t)off != off)
+		return false;
+	r = pread(fd, buf, n, (off_t)off);
+	return r >= 0 && (size_t)r == n;
+}
+
+static bool
+pp_read_ehdr(int fd, int cls, struct pp_ehdr *h)
+{
+	if (cls == ELFCLASS64) {
+		Elf64_Ehdr e;
+
+		if (!pp_pread(fd, &e, sizeof(e), 0))
+			return false;
+		h->type = e.e_type;
+		h->machine = e.e_machine;
+		h->phoff = e.e_phoff;
+		h->phentsize = e.e_phentsize;
+		h->phnum = e.e_phnum;
+		h->shoff = e.e_shoff;
+		h->shentsize = e.e_shentsize;
+		h->shnum = e.e_shnum;
+		h->shstrndx = e.e_shstrndx;
+		return h->phentsize >= sizeof(Elf64_Phdr);
+	} else {
+		Elf32_Ehdr e;
+
+		if (!pp_pread(fd, &e, sizeof(e), 0))
+			return false;
+		h->type = e.e_type;
+		h->machine = e.e_machine;
+		h->phoff = e.e_phoff;
+		h->phentsize = e.e_phentsize;
+		h->phnum = e.e_phnum;
+		h->shoff = e.e_shoff;
+		h->shentsize = e.e_shentsize;
+		h->shnum = e.e_shnum;
+		h->shstrndx = e.e_shstrndx;
+		return h->phentsize >= sizeof(Elf32_Phdr);
+	}
+}
+
+static bool
+pp_read_seg(int fd, int cls, const struct pp_ehdr *h, unsigned i,
+	    struct pp_seg *p)
+{
+	uint64_t off = h->phoff + (uint64_t)i * h->phentsize;
+
+	if (cls == ELFCLASS64) {
+		Elf64_Phdr e;
+
+		if (!pp_pread(fd, &e, sizeof(e), off))
+			return false;
+		p->type = e.p_type;
+		p->offset = e.p_offset;
+		p->filesz = e.p_filesz;
+		p->align = e.p_align;
+	} else {
+		Elf32_Phdr e;
+
+		if (!pp_pread(fd, &e, sizeof(e), off))
+			return false;
+		p->type = e.p_type;
+		p->offset = e.p_offset;
+		p->filesz = e.p_filesz;
+		p->align = e.p_align;
+	}
+	return true;
+}
+
+static bool
+pp_read_sec(int fd, int cls, const struct pp_ehdr *h, uint64_t i,
+	    struct pp_sec *p)
+{
+	uint64_t off = h->shoff + i * h->shentsize;
+
+	if (cls == ELFCLASS64) {
+		Elf64_Shdr e;
+
+		if (h->shentsize < sizeof(e) ||
+		    !pp_pread(fd, &e, sizeof(e), off))
+			return false;
+		p->name = e.sh_name;
+		p->offset = e.sh_offset;
+		p->size = e.sh_size;
+		p->link = e.sh_link;
+	} else {
+		Elf32_Shdr e;
+
+		if (h->shentsize < sizeof(e) ||
+		    !pp_pread(fd, &e, sizeof(e), off))
+			return false;
+		p->name = e.sh_name;
+		p->offset = e.sh_offset;
+		p->size = e.sh_size;
+		p->link = e.sh_link;
+	}
+	return true;
+}
+
+/* Does a run of notes (a PT_NOTE segment) hold one whose owner is "Go"? */
+static bool
+pp_notes_go(const unsigned char *p, size_t n, size_t align)
+{
+	size_t off = 0;
+
+	while (n - off >= 12) {
+		uint32_t namesz, descsz;
+		size_t pad;
+
+		memcpy(&namesz, p + off, 4);
+		memcpy(&descsz, p + off + 4, 4);
+		off += 12;
+		if (namesz > n - off)
+			return false;
+		if (namesz >= 3 && memcmp(p + off, "Go", 3) == 0)
+			return true;
+		pad = (align - namesz % align) % align;
+		if (namesz + pad > n - off)
+			return false;
+		off += namesz + pad;
+		pad = (align - descsz % align) % align;
+		if (descsz > n - off || descsz + pad > n - off)
+			return false;
+		off += descsz + pad;
+	}
+	return false;
+}
+
+/* Is the segment a note segment that names the Go toolchain? */
+static bool
+pp_seg_go(int fd, const struct pp_seg *sg)
+{
+	unsigned char *buf;
+	bool go;
+
+	if (sg->filesz == 0 || sg->filesz > PP_ELF_MAX_NOTES)
+		return false;
+	buf = malloc((size_t)sg->filesz);
+	if (buf == NULL)
+		return false;
+	go = pp_pread(fd, buf, (size_t)sg->filesz, sg->offset) &&
+	     pp_notes_go(buf, (size_t)sg->filesz, sg->align == 8 ? 8 : 4);
+	free(buf);
+	return go;
+}
+
+/*
+ * Does a section carry a name only the Go linker gives: its build ID
+ * note, or the build information of Go 1.13 and later?  (Stripping
+ * keeps both: they are allocated.)
+ */
+static bool
+pp_sections_go(int fd, int cls, const struct pp_ehdr *h)
+{
+	static const char *const names[] = { ".note.go.buildid",
+					     ".go.buildinfo" };
+	uint64_t shnum = h->shnum, strndx = h->shstrndx, i;
+	struct pp_sec sec, strsec;
+	bool go = false;
+	char *tab;
+	size_t k;
+
+	if (h->shoff == 0)
+		return false;
+	if (shnum == 0 || strndx == SHN_XINDEX) {
+		/* More than 0xff00 sections: the counts are in section 0. */
+		if (!pp_read_sec(fd, cls, h, 0, &sec))
+			return false;
+		if (shnum == 0)
+			shnum = sec.size;
+		if (strndx == SHN_XINDEX)
+			strndx = sec.link;
+	}
+	if (shnum > PP_ELF_MAX_SHNUM || strndx >= shnum ||
+	    !pp_read_sec(fd, cls, h, strndx, &strsec) || strsec.size == 0 ||
+	    strsec.size > PP_ELF_MAX_STRTAB)
+		return false;
+	tab = malloc((size_t)strsec.size);
+	if (tab == NULL)
+		return false;
+	if (!pp_pread(fd, tab, (size_t)strsec.size, strsec.offset))
+		goto out;
+	for (i = 0; i < shnum && !go; i++) {
+		const char *name;
+		size_t len;
+
+		if (!pp_read_sec(fd, cls, h, i, &sec) ||
+		    sec.name >= strsec.size)
+			continue;
+		name = tab + sec.name;
+		len = strnlen(name, (size_t)(strsec.size - sec.name));
+		for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			if (len == strlen(names[k]) &&
+			    memcmp(name, names[k], len) == 0)
+				go = true;
+	}
+out:
+	free(tab);
+	return go;
+}
+
+/*
+ * Read what the loader will make of the file at path into *e.  Never
+ * fails: what cannot be read is left unknown (e->parsed false), and the
+ * callers then let the loader decide as before.
+ */
+static void
+pp_elf_inspect(const char *path, struct pp_elf *e)
+{
+	unsigned char id[EI_NIDENT];
+	struct pp_ehdr h;
+	struct pp_seg sg;
+	unsigned i;
+	int fd;
+
+	memset(e, 0, sizeof(*e));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		e->cls = -1;
+		return;
+	}
+	if (!pp_pread(fd, id, sizeof(id), 0) ||
+	    memcmp(id, ELFMAG, SELFMAG) != 0 ||
+	    (id[EI_CLASS] != ELFCLASS32 && id[EI_CLASS] != ELFCLASS64))
+		goto out;
+	e->cls = id[EI_CLASS];
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (id[EI_DATA] != ELFDATA2LSB)
+		goto out;
+#else
+	if (id[EI_DATA] != ELFDATA2MSB)
+		goto out;
+#endif
+	if (!pp_read_ehdr(fd, e->cls, &h) ||
+	    (h.type != ET_EXEC && h.type != ET_DYN))
+		goto out;
+	e->machine = h.machine;
+	if (h.phnum > PP_ELF_MAX_PHNUM)
+		goto out;
+	for (i = 0; i < h.phnum; i++) {
+		if (!pp_read_seg(fd, e->cls, &h, i, &sg))
+			goto out;
+		if (sg.type == PT_INTERP) {
+			size_t n = sizeof(e->interp_path) - 1;
+
+			e->interp = true;
+			if (sg.filesz < n)
+				n = (size_t)sg.filesz;
+			if (!pp_pread(fd, e->interp_path, n, sg.offset))
+				e->interp_path[0] = '\0';
+			e->interp_path[n] = '\0';
+		} else if (sg.type == PT_NOTE && !e->go) {
+			e->go = pp_seg_go(fd, &sg);
+		}
+	}
+	if (!e->go)
+		e->go = pp_sections_go(fd, e->cls, &h);
+	e->parsed = true;
+out:
+	close(fd);
+}
+
+/*
+ * Is path the dynamic loader that runs this very program?  Run as a
+ * command ("ld.so PROGRAM") it has no PT_INTERP of its own, and it does
+ * read LD_PRELOAD.
+ */
+static bool
+pp_is_own_loader(const char *path)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	struct pp_elf self;
+
+	pp_elf_inspect("/proc/self/exe", &self);
+	if (!self.interp || self.interp_path[0] == '\0')
+		return false;
+	return realpath(path, a) != NULL &&
+	       realpath(self.interp_path, b) != NULL && strcmp(a, b) == 0;
+}
+
+/* A name for an ELF machine, for messages. */
+static const char *
+pp_machine_name(int cls, unsigned machine)
+{
+	switch (machine) {
+	case EM_X86_64:
+		return cls == ELFCLASS32 ? "x32" : "x86-64";
+	case EM_386:
+		return "i386";
+	case EM_AARCH64:
+		return "arm64";
+	case EM_ARM:
+		return "arm";
+	default:
+		return cls == ELFCLASS32 ? "32-bit" : "64-bit";
+	}
+}
+
+/*
+ * Where glibc's loader may look for PREFIX/$LIB/... for a program of
+ * this class and machine.  For the wrapper's own ABI that is the
+ * multiarch directory it was configured for, and only that.  For
+ * another, the multiarch directory of that architecture (Debian's libc6
+ * of it), then the biarch one (libc6-i386 and the like): which one the
+ * other loader uses is its own business, so finding either will do.
+ */
+static size_t
+pp_lib_dirs(int cls, unsigned machine, const char **dirs, size_t max)
+{
+	static const struct {
+		unsigned machine;
+		int cls;
+		const char *dir;
+	} known[] = {
+		{ EM_X86_64, ELFCLASS64, "lib/x86_64-linux-gnu" },
+		{ EM_X86_64, ELFCLASS32, "lib/x86_64-linux-gnux32" },
+		{ EM_X86_64, ELFCLASS32, "libx32" },
+		{ EM_386, ELFCLASS32, "lib/i386-linux-gnu" },
+		{ EM_AARCH64, ELFCLASS64, "lib/aarch64-linux-gnu" },
+		{ EM_ARM, ELFCLASS32, "lib/arm-linux-gnueabihf" },
+		{ EM_ARM, ELFCLASS32, "lib/arm-linux-gnueabi" },
+		{ 0, ELFCLASS32, "lib32" },
+		{ 0, ELFCLASS64, "lib64" },
+	};
+	struct pp_elf self;
+	size_t i, n = 0;
+
+	pp_elf_inspect("/proc/self/exe", &self);
+	if (PP_MULTIARCH[0] != '\0' && self.parsed && self.cls == cls &&
+	    self.machine == machine && max > 0) {
+		dirs[0] = "lib/" PP_MULTIARCH;
+		return 1;
+	}
+	for (i = 0; i < sizeof(known) / sizeof(known[0]) && n < max; i++) {
+		if (known[i].cls != cls ||
+		    (known[i].machine != 0 && known[i].machine != machine))
+			continue;
+		dirs[n++] = known[i].dir;
+	}
+	return n;
+}
+
+/*
+ * lib with its first $LIB replaced by dir.  Returns a malloc'd string
+ * or NULL (out of memory).
+ */
+static char *
+pp_subst_lib(const char *lib, const char *dir)
+{
+	const char *at = strstr(lib, PP_DOLLAR_LIB_TOKEN);
+	size_t head = (size_t)(at - lib), toklen = strlen(PP_DOLLAR_LIB_TOKEN);
+	char *r = malloc(strlen(lib) - toklen + strlen(dir) + 1);
+
+	if (r != NULL)
+		sprintf(r, "%.*s%s%s", (int)head, lib, dir, at + toklen);
+	return r;
+}
+
 /* Run a file without a #! line with the shell, as execvp(3) does. */
 static void
 pp_exec_script(const char *path, int argc, char **argv)
@@ -381,11 +839,12 @@ pp_exec_script(const char *path, int argc, char **argv)
 
 /*
  * Parse the options, setting a PP_* variable for each one given.
- * Returns -1 to go on (*library set, optind at COMMAND), or the status to
- * exit with (0 after --help or --version, EX_USAGE, EX_OSERR).
+ * Returns -1 to go on (*library and *force set, optind at COMMAND), or
+ * the status to exit with (0 after --help or --version, EX_USAGE,
+ * EX_OSERR).
  */
 static int
-pp_options(int argc, char **argv, const char **library)
+pp_options(int argc, char **argv, const char **library, bool *force)
 {
 	struct option longopts[PP_NOPTVARS + PP_NFIXED];
 	size_t i;
@@ -421,6 +880,9 @@ pp_options(int argc, char **argv, const char **library)
 		switch (c) {
 		case PP_OPT_LIBRARY:
 			*library = optarg;
+			break;
+		case PP_OPT_FORCE:
+			*force = true;
 			break;
 		case PP_OPT_HELP:
 			pp_help();
@@ -459,15 +921,40 @@ pp_options(int argc, char **argv, const char **library)
 }
 
 /*
- * Find COMMAND and make sure the loader will honour the preload for it.
- * Returns 0 with *path (malloc'd) and *st set, or the status to exit
- * with: 127 when not found, 126 when not executable or run in
- * secure-execution mode, EX_OSERR.
+ * Report a COMMAND in which the library would not take effect: refused
+ * (PP_EXIT_CANNOT_EXEC), or with force a warning and 0.  The message is
+ * one line: "ppshim: " fmt, then what ppshim does about it.
  */
 static int
-pp_check_command(const char *cmd, char **path, struct stat *st)
+pp_refuse(bool force, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ppshim: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (force) {
+		fputs("; running it anyway (--force)\n", stderr);
+		return 0;
+	}
+	fputs("; refusing to run it (--force overrides)\n", stderr);
+	return PP_EXIT_CANNOT_EXEC;
+}
+
+/*
+ * Find COMMAND and make sure the loader will honour the preload for it,
+ * and the library see its sockets.  Returns 0 with *path (malloc'd),
+ * *st and *elf set, or the status to exit with: 127 when not found, 126
+ * when not executable, or (unless force) run in secure-execution mode,
+ * statically linked or a Go program; EX_OSERR.
+ */
+static int
+pp_check_command(const char *cmd, bool force, char **path, struct stat *st,
+		 struct pp_elf *elf)
 {
 	const char *why;
+	int r;
 
 	*path = pp_resolve(cmd, st);
 	if (*path == NULL) {
@@ -480,72 +967,177 @@ pp_check_command(const char *cmd, char **path, struct stat *st)
 	}
 	why = pp_secure_exec_reason(*path, st);
 	if (why != NULL) {
-		fprintf(stderr,
-			"ppshim: %s %s: the dynamic loader runs it in "
-			"secure-execution mode and ignores LD_PRELOAD entries "
-			"with a slash, so libppshim would not be loaded; "
-			"refusing to run it\n",
-			*path, why);
-		return PP_EXIT_CANNOT_EXEC;
+		r = pp_refuse(force,
+			      "%s %s: the dynamic loader runs it in "
+			      "secure-execution mode and ignores LD_PRELOAD "
+			      "entries with a slash, so libppshim would not be "
+			      "loaded",
+			      *path, why);
+		if (r != 0)
+			return r;
 	}
+	pp_elf_inspect(*path, elf);
+	if (!elf->parsed)
+		return 0; /* a script, or nothing ppshim can read: as before */
+	if (elf->go && elf->interp)
+		return pp_refuse(force,
+				 "%s is a Go program: libppshim would be "
+				 "loaded, but Go's net package makes its "
+				 "system calls itself, not through the C "
+				 "library, so the library would never see "
+				 "its sockets",
+				 *path);
+	if (elf->go)
+		return pp_refuse(force,
+				 "%s is a statically linked Go program: no "
+				 "dynamic loader runs it and nothing reads "
+				 "LD_PRELOAD, and Go's net package makes its "
+				 "system calls itself; libppshim cannot work "
+				 "in it",
+				 *path);
+	if (!elf->interp && !pp_is_own_loader(*path))
+		return pp_refuse(force,
+				 "%s is statically linked: no dynamic loader "
+				 "runs it and nothing reads LD_PRELOAD, so "
+				 "libppshim would not be loaded",
+				 *path);
 	return 0;
 }
 
 /*
- * Check that the library can be preloaded into the program at path: a
- * readable ELF file of the same class.  Returns 0 with *lib set to its
- * absolute path (malloc'd), or the status to exit with (EX_UNAVAILABLE,
- * EX_OSERR).
+ * For a library path with $LIB in it: the file the loader will open for
+ * the program (class cls, machine; for a script, the wrapper's own ABI),
+ * as a malloc'd path.  NULL when none of the candidate directories has
+ * it, with the candidates tried in tried; or NULL with errno ENOMEM.
+ */
+static char *
+pp_expand_lib(const char *lib, const struct pp_elf *elf, char *tried,
+	      size_t cap)
+{
+	const char *dirs[8];
+	struct pp_elf self;
+	int cls = elf->cls;
+	unsigned machine = elf->machine;
+	size_t i, n, len = 0;
+
+	if (!elf->parsed) {
+		/* A script: its interpreter is most likely of our own ABI. */
+		pp_elf_inspect("/proc/self/exe", &self);
+		cls = sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32;
+		if (self.parsed)
+			cls = self.cls;
+		machine = self.machine;
+	}
+	n = pp_lib_dirs(cls, machine, dirs, sizeof(dirs) / sizeof(dirs[0]));
+	tried[0] = '\0';
+	for (i = 0; i < n; i++) {
+		char *cand = pp_subst_lib(lib, dirs[i]);
+		int w;
+
+		if (cand == NULL)
+			return NULL;
+		if (access(cand, F_OK) == 0)
+			return cand;
+		w = snprintf(tried + len, cap - len, "%s%s", i > 0 ? ", " : "",
+			     cand);
+		if (w > 0 && (size_t)w < cap - len)
+			len += (size_t)w;
+		free(cand);
+	}
+	errno = ENOENT;
+	return NULL;
+}
+
+/*
+ * Check that the library can be preloaded into the program at path
+ * (headers in elf): a readable ELF file of the same class, found for the
+ * program's ABI if its path has $LIB in it.  Returns 0 with *lib set to
+ * its absolute path (malloc'd, $LIB kept), or the status to exit with
+ * (EX_UNAVAILABLE, EX_OSERR; 126 for the other class, unless force).
  */
 static int
-pp_check_library(const char *library, const char *path, char **lib)
+pp_check_library(const char *library, const char *path,
+		 const struct pp_elf *elf, bool force, char **lib)
 {
-	int libclass, cmdclass;
+	int libclass, cmdclass = elf->cls;
+	char tried[1024];
 	struct stat st;
+	char *file;
+	int r = 0;
 
 	*lib = pp_absolute(library);
 	if (*lib == NULL) {
 		fprintf(stderr, "ppshim: %s: %s\n", library, strerror(errno));
 		return EX_OSERR;
 	}
-	if (stat(*lib, &st) != 0 || access(*lib, R_OK) != 0) {
-		fprintf(stderr, "ppshim: library %s: %s (see --library)\n",
-			*lib, strerror(errno));
-		return EX_UNAVAILABLE;
+	file = *lib;
+	if (strstr(*lib, PP_DOLLAR_LIB_TOKEN) != NULL) {
+		file = pp_expand_lib(*lib, elf, tried, sizeof(tried));
+		if (file == NULL && errno == ENOMEM) {
+			fprintf(stderr, "ppshim: %s\n", strerror(errno));
+			return EX_OSERR;
+		}
+		if (file == NULL) {
+			fprintf(stderr,
+				"ppshim: library %s: no build of it for %s "
+				"(%s) is installed: looked for %s (install "
+				"the %s library, or see --library)\n",
+				*lib, path,
+				elf->parsed ? pp_machine_name(elf->cls,
+							      elf->machine)
+					    : "this machine",
+				tried,
+				elf->parsed ? pp_machine_name(elf->cls,
+							      elf->machine)
+					    : "native");
+			return EX_UNAVAILABLE;
+		}
 	}
-	libclass = pp_elf_class(*lib);
+	if (stat(file, &st) != 0 || access(file, R_OK) != 0) {
+		fprintf(stderr, "ppshim: library %s: %s (see --library)\n",
+			file, strerror(errno));
+		r = EX_UNAVAILABLE;
+		goto out;
+	}
+	libclass = pp_elf_class(file);
 	if (!S_ISREG(st.st_mode) || libclass <= 0) {
 		fprintf(stderr,
 			"ppshim: library %s: not an ELF shared object "
 			"(a libtool .la file? use .libs/libppshim.so)\n",
-			*lib);
-		return EX_UNAVAILABLE;
+			file);
+		r = EX_UNAVAILABLE;
+		goto out;
 	}
-	/* A script (cmdclass 0) loads its interpreter: not checked. */
-	cmdclass = pp_elf_class(path);
+	/* A script (class 0) loads its interpreter: not checked. */
 	if (cmdclass > 0 && cmdclass != libclass) {
-		fprintf(stderr,
-			"ppshim: library %s is %s-bit but %s is %s-bit: the "
-			"loader would skip the library; use the build that "
-			"matches\n",
-			*lib, libclass == ELFCLASS64 ? "64" : "32", path,
-			cmdclass == ELFCLASS64 ? "64" : "32");
-		return EX_UNAVAILABLE;
+		r = pp_refuse(force,
+			      "library %s is %s-bit but %s is %s-bit: the "
+			      "loader would skip the library (use the build "
+			      "that matches)",
+			      file, libclass == ELFCLASS64 ? "64" : "32", path,
+			      cmdclass == ELFCLASS64 ? "64" : "32");
+		if (r != 0)
+			r = EX_UNAVAILABLE;
 	}
-	return 0;
+out:
+	if (file != *lib)
+		free(file);
+	return r;
 }
 
 int
 main(int argc, char **argv)
 {
 	static struct pp_config cfg; /* large: keep it off the stack */
-	const char *library = PP_DEFAULT_LIBRARY;
+	const char *library = pp_default_library();
 	char err[PP_ERRMSG_MAX];
+	struct pp_elf elf;
+	bool force = false;
 	char *lib, *path;
 	struct stat st;
 	int r;
 
-	r = pp_options(argc, argv, &library);
+	r = pp_options(argc, argv, &library, &force);
 	if (r >= 0)
 		return r;
 	argc -= optind;
@@ -556,10 +1148,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "ppshim: %s\n", err);
 		return EX_CONFIG;
 	}
-	r = pp_check_command(argv[0], &path, &st);
+	r = pp_check_command(argv[0], force, &path, &st, &elf);
 	if (r != 0)
 		return r;
-	r = pp_check_library(library, path, &lib);
+	r = pp_check_library(library, path, &elf, force, &lib);
 	if (r != 0)
 		return r;
 	r = pp_preload_add(lib);

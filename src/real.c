@@ -53,7 +53,12 @@ pp_bind_all(void)
 	pp_real.read = pp_sym("read");
 	pp_real.recvfrom = pp_sym("recvfrom");
 	pp_real.recvmsg = pp_sym("recvmsg");
+#ifdef HAVE___RECVMMSG_TIME64
+	/* 32-bit musl: the hook named recvmmsg is __recvmmsg_time64. */
+	pp_real.recvmmsg = pp_sym("__recvmmsg_time64");
+#else
 	pp_real.recvmmsg = pp_sym("recvmmsg");
+#endif
 	pp_real.sendto = pp_sym("sendto");
 	pp_real.sendmsg = pp_sym("sendmsg");
 	pp_real.sendmmsg = pp_sym("sendmmsg");
@@ -62,6 +67,21 @@ pp_bind_all(void)
 	pp_real.fexecve = pp_sym("fexecve");
 	pp_real.posix_spawn = pp_sym("posix_spawn");
 	pp_real.posix_spawnp = pp_sym("posix_spawnp");
+#ifdef HAVE___RECVMSG64
+	pp_real.recvmsg64 = pp_sym("__recvmsg64");
+#endif
+#ifdef HAVE___RECVMMSG64
+	pp_real.recvmmsg64 = pp_sym("__recvmmsg64");
+#endif
+#ifdef HAVE___SENDMSG64
+	pp_real.sendmsg64 = pp_sym("__sendmsg64");
+#endif
+#ifdef HAVE___SENDMMSG64
+	pp_real.sendmmsg64 = pp_sym("__sendmmsg64");
+#endif
+#ifdef HAVE___FCNTL_TIME64
+	pp_real.fcntl_time64 = pp_sym("__fcntl_time64");
+#endif
 	pp_in_bind = false;
 	errno = saved;
 }

@@ -49,6 +49,17 @@ struct pp_real {
 	__typeof__(fexecve) *fexecve;
 	__typeof__(posix_spawn) *posix_spawn;
 	__typeof__(posix_spawnp) *posix_spawnp;
+	/*
+	 * The names a 32-bit program built with _TIME_BITS=64 calls
+	 * instead (glibc 2.34 and later); NULL where libc lacks them.
+	 * Their types are spelled out without struct timespec, whose
+	 * layout depends on how the file including this one is built.
+	 */
+	ssize_t (*recvmsg64)(int, struct msghdr *, int);
+	int (*recvmmsg64)(int, struct mmsghdr *, unsigned int, int, void *);
+	ssize_t (*sendmsg64)(int, const struct msghdr *, int);
+	int (*sendmmsg64)(int, struct mmsghdr *, unsigned int, int);
+	int (*fcntl_time64)(int, int, ...);
 };
 
 extern struct pp_real pp_real;

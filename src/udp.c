@@ -603,7 +603,7 @@ pp_scatter(const struct msghdr *msg, const uint8_t *p, size_t n)
 {
 	size_t i, k, done = 0;
 
-	for (i = 0; i < msg->msg_iovlen && done < n; i++) {
+	for (i = 0; i < (size_t)msg->msg_iovlen && done < n; i++) {
 		k = msg->msg_iov[i].iov_len;
 		if (k > n - done)
 			k = n - done;
@@ -629,6 +629,12 @@ pp_consume(int fd, uint8_t *buf)
 
 ssize_t
 pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	return pp_udp_recvmsg_via(fd, msg, flags, pp_real.recvmsg);
+}
+
+ssize_t
+pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 {
 	struct pp_fdinfo info;
 	struct pp_rkey k;
@@ -668,7 +674,7 @@ pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
 		m.msg_iovlen = 1;
 		m.msg_control = msg->msg_control;
 		m.msg_controllen = msg->msg_controllen;
-		n = pp_real.recvmsg(fd, &m, flags | MSG_TRUNC);
+		n = via(fd, &m, flags | MSG_TRUNC);
 		if (n < 0) {
 			if (errno != ENOTSOCK)
 				return -1;
@@ -754,7 +760,7 @@ pp_ns(const struct timespec *t)
  */
 int
 pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
-		struct timespec *tmo)
+		int64_t *tmo_ns, pp_recvmsg_fn via)
 {
 	struct timespec now;
 	int64_t end = 0, left;
@@ -764,14 +770,9 @@ pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 
 	if (vec == NULL || vlen == 0)
 		return PP_UDP_PASS; /* the kernel's answer is the right one */
-	if (tmo != NULL) {
-		if (tmo->tv_sec < 0 || tmo->tv_nsec < 0 ||
-		    tmo->tv_nsec >= 1000000000) {
-			errno = EINVAL;
-			return -1;
-		}
+	if (tmo_ns != NULL) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		end = pp_ns(&now) + pp_ns(tmo);
+		end = pp_ns(&now) + *tmo_ns;
 	}
 	if (vlen > PP_MMSG_MAX)
 		vlen = PP_MMSG_MAX;
@@ -779,13 +780,13 @@ pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 		f = flags & ~MSG_WAITFORONE;
 		if (i > 0 && (flags & MSG_WAITFORONE))
 			f |= MSG_DONTWAIT;
-		n = pp_udp_recvmsg(fd, &vec[i].msg_hdr, f);
+		n = pp_udp_recvmsg_via(fd, &vec[i].msg_hdr, f, via);
 		if (n == PP_UDP_PASS && i == 0)
 			return PP_UDP_PASS;
 		if (n < 0)
 			break;
 		vec[i].msg_len = (unsigned int)n;
-		if (tmo != NULL) {
+		if (tmo_ns != NULL) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			left = end - pp_ns(&now);
 			if (left <= 0) {
@@ -794,13 +795,10 @@ pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 			}
 		}
 	}
-	if (tmo != NULL) {
+	if (tmo_ns != NULL) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		left = end - pp_ns(&now);
-		if (left < 0)
-			left = 0;
-		tmo->tv_sec = (time_t)(left / 1000000000);
-		tmo->tv_nsec = (long)(left % 1000000000);
+		*tmo_ns = left < 0 ? 0 : left;
 	}
 	if (i == 0)
 		return -1;

@@ -5,6 +5,7 @@
 #define PP_UDP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -19,17 +20,33 @@
  */
 #define PP_UDP_PASS (-2)
 
+/*
+ * The receive call beneath the datagram path: libc's recvmsg, or, for a
+ * 32-bit program built with 64-bit time_t, libc's __recvmsg64 (which
+ * rewrites the kernel's timestamps into that program's layout).
+ */
+typedef ssize_t (*pp_recvmsg_fn)(int fd, struct msghdr *msg, int flags);
+
 /* recvmsg on a PP_FD_UDP socket: header stripped, advertised source
  * reported, bad datagrams skipped.  -1 with errno, or PP_UDP_PASS. */
 ssize_t pp_udp_recvmsg(int fd, struct msghdr *msg, int flags);
+
+/* The same, receiving through via. */
+ssize_t pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags,
+			   pp_recvmsg_fn via);
 
 /* recvfrom (recv and read too, with addr NULL) on a PP_FD_UDP socket. */
 ssize_t pp_udp_recvfrom(int fd, void *buf, size_t len, int flags,
 			struct sockaddr *addr, socklen_t *alen);
 
-/* recvmmsg on a PP_FD_UDP socket: only the good datagrams fill vec. */
+/*
+ * recvmmsg on a PP_FD_UDP socket: only the good datagrams fill vec.
+ * tmo_ns is the timeout in nanoseconds (valid, not negative), replaced
+ * by the time left, or NULL: an integer, so that hooks built for either
+ * struct timespec layout of a 32-bit target can share this code.
+ */
 int pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
-		    struct timespec *tmo);
+		    int64_t *tmo_ns, pp_recvmsg_fn via);
 
 /*
  * Is dst (a destination the program gave for fd) an advertised source

@@ -361,6 +361,57 @@ def valgrind_argv(leak_check="full"):
                                "--suppressions=%s" % _supp_file[0]]
 
 
+def _elf_abi(path):
+    """(ELF class, C library) of an executable: the class 1 or 2, the C
+    library "musl" or "glibc" as its PT_INTERP names it (None for a static
+    program); (None, None) for what is not ELF."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(65536)
+    except OSError:
+        return None, None
+    if len(data) < 64 or data[:4] != b"\x7fELF":
+        return None, None
+    bo = "<" if data[5] == 1 else ">"
+    if data[4] == 2:
+        phoff, = struct.unpack_from(bo + "Q", data, 0x20)
+        phentsize, phnum = struct.unpack_from(bo + "HH", data, 0x36)
+        fmt, opos, szpos = bo + "IIQQQQQQ", 2, 5
+    else:
+        phoff, = struct.unpack_from(bo + "I", data, 0x1c)
+        phentsize, phnum = struct.unpack_from(bo + "HH", data, 0x2a)
+        fmt, opos, szpos = bo + "IIIIIIII", 1, 4
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        if at + struct.calcsize(fmt) > len(data):
+            break
+        ph = struct.unpack_from(fmt, data, at)
+        if ph[0] == 3:  # PT_INTERP
+            interp = data[ph[opos]:ph[opos] + ph[szpos]]
+            return data[4], "musl" if b"musl" in interp else "glibc"
+    return data[4], None
+
+
+def foreign_program(path):
+    """Why the library cannot be preloaded into the program at path, or
+    None.  The library of a musl or 32-bit build (tests/abi.sh) is loaded
+    only by programs of that C library and ELF class: the system's
+    daemons and shells are then skipped, not failed."""
+    path = path if os.sep in path else (shutil.which(path) or path)
+    cls, libc = _elf_abi(path)
+    libcls, _ = _elf_abi(LIB)
+    _, ourlibc = _elf_abi(SRV)
+    if cls is None or libc is None:
+        return None
+    if libcls is not None and cls != libcls:
+        return "%s is %d-bit, the library %d-bit" % (
+            path, 32 * cls, 32 * libcls)
+    if ourlibc is not None and libc != ourlibc:
+        return "%s uses %s, the library was built for %s" % (
+            path, libc, ourlibc)
+    return None
+
+
 class Proc:
     """A child process whose stdout and stderr lines are collected.
 
@@ -373,6 +424,9 @@ class Proc:
     def __init__(self, argv, env=None, preload=True, valgrind=True,
                  leak_check="full", cwd=None, name=None):
         self.name = name or os.path.basename(argv[0])
+        foreign = foreign_program(argv[0]) if preload else None
+        if foreign:
+            raise Skip("cannot preload the library: " + foreign)
         self.under_valgrind = bool(VALGRIND and preload and valgrind)
         if self.under_valgrind:
             argv = valgrind_argv(leak_check) + list(argv)

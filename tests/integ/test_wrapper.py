@@ -14,6 +14,7 @@ exist yet.
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ VARS = ["PP_PORTS", "PP_ALLOW", "PP_DIRECT", "PP_TIMEOUT_MS", "PP_VERSIONS",
         "PP_INHERIT"]
 OPTIONS = ["--ports", "--allow", "--direct", "--timeout-ms", "--versions",
            "--sockname", "--log", "--log-target", "--v2-draft", "--inherit",
-           "--library", "--help", "--version"]
+           "--library", "--force", "--help", "--version"]
 
 results = {"n": 0, "failed": 0}
 
@@ -348,6 +349,260 @@ def test_missing(tmp):
            describe(rc, out, err))
 
 
+# ===== Programs in which the library would do nothing: static, Go =====
+
+# A program that creates the file named by its first argument, so a test
+# can tell whether it ran.
+TOUCH_C = r"""
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+	FILE *f = argc > 1 ? fopen(argv[1], "w") : NULL;
+	if (f != NULL)
+		fclose(f);
+	return 0;
+}
+"""
+
+# The note the Go linker writes: owner "Go", type 4 (the build ID).
+GO_NOTE_C = r"""
+struct pp_gonote {
+	unsigned int namesz, descsz, type;
+	char name[4];
+	char desc[8];
+};
+__attribute__((used, section(".note.go.buildid"), aligned(4)))
+static const struct pp_gonote pp_gonote = { 4, 8, 4, "Go", "buildid" };
+"""
+
+# Go 1.13 and later also write a .go.buildinfo section (not a note).
+GO_BUILDINFO_C = r"""
+__attribute__((used, section(".go.buildinfo")))
+static const char pp_buildinfo[32] = "\xff Go buildinf:";
+"""
+
+
+def find_cc():
+    for cc in ("cc", "gcc", "clang"):
+        path = shutil.which(cc)
+        if path:
+            return path
+    return None
+
+
+def build(tmp, name, source, flags=()):
+    """Compiles source into tmp/name; returns the path, or None (with the
+    compiler's complaint) when this machine cannot build it."""
+    cc = find_cc()
+    if cc is None:
+        return None, "no C compiler"
+    src = os.path.join(tmp, name + ".c")
+    out = os.path.join(tmp, name)
+    with open(src, "w") as f:
+        f.write(source)
+    p = subprocess.run([cc] + list(flags) + ["-o", out, src],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0 or not os.path.isfile(out):
+        return None, "%s %s: %s" % (cc, " ".join(flags),
+                                   p.stdout.decode(errors="replace")[-300:])
+    return out, None
+
+
+def elf_interp(path):
+    """The PT_INTERP of an ELF file in the machine's byte order, or None."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF":
+        return None
+    bo = "<" if data[5] == 1 else ">"
+    if data[4] == 2:
+        phoff, = struct.unpack_from(bo + "Q", data, 0x20)
+        phentsize, phnum = struct.unpack_from(bo + "HH", data, 0x36)
+        fmt, tpos, opos, szpos = bo + "IIQQQQQQ", 0, 2, 5
+    else:
+        phoff, = struct.unpack_from(bo + "I", data, 0x1c)
+        phentsize, phnum = struct.unpack_from(bo + "HH", data, 0x2a)
+        fmt, tpos, opos, szpos = bo + "IIIIIIII", 0, 1, 4
+    for i in range(phnum):
+        ph = struct.unpack_from(fmt, data, phoff + i * phentsize)
+        if ph[tpos] == 3:  # PT_INTERP
+            raw = data[ph[opos]:ph[opos] + ph[szpos]]
+            return raw.split(b"\0")[0].decode()
+    return None
+
+
+def strip_section_headers(path):
+    """Removes the section header table (e_shoff, e_shnum, e_shstrndx set
+    to 0), as some packers do: only the program headers are left."""
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        bo = "<" if data[5] == 1 else ">"
+        if data[4] == 2:
+            struct.pack_into(bo + "Q", data, 0x28, 0)
+            struct.pack_into(bo + "HH", data, 0x3c, 0, 0)
+        else:
+            struct.pack_into(bo + "I", data, 0x20, 0)
+            struct.pack_into(bo + "HH", data, 0x30, 0, 0)
+        f.seek(0)
+        f.write(data)
+
+
+def check_refused(tmp, path, words, desc, status=CANNOT_EXEC):
+    """path is refused with status and a message holding every one of
+    words; with --force it runs, after a one-line warning."""
+    marker = os.path.join(tmp, "ran-" + os.path.basename(path))
+    rc, out, err = run(["--library", LIB, "--", path, marker])
+    lines = err.strip().splitlines()
+    report(rc == status and len(lines) == 1
+           and all(w in lines[0] for w in words)
+           and "--force" in lines[0] and not os.path.exists(marker),
+           "%s is refused with the reason (%d)" % (desc, status),
+           describe(rc, out, err))
+    rc, out, err = run(["--library", LIB, "--log", "error", "--force", "--",
+                        path, marker])
+    report(rc == 0 and os.path.exists(marker)
+           and "running it anyway (--force)" in err,
+           "--force runs %s, with a warning" % desc, describe(rc, out, err))
+
+
+def test_static(tmp):
+    for name, flags, desc in (
+            ("static", ["-static"], "a statically linked COMMAND"),
+            ("static-pie", ["-static-pie", "-fPIE"],
+             "a static-pie COMMAND"),
+            ("static32", ["-m32", "-static"],
+             "a 32-bit statically linked COMMAND")):
+        path, why = build(tmp, name, TOUCH_C, flags)
+        if path is None:
+            skip(desc + " is refused", "cannot build one: " + why)
+            continue
+        check_refused(tmp, path, ["statically linked", "LD_PRELOAD"], desc)
+
+    # The dynamic loader run as a command has no PT_INTERP either, but it
+    # is the one that reads LD_PRELOAD: not refused.
+    interp = elf_interp(WRAPPER)
+    desc = "the dynamic loader run as a command is not refused"
+    if not HAVE_LIB:
+        skip(desc, "library not built: " + LIB)
+    elif interp is None or not os.access(interp, os.X_OK):
+        skip(desc, "the wrapper has no usable PT_INTERP")
+    else:
+        rc, out, err = run(["--library", LIB, "--log", "error", "--",
+                            interp, shutil.which("env") or "/usr/bin/env"])
+        elems = preload_elements(parse_env(out).get("LD_PRELOAD", ""))
+        report(rc == 0 and LIB in elems, desc, describe(rc, out, err))
+
+
+def test_go(tmp):
+    if not HAVE_LIB:
+        skip("Go programs are refused", "library not built: " + LIB)
+        return
+    cases = [
+        ("go-dynamic", TOUCH_C + GO_NOTE_C, [], False,
+         ["Go program", "net package", "system calls"],
+         "a dynamically linked Go program (build ID note)"),
+        ("go-buildinfo", TOUCH_C + GO_BUILDINFO_C, [], False,
+         ["Go program", "net package"],
+         "a Go program known by its .go.buildinfo section"),
+        ("go-phdr-only", TOUCH_C + GO_NOTE_C, [], True,
+         ["Go program", "net package"],
+         "a Go program without section headers (PT_NOTE)"),
+        ("go-static", TOUCH_C + GO_NOTE_C, ["-static"], False,
+         ["statically linked Go program", "LD_PRELOAD"],
+         "a statically linked Go program"),
+        ("go-dynamic32", TOUCH_C + GO_NOTE_C, ["-m32"], False,
+         ["Go program", "net package"], "a 32-bit Go program"),
+    ]
+    for name, source, flags, strip, words, desc in cases:
+        path, why = build(tmp, name, source, flags)
+        if path is None:
+            skip(desc + " is refused", "cannot build one: " + why)
+            continue
+        if strip:
+            strip_section_headers(path)
+        # A 32-bit program and a 64-bit library (or the other way round)
+        # would be refused for that first: only the Go check is wanted.
+        check_refused(tmp, path, words, desc)
+
+    # An ordinary dynamically linked program is not mistaken for one.
+    path, why = build(tmp, "plain", TOUCH_C)
+    if path is None:
+        skip("a plain C program runs", "cannot build one: " + why)
+        return
+    marker = os.path.join(tmp, "ran-plain")
+    rc, out, err = run(["--library", LIB, "--log", "error", "--", path,
+                        marker])
+    report(rc == 0 and os.path.exists(marker) and err == "",
+           "a plain dynamically linked C program runs without a word",
+           describe(rc, out, err))
+
+
+def test_elf_class(tmp):
+    desc = "a 32-bit COMMAND with a 64-bit library"
+    if not HAVE_LIB:
+        skip(desc, "library not built: " + LIB)
+        return
+    with open(LIB, "rb") as f:
+        libclass = f.read(5)[4]
+    flags = ["-m32"] if libclass == 2 else ["-m64"]
+    path, why = build(tmp, "other-class", TOUCH_C, flags)
+    if path is None:
+        skip(desc + " is explained", "cannot build one: " + why)
+        return
+    marker = os.path.join(tmp, "ran-other-class")
+    rc, out, err = run(["--library", LIB, "--", path, marker])
+    report(rc == EX_UNAVAILABLE and "32-bit" in err and "64-bit" in err
+           and "--force" in err and not os.path.exists(marker),
+           "a COMMAND of the other ELF class is explained (69)",
+           describe(rc, out, err))
+    rc, out, err = run(["--library", LIB, "--force", "--", path, marker])
+    report(rc == 0 and os.path.exists(marker),
+           "--force runs a COMMAND of the other ELF class",
+           describe(rc, out, err))
+
+
+def test_dollar_lib(tmp):
+    """--library with $LIB in it: the loader expands it per program; the
+    wrapper checks the expansion for COMMAND's ABI."""
+    desc = "a --library path with $LIB"
+    cc = find_cc()
+    if not HAVE_LIB or cc is None:
+        skip(desc, "library not built or no C compiler")
+        return
+    p = subprocess.run([cc, "-print-multiarch"], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    triplet = p.stdout.decode().strip()
+    if p.returncode != 0 or not triplet:
+        skip(desc, "no multiarch tuple")
+        return
+    with open(LIB, "rb") as f:
+        if f.read(5)[4] != (2 if sys.maxsize > 2**32 else 1):
+            skip(desc, "the library is not of this machine's ABI")
+            return
+    root = os.path.join(tmp, "prefix")
+    libdir = os.path.join(root, "lib", triplet)
+    os.makedirs(libdir)
+    shutil.copy(LIB, os.path.join(libdir, "libppshim.so"))
+    dollar = os.path.join(root, "$LIB", "libppshim.so")
+    cat = shutil.which("cat") or "/bin/cat"
+    rc, out, err = run(["--library", dollar, "--log", "error", "--", cat,
+                        "/proc/self/maps"])
+    report(rc == 0 and os.path.join(libdir, "libppshim.so") in out,
+           "a $LIB path is checked and expanded by the loader",
+           describe(rc, out[-600:], err))
+    rc, out, err = run(["--library", dollar, "--log", "error", "--", "env"])
+    report(rc == 0 and dollar in preload_elements(
+        parse_env(out).get("LD_PRELOAD", "")),
+           "LD_PRELOAD keeps $LIB for the loader to expand",
+           describe(rc, out, err))
+    missing = os.path.join(tmp, "nowhere", "$LIB", "libppshim.so")
+    rc, out, err = run(["--library", missing, "--", "true"])
+    report(rc == EX_UNAVAILABLE and "no build of it" in err
+           and os.path.join(tmp, "nowhere", "lib", triplet) in err,
+           "a $LIB path with nothing behind it exits 69 naming the file",
+           describe(rc, out, err))
+
+
 def main():
     if not os.access(WRAPPER, os.X_OK):
         print("SKIP: wrapper not built: %s" % WRAPPER)
@@ -364,6 +619,10 @@ def main():
         test_command_passthrough()
         test_secure_exec(tmp)
         test_missing(tmp)
+        test_static(tmp)
+        test_go(tmp)
+        test_elf_class(tmp)
+        test_dollar_lib(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("1..%d" % results["n"])

@@ -1,0 +1,386 @@
+#!/bin/sh
+# bench/run.sh - what the shim costs, measured side by side in one run.
+# Run through "make bench" (which builds the programs and sets
+# BENCH_BUILDDIR and BENCH_LIB); see bench/README.md for every figure.
+#
+# Parts (BENCH_PARTS, default all, in this order):
+#   tcp       nginx, one worker, three modes kept running on three ports:
+#             native proxy_protocol, no proxy_protocol under the shim,
+#             no header and no shim (the ceiling); plus a fourth nginx
+#             under the shim whose port is not PROXY-only (bystander).
+#             Alternating half-second slices, paired ratios, A/A check.
+#   syscalls  system calls per connection on the server side (strace -c;
+#             perf tracepoints at full load when perf has them)
+#   silent    the tcp comparison with one silent connection held open on
+#             the native and shim ports
+#   parse     the parser and CRC32C micro-benchmark
+#   udp       datagrams/s through an echo server, shim against plain
+#   accept    accept4 durations of an event-loop server under the shim
+#             while silent, trickling and garbage clients hit it
+#
+# Environment (all optional): BENCH_ROUNDS (20), BENCH_SLICE (0.5),
+# BENCH_INFLIGHT (16), BENCH_PP (v2 or v1), BENCH_STRACE_N (2000),
+# BENCH_PERF_N (20000), BENCH_PORT (18400: ports BENCH_PORT+1..+22),
+# BENCH_SRV_CPU (0), BENCH_CLI_CPU (1), BENCH_ACCEPT_SECS (12),
+# BENCH_MAX_SECONDS (1200: the whole run is stopped after that).
+#
+# Everything runs on loopback and stops by itself.  Servers are pinned to
+# BENCH_SRV_CPU and the clients to BENCH_CLI_CPU; as root both run at
+# nice -20 so that other work on a shared machine disturbs them less.
+set -eu
+
+B=${BENCH_BUILDDIR:?run through make bench}
+LIB=${BENCH_LIB:?run through make bench}
+SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${BENCH_ROUNDS:-20}
+SLICE=${BENCH_SLICE:-0.5}
+INFLIGHT=${BENCH_INFLIGHT:-16}
+PP=${BENCH_PP:-v2}
+STRACE_N=${BENCH_STRACE_N:-2000}
+PERF_N=${BENCH_PERF_N:-20000}
+BASE=${BENCH_PORT:-18400}
+SCPU=${BENCH_SRV_CPU:-0}
+CCPU=${BENCH_CLI_CPU:-1}
+ACCEPT_SECS=${BENCH_ACCEPT_SECS:-12}
+MAXSECS=${BENCH_MAX_SECONDS:-1200}
+PARTS=${BENCH_PARTS:-tcp syscalls silent parse udp accept}
+
+P_NATIVE=$((BASE + 1))
+P_SHIM=$((BASE + 2))
+P_PLAIN=$((BASE + 3))
+P_BYST=$((BASE + 4))
+P_USHIM=$((BASE + 11))
+P_UPLAIN=$((BASE + 12))
+P_ACC=$((BASE + 21))
+P_ACCREF=$((BASE + 22))
+
+for f in "$LIB" "$B/bench/loadgen" "$B/bench/parsebench" \
+	"$B/bench/udpbench" "$B/bench/udpecho" "$B/bench/acceptlat"; do
+	[ -e "$f" ] || { echo "run.sh: $f is missing (make bench)" >&2; exit 1; }
+done
+
+NICE=""
+if [ "$(id -u)" = 0 ]; then
+	NICE="nice -n -20"
+fi
+SRV="$NICE taskset -c $SCPU"
+CLI="$NICE taskset -c $CCPU"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ppbench.XXXXXX")
+pids=""
+watchdog=""
+
+cleanup() {
+	for p in $pids; do
+		kill "$p" 2>/dev/null || true
+	done
+	[ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+(
+	trap 'kill "$s" 2>/dev/null; exit 0' TERM
+	sleep "$MAXSECS" &
+	s=$!
+	if wait "$s"; then
+		echo "run.sh: stopped after $MAXSECS s" >&2
+		kill -TERM $$
+	fi
+) &
+watchdog=$!
+
+say() {
+	printf '\n== %s\n' "$*"
+}
+
+have() {
+	command -v "$1" >/dev/null 2>&1
+}
+
+# nginx_conf NAME PORT LISTEN-SUFFIX
+nginx_conf() {
+	mkdir -p "$tmp/$1/logs"
+	cat > "$tmp/$1/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $tmp/$1/nginx.pid;
+error_log $tmp/$1/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $tmp/$1;
+	proxy_temp_path $tmp/$1;
+	fastcgi_temp_path $tmp/$1;
+	uwsgi_temp_path $tmp/$1;
+	scgi_temp_path $tmp/$1;
+	server {
+		listen 127.0.0.1:$2$3;
+		location / { return 200 "ok"; }
+	}
+}
+EOF
+}
+
+# start NAME ENV... -- COMMAND...: runs COMMAND pinned to the server CPU;
+# its pid (the exec chain keeps it) is left in $started.
+start() {
+	name=$1
+	shift
+	(
+		exec env "$@" > "$tmp/$name.out" 2>&1
+	) &
+	started=$!
+	pids="$pids $started"
+}
+
+# wait_tcp PORT MODE: until one connection gets its 200.
+wait_tcp() {
+	i=0
+	until $B/bench/loadgen -t "w=$1/$2" -n 1 -w 0 -T 1 2>/dev/null |
+		grep -q 'count=1$'; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || { echo "run.sh: port $1 does not answer" >&2;
+			return 1; }
+		sleep 0.1
+	done
+}
+
+# Sum of the "calls" column of strace -c output, per syscall name.
+strace_table() {
+	awk '/^-----/ { part++; next }
+	     part == 1 && NF >= 5 { print $NF, $4 }' "$1"
+}
+
+# compare_calls LABEL-A FILE-A LABEL-B FILE-B N: per-connection table.
+compare_calls() {
+	strace_table "$2" > "$tmp/ca"
+	strace_table "$4" > "$tmp/cb"
+	awk -v la="$1" -v lb="$3" -v n="$5" '
+		FNR == NR { a[$1] = $2; seen[$1] = 1; next }
+		{ b[$1] = $2; seen[$1] = 1 }
+		END {
+			printf "%-16s %10s %10s %10s\n", "syscall", la, lb, \
+				"difference"
+			for (s in seen) {
+				x = a[s] / n; y = b[s] / n
+				ta += x; tb += y
+				printf "%-16s %10.3f %10.3f %+10.3f\n", s, x, \
+					y, y - x
+			}
+			printf "%-16s %10.3f %10.3f %+10.3f\n", "total", ta, \
+				tb, tb - ta
+			printf "SYSCALLS %s/%s a=%.3f b=%.3f extra=%.3f\n", \
+				lb, la, ta, tb, tb - ta
+		}' "$tmp/ca" "$tmp/cb"
+}
+
+# strace_run NAME PID PORT MODE: strace -c -f the server over
+# STRACE_N connections; the table is left in $tmp/strace.NAME.
+strace_run() {
+	timeout -s INT 120 strace -f -c -o "$tmp/strace.$1" -p "$2" \
+		2>/dev/null &
+	sp=$!
+	sleep 1
+	$CLI "$B/bench/loadgen" -t "$1=$3/$4" -n "$STRACE_N" -w 0 -c 4 \
+		-T 100 | grep '^RESULT' || true
+	sleep 0.3
+	kill -INT "$sp" 2>/dev/null || true
+	wait "$sp" 2>/dev/null || true
+}
+
+PERF_EVENTS=""
+perf_ok() {
+	have perf && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1
+}
+
+# perf_run NAME PID PORT MODE: syscalls at full load (tracepoints).
+perf_run() {
+	perf stat -x, -e "$PERF_EVENTS" -p "$2" -o "$tmp/perf.$1" \
+		-- sleep 600 2>/dev/null &
+	pp=$!
+	sleep 0.5
+	$CLI "$B/bench/loadgen" -t "$1=$3/$4" -n "$PERF_N" -w 0 \
+		-c "$INFLIGHT" -T 100 | grep '^RESULT' || true
+	sleep 0.2
+	kill -INT "$pp" 2>/dev/null || true
+	wait "$pp" 2>/dev/null || true
+}
+
+# ===== Header =====
+say "ppshim benchmark"
+echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' \
+	/proc/cpuinfo | head -n 1), Linux $(uname -r)"
+echo "nginx:   $(nginx -v 2>&1 | sed 's/.*version: //')"
+if have git && git -C "$SRCDIR" rev-parse --short HEAD >/dev/null 2>&1; then
+	echo "source:  $(git -C "$SRCDIR" rev-parse --short HEAD)$(git -C \
+		"$SRCDIR" diff --quiet -- src 2>/dev/null || echo ' + local changes in src/')"
+fi
+echo "command: make bench (BENCH_ROUNDS=$ROUNDS BENCH_SLICE=$SLICE" \
+	"BENCH_INFLIGHT=$INFLIGHT BENCH_PP=$PP)"
+echo "servers on CPU $SCPU, clients on CPU $CCPU${NICE:+, both at nice -20}"
+
+want() {
+	case " $PARTS " in
+	*" $1 "*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# ===== nginx in four configurations =====
+if want tcp || want syscalls || want silent; then
+	have nginx || { echo "run.sh: nginx is not installed" >&2; exit 1; }
+	nginx_conf native "$P_NATIVE" " proxy_protocol"
+	nginx_conf shim "$P_SHIM" ""
+	nginx_conf plain "$P_PLAIN" ""
+	nginx_conf byst "$P_BYST" ""
+	start native $SRV nginx -p "$tmp/native" -c "$tmp/native/nginx.conf"
+	N_NATIVE=$started
+	start shim LD_PRELOAD="$LIB" PP_PORTS="$P_SHIM" $SRV \
+		nginx -p "$tmp/shim" -c "$tmp/shim/nginx.conf"
+	N_SHIM=$started
+	start plain $SRV nginx -p "$tmp/plain" -c "$tmp/plain/nginx.conf"
+	N_PLAIN=$started
+	# Preloaded, but its port is not PROXY-only: must cost nothing.
+	start byst LD_PRELOAD="$LIB" PP_PORTS="$P_SHIM" $SRV \
+		nginx -p "$tmp/byst" -c "$tmp/byst/nginx.conf"
+	N_BYST=$started
+	wait_tcp "$P_NATIVE" "$PP"
+	wait_tcp "$P_SHIM" "$PP"
+	wait_tcp "$P_PLAIN" none
+	wait_tcp "$P_BYST" none
+fi
+
+TARGETS="-t native=$P_NATIVE/$PP/${N_NATIVE:-0} -t shim=$P_SHIM/$PP/${N_SHIM:-0}
+	-t plain=$P_PLAIN/none/${N_PLAIN:-0}"
+
+if want tcp; then
+	say "TCP: nginx, $ROUNDS rounds of $SLICE s slices, $INFLIGHT" \
+		"connections in flight, $PP headers"
+	$CLI "$B/bench/loadgen" $TARGETS \
+		-t "bystander=$P_BYST/none/$N_BYST" \
+		-t "native2=$P_NATIVE/$PP/$N_NATIVE" \
+		-R shim/native -R shim/plain -R native/plain \
+		-R bystander/plain -A native2/native \
+		-r "$ROUNDS" -s "$SLICE" -c "$INFLIGHT" -o "$tmp/tcp.csv" |
+		tee "$tmp/tcp.txt"
+fi
+
+if want syscalls; then
+	say "System calls per connection, server side (strace -c -f -p," \
+		"$STRACE_N connections, 4 in flight)"
+	if have strace; then
+		strace_run native "$N_NATIVE" "$P_NATIVE" "$PP"
+		strace_run shim "$N_SHIM" "$P_SHIM" "$PP"
+		strace_run plain "$N_PLAIN" "$P_PLAIN" none
+		strace_run bystander "$N_BYST" "$P_BYST" none
+		echo "-- PROXY-only port: ppshim against nginx's own proxy_protocol"
+		compare_calls native "$tmp/strace.native" shim \
+			"$tmp/strace.shim" "$STRACE_N"
+		echo "-- port not PROXY-only: preloaded against not preloaded"
+		compare_calls plain "$tmp/strace.plain" bystander \
+			"$tmp/strace.bystander" "$STRACE_N"
+	else
+		echo "strace is not installed: skipped"
+	fi
+	if perf_ok; then
+		PERF_EVENTS=raw_syscalls:sys_enter
+		for s in accept4 recvfrom writev close epoll_wait epoll_ctl \
+			getsockopt getpid poll fcntl; do
+			PERF_EVENTS="$PERF_EVENTS,syscalls:sys_enter_$s"
+		done
+		say "System calls per connection at full load (perf tracepoints," \
+			"$PERF_N connections, $INFLIGHT in flight)"
+		perf_run native "$N_NATIVE" "$P_NATIVE" "$PP"
+		perf_run shim "$N_SHIM" "$P_SHIM" "$PP"
+		perf_run plain "$N_PLAIN" "$P_PLAIN" none
+		perf_run bystander "$N_BYST" "$P_BYST" none
+		for m in native shim plain bystander; do
+			awk -F, -v m="$m" -v n="$PERF_N" '
+				$3 ~ /sys_enter/ {
+					e = $3; sub(/.*sys_enter_?/, "", e)
+					if (e == "") e = "all"
+					line = line sprintf(" %s=%.3f", e, $1 / n)
+				}
+				END { print "PERFCALLS " m line }' "$tmp/perf.$m"
+		done
+	else
+		echo "(perf tracepoints unavailable: full-load counts skipped)"
+	fi
+fi
+
+if want silent; then
+	say "TCP with one silent connection held open on the native and" \
+		"shim ports"
+	$CLI "$B/bench/loadgen" $TARGETS -q 1 -N native,shim \
+		-R shim/native -R shim/plain -A native/plain \
+		-r "$ROUNDS" -s "$SLICE" -c "$INFLIGHT" | tee "$tmp/silent.txt"
+fi
+
+if want tcp || want syscalls || want silent; then
+	for m in native shim plain byst; do
+		if grep -v 'signal process started' "$tmp/$m/logs/error.log" |
+			grep -q .; then
+			echo "-- nginx $m error log (last lines):"
+			tail -n 5 "$tmp/$m/logs/error.log"
+		fi
+	done
+	for p in ${N_NATIVE:-} ${N_SHIM:-} ${N_PLAIN:-} ${N_BYST:-}; do
+		kill "$p" 2>/dev/null || true
+	done
+fi
+
+if want parse; then
+	say "Parser and CRC32C (core library, one CPU)"
+	$CLI "$B/bench/parsebench"
+fi
+
+if want udp; then
+	say "UDP: datagrams/s through an echo server (recvfrom + sendto)," \
+		"$ROUNDS rounds of $SLICE s slices"
+	start ushim LD_PRELOAD="$LIB" PP_PORTS="$P_USHIM/udp" $SRV \
+		"$B/bench/udpecho" -p "$P_USHIM" -d "$MAXSECS"
+	U_SHIM=$started
+	start uplain $SRV "$B/bench/udpecho" -p "$P_UPLAIN" -d "$MAXSECS"
+	U_PLAIN=$started
+	sleep 0.5
+	if $B/bench/udpbench -t "probe=$P_USHIM/v2" -r 1 -W 0 -s 0.2 \
+		2>/dev/null | grep -q 'RESULT.* count=[1-9]'; then
+		$CLI "$B/bench/udpbench" -t "shim=$P_USHIM/v2/$U_SHIM" \
+			-t "plain=$P_UPLAIN/none/$U_PLAIN" \
+			-t "plain2=$P_UPLAIN/none/$U_PLAIN" \
+			-R shim/plain -A plain2/plain -r "$ROUNDS" -s "$SLICE" |
+			tee "$tmp/udp.txt"
+	else
+		echo "UDP shim: pending (no echo came back through the shim;" \
+			"see $tmp/ushim.out)"
+		cat "$tmp/ushim.out" || true
+	fi
+	kill "$U_SHIM" "$U_PLAIN" 2>/dev/null || true
+fi
+
+if want accept; then
+	say "accept4 duration on a non-blocking listener under the shim," \
+		"$ACCEPT_SECS s of load plus 4 silent, 4 trickling clients" \
+		"and 20 garbage connections/s"
+	start acc LD_PRELOAD="$LIB" PP_PORTS="$P_ACC" $SRV \
+		"$B/bench/acceptlat" -p "$P_ACC" -d "$ACCEPT_SECS"
+	A_SHIM=$started
+	start accref $SRV "$B/bench/acceptlat" -p "$P_ACCREF" \
+		-d "$ACCEPT_SECS"
+	A_REF=$started
+	wait_tcp "$P_ACC" "$PP"
+	wait_tcp "$P_ACCREF" none
+	$CLI "$B/bench/loadgen" -t "shim=$P_ACC/$PP/$A_SHIM" \
+		-t "reference=$P_ACCREF/none/$A_REF" -q 4 -Q 4 -g 20 \
+		-c "$INFLIGHT" -s 0.5 -r $((ACCEPT_SECS - 2)) -w 0 |
+		grep -E '^(RESULT|NUISANCE)' || true
+	wait "$A_SHIM" "$A_REF" 2>/dev/null || true
+	echo "shim:      $(grep '^ACCEPT' "$tmp/acc.out" || echo none)"
+	echo "reference: $(grep '^ACCEPT' "$tmp/accref.out" || echo none)"
+fi
+
+say "done"

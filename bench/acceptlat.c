@@ -34,8 +34,8 @@
 
 #define AL_MAXFD 65536
 #define AL_IDLE_NS (10LL * 1000000000)
-#define AL_RESPONSE                                                     \
-	"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " \
+#define AL_RESPONSE                                                            \
+	"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "      \
 	"2\r\n\r\nok"
 
 struct al_conn {
@@ -84,8 +84,8 @@ al_read(int fd)
 		if (n > 0) {
 			conns[fd].last = bs_now_ns();
 			for (i = 0; i < n; i++)
-				conns[fd].tail = conns[fd].tail << 8 |
-						 (uint8_t)buf[i];
+				conns[fd].tail =
+					conns[fd].tail << 8 | (uint8_t)buf[i];
 			if (conns[fd].tail == 0x0D0A0D0Au) {
 				(void)write(fd, AL_RESPONSE,
 					    sizeof(AL_RESPONSE) - 1);
@@ -188,7 +188,8 @@ main(int argc, char **argv)
 				conns[fd].last = t1;
 				ev.events = EPOLLIN | EPOLLRDHUP;
 				ev.data.fd = fd;
-				if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+				if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) !=
+				    0) {
 					al_close(fd);
 					continue;
 				}
@@ -215,12 +216,11 @@ main(int argc, char **argv)
 		       "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
 		       "over_1ms=%llu over_10ms=%llu over_100ms=%llu "
 		       "served=%llu\n",
-		       (unsigned long long)calls,
-		       (unsigned long long)accepted,
+		       (unsigned long long)calls, (unsigned long long)accepted,
 		       (unsigned long long)eagain, p50, p99, p999,
 		       ndurs ? durs[ndurs - 1] : 0, (unsigned long long)over1,
-		       (unsigned long long)over10,
-		       (unsigned long long)over100, (unsigned long long)served);
+		       (unsigned long long)over10, (unsigned long long)over100,
+		       (unsigned long long)served);
 	}
 	return 0;
 usage:

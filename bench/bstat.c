@@ -224,10 +224,9 @@ bs_report_slots(const struct bs_run *run, double *v)
 	size_t i, n;
 	int k;
 
-	printf("%-10s %6s %10s %6s %17s %8s %8s %9s %9s %5s %5s %6s\n",
-	       "mode", "slices", "median/s", "IQR%", "min..max/s", "p50 us",
-	       "p99 us", "cpu us/op", "tick us/op", "srv%", "cli%",
-	       "errors");
+	printf("%-10s %6s %10s %6s %17s %8s %8s %9s %9s %5s %5s %6s\n", "mode",
+	       "slices", "median/s", "IQR%", "min..max/s", "p50 us", "p99 us",
+	       "cpu us/op", "tick us/op", "srv%", "cli%", "errors");
 	for (k = 0; k < run->nslots; k++) {
 		n = 0;
 		sum_secs = sum_cpu = sum_ticks = sum_cli = 0;
@@ -262,14 +261,15 @@ bs_report_slots(const struct bs_run *run, double *v)
 		p99 = bs_quantile(v, n, 0.5);
 		util = run->pids[k] && sum_secs > 0 ? sum_cpu / sum_secs : -1;
 		printf("%-10s %6zu %10.0f %6.1f %8.0f..%-8.0f %8.1f %8.1f ",
-		       run->names[k], n, med, med > 0 ? (p75 - p25) / med * 100 : 0,
-		       lo, hi, p50, p99);
+		       run->names[k], n, med,
+		       med > 0 ? (p75 - p25) / med * 100 : 0, lo, hi, p50, p99);
 		if (run->pids[k] && count > 0)
 			printf("%9.2f %9.2f %5.0f ", sum_cpu * 1e6 / count,
 			       sum_ticks * 1e6 / count, util * 100);
 		else
 			printf("%9s %9s %5s ", "-", "-", "-");
-		printf("%5.0f %6llu\n", sum_secs > 0 ? sum_cli / sum_secs * 100 : 0,
+		printf("%5.0f %6llu\n",
+		       sum_secs > 0 ? sum_cli / sum_secs * 100 : 0,
 		       (unsigned long long)errors);
 		printf("RESULT slot=%s unit=%s rate=%.0f iqr_pct=%.1f "
 		       "p50_us=%.1f p99_us=%.1f cpu_us=%.3f util_pct=%.0f "
@@ -390,8 +390,9 @@ bs_dump(const struct bs_run *run, const char *path)
 	for (i = 0; i < run->nslices; i++) {
 		const struct bs_slice *s = &run->slices[i];
 
-		fprintf(f, "%d,%s,%.6f,%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.6f,"
-			   "%.3f,%.6f\n",
+		fprintf(f,
+			"%d,%s,%.6f,%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.6f,"
+			"%.3f,%.6f\n",
 			s->round, run->names[s->slot], s->secs,
 			(unsigned long long)s->count,
 			(unsigned long long)s->errors, bs_rate(s), s->p50_us,

@@ -94,8 +94,8 @@ struct lg_conn {
 	int64_t t0;
 	uint32_t payload;
 	uint16_t sent;
-	bool ok;      /* the status line said 200 */
-	bool seen;    /* the status line was looked at */
+	bool ok;   /* the status line said 200 */
+	bool seen; /* the status line was looked at */
 };
 
 struct lg_thread {
@@ -224,8 +224,8 @@ adv_source(uint32_t i, struct sockaddr_in *sin)
 	memset(sin, 0, sizeof(*sin));
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(0x0A000000u | (a & 0xFFFFFFu));
-	sin->sin_port = htons((uint16_t)(1024 + (a * 2654435761u >> 8) %
-						       64000));
+	sin->sin_port =
+		htons((uint16_t)(1024 + (a * 2654435761u >> 8) % 64000));
 }
 
 /* Build the payload pool of t: header (per its mode) + request. */
@@ -590,16 +590,19 @@ nuisance_main(void *arg)
 		if (!targets[k].nuisance)
 			continue;
 		for (i = 0; i < opt.silent && n < LG_MAX_NUISANCE; i++)
-			nc[n++] = (struct nu_conn){ .fd = -1, .target = k,
+			nc[n++] = (struct nu_conn){ .fd = -1,
+						    .target = k,
 						    .kind = NU_SILENT };
 		for (i = 0; i < opt.trickle && n < LG_MAX_NUISANCE; i++)
-			nc[n++] = (struct nu_conn){ .fd = -1, .target = k,
+			nc[n++] = (struct nu_conn){ .fd = -1,
+						    .target = k,
 						    .kind = NU_TRICKLE };
 	}
 	g0 = n;
 	for (k = 0; k < ntargets && opt.garbage > 0; k++)
 		if (targets[k].nuisance && n < LG_MAX_NUISANCE)
-			nc[n++] = (struct nu_conn){ .fd = -1, .target = k,
+			nc[n++] = (struct nu_conn){ .fd = -1,
+						    .target = k,
 						    .kind = NU_GARBAGE };
 	while (!atomic_load(&stop_nuisance)) {
 		now = bs_now_ns();
@@ -668,8 +671,7 @@ merge(struct bs_slice *s, double t0)
 	if (all == NULL)
 		die("malloc");
 	for (k = 0, n = 0; k < opt.threads; k++) {
-		memcpy(all + n, threads[k].lat,
-		       threads[k].nlat * sizeof(*all));
+		memcpy(all + n, threads[k].lat, threads[k].nlat * sizeof(*all));
 		n += threads[k].nlat;
 	}
 	s->p50_us = bs_quantile(all, n, 0.5);
@@ -699,8 +701,8 @@ main(int argc, char **argv)
 	pthread_t nt;
 	char *tok, *save;
 
-	while ((c = getopt(argc, argv, "t:c:j:s:r:w:n:T:S:P:CkR:A:q:Q:g:N:o:v")) !=
-	       -1) {
+	while ((c = getopt(argc, argv,
+			   "t:c:j:s:r:w:n:T:S:P:CkR:A:q:Q:g:N:o:v")) != -1) {
 		switch (c) {
 		case 't':
 			if (ntargets >= BS_MAX_SLOTS ||
@@ -771,9 +773,9 @@ main(int argc, char **argv)
 		}
 	}
 	if (ntargets == 0 || optind != argc || opt.inflight < 1 ||
-	    opt.threads < 1 || opt.threads > LG_MAX_THREADS ||
-	    opt.rounds < 1 || opt.warmup < 0 || opt.slice <= 0 ||
-	    opt.npool < 1 || opt.npool > 1 << 24 || opt.nsrc < 0)
+	    opt.threads < 1 || opt.threads > LG_MAX_THREADS || opt.rounds < 1 ||
+	    opt.warmup < 0 || opt.slice <= 0 || opt.npool < 1 ||
+	    opt.npool > 1 << 24 || opt.nsrc < 0)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
@@ -808,8 +810,8 @@ main(int argc, char **argv)
 		threads[k].next_payload = (uint32_t)k * 7919u;
 		threads[k].next_src = (uint32_t)k * 131u;
 		threads[k].ep = epoll_create1(EPOLL_CLOEXEC);
-		threads[k].conns = calloc((size_t)opt.inflight,
-					  sizeof(struct lg_conn));
+		threads[k].conns =
+			calloc((size_t)opt.inflight, sizeof(struct lg_conn));
 		if (threads[k].ep < 0 || threads[k].conns == NULL)
 			die("setup");
 		if (pthread_create(&threads[k].tid, NULL, thread_main,
@@ -873,8 +875,9 @@ main(int argc, char **argv)
 	}
 	printf("loadgen: %d target(s), %d round(s) of %s, %d in flight x %d "
 	       "thread(s), %d source address(es), close by %s\n",
-	       ntargets, opt.rounds, opt.limit ? "count-limited slices" : "slices",
-	       opt.inflight, opt.threads, opt.nsrc, opt.fin ? "FIN" : "RST");
+	       ntargets, opt.rounds,
+	       opt.limit ? "count-limited slices" : "slices", opt.inflight,
+	       opt.threads, opt.nsrc, opt.fin ? "FIN" : "RST");
 	bs_report(&run);
 	if (opt.silent || opt.trickle || opt.garbage)
 		printf("NUISANCE silent_opened=%llu silent_closed=%llu "

@@ -74,13 +74,13 @@ pb_tlvs(uint8_t *t)
 	static const char *ver = "TLSv1.3";
 	size_t o = 0, n, ssl;
 
-#define PB_TLV(type, val, len)                                   \
-	do {                                                     \
-		t[o] = (type);                                   \
-		t[o + 1] = (uint8_t)((len) >> 8);                \
-		t[o + 2] = (uint8_t)(len);                       \
-		memcpy(t + o + 3, (val), (len));                 \
-		o += 3 + (len);                                  \
+#define PB_TLV(type, val, len)                                                 \
+	do {                                                                   \
+		t[o] = (type);                                                 \
+		t[o + 1] = (uint8_t)((len) >> 8);                              \
+		t[o + 2] = (uint8_t)(len);                                     \
+		memcpy(t + o + 3, (val), (len));                               \
+		o += 3 + (len);                                                \
 	} while (0)
 	PB_TLV(PP_TLV_ALPN, "h2", 2);
 	n = strlen(authority);
@@ -104,8 +104,8 @@ pb_tlvs(uint8_t *t)
 }
 
 static void
-pb_build(struct pb_case *c, const char *name, int version, bool v6,
-	 bool tlvs, bool crc)
+pb_build(struct pb_case *c, const char *name, int version, bool v6, bool tlvs,
+	 bool crc)
 {
 	struct pp_header h;
 	uint8_t area[512];
@@ -183,8 +183,8 @@ pb_time_push(const struct pb_case *c, long n)
 }
 
 static double
-pb_time_crc(uint32_t (*fn)(uint32_t, const void *, size_t),
-	    const uint8_t *buf, size_t len, long n)
+pb_time_crc(uint32_t (*fn)(uint32_t, const void *, size_t), const uint8_t *buf,
+	    size_t len, long n)
 {
 	int64_t t0, t1;
 	uint32_t c = 0;
@@ -200,15 +200,15 @@ pb_time_crc(uint32_t (*fn)(uint32_t, const void *, size_t),
 }
 
 /* Lowest, median and highest of k repetitions of expr. */
-#define PB_REPEAT(k, lo, med, hi, expr)                             \
-	do {                                                        \
-		double pb_v[64];                                    \
-		int pb_i;                                           \
-		for (pb_i = 0; pb_i < (k); pb_i++)                  \
-			pb_v[pb_i] = (expr);                        \
-		med = bs_quantile(pb_v, (size_t)(k), 0.5);          \
-		lo = pb_v[0];                                       \
-		hi = pb_v[(k)-1];                                   \
+#define PB_REPEAT(k, lo, med, hi, expr)                                        \
+	do {                                                                   \
+		double pb_v[64];                                               \
+		int pb_i;                                                      \
+		for (pb_i = 0; pb_i < (k); pb_i++)                             \
+			pb_v[pb_i] = (expr);                                   \
+		med = bs_quantile(pb_v, (size_t)(k), 0.5);                     \
+		lo = pb_v[0];                                                  \
+		hi = pb_v[(k)-1];                                              \
 	} while (0)
 
 int
@@ -241,8 +241,7 @@ main(int argc, char **argv)
 	pb_build(&cases[nc++], "v2 IPv4", 2, false, false, false);
 	pb_build(&cases[nc++], "v2 IPv6", 2, true, false, false);
 	pb_build(&cases[nc++], "v2 IPv4 + CRC32C", 2, false, false, true);
-	pb_build(&cases[nc++], "v2 IPv6 + TLVs + CRC32C", 2, true, true,
-		 true);
+	pb_build(&cases[nc++], "v2 IPv6 + TLVs + CRC32C", 2, true, true, true);
 
 	printf("parser: ns per header, best (median) of %d runs of %ld\n", k,
 	       n);

@@ -56,7 +56,10 @@ P_ACCREF=$((BASE + 22))
 
 for f in "$LIB" "$B/bench/loadgen" "$B/bench/parsebench" \
 	"$B/bench/udpbench" "$B/bench/udpecho" "$B/bench/acceptlat"; do
-	[ -e "$f" ] || { echo "run.sh: $f is missing (make bench)" >&2; exit 1; }
+	if [ ! -e "$f" ]; then
+		echo "run.sh: $f is missing (make bench)" >&2
+		exit 1
+	fi
 done
 
 NICE=""
@@ -74,7 +77,9 @@ cleanup() {
 	for p in $pids; do
 		kill "$p" 2>/dev/null || true
 	done
-	[ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null || true
+	if [ -n "$watchdog" ]; then
+		kill "$watchdog" 2>/dev/null || true
+	fi
 	wait 2>/dev/null || true
 	rm -rf "$tmp"
 }
@@ -198,8 +203,10 @@ perf_ok() {
 
 # perf_run NAME PID PORT MODE: syscalls at full load (tracepoints).
 perf_run() {
+	# No workload command: perf then counts until SIGINT, and signals
+	# nothing else.
 	perf stat -x, -e "$PERF_EVENTS" -p "$2" -o "$tmp/perf.$1" \
-		-- sleep 600 2>/dev/null &
+		2>/dev/null &
 	pp=$!
 	sleep 0.5
 	$CLI "$B/bench/loadgen" -t "$1=$3/$4" -n "$PERF_N" -w 0 \
@@ -216,8 +223,10 @@ echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' \
 	/proc/cpuinfo | head -n 1), Linux $(uname -r)"
 echo "nginx:   $(nginx -v 2>&1 | sed 's/.*version: //')"
 if have git && git -C "$SRCDIR" rev-parse --short HEAD >/dev/null 2>&1; then
-	echo "source:  $(git -C "$SRCDIR" rev-parse --short HEAD)$(git -C \
-		"$SRCDIR" diff --quiet -- src 2>/dev/null || echo ' + local changes in src/')"
+	dirty=""
+	git -C "$SRCDIR" diff --quiet -- src 2>/dev/null ||
+		dirty=" + local changes in src/"
+	echo "source:  $(git -C "$SRCDIR" rev-parse --short HEAD)$dirty"
 fi
 echo "command: make bench (BENCH_ROUNDS=$ROUNDS BENCH_SLICE=$SLICE" \
 	"BENCH_INFLIGHT=$INFLIGHT BENCH_PP=$PP)"
@@ -277,7 +286,8 @@ if want syscalls; then
 		strace_run shim "$N_SHIM" "$P_SHIM" "$PP"
 		strace_run plain "$N_PLAIN" "$P_PLAIN" none
 		strace_run bystander "$N_BYST" "$P_BYST" none
-		echo "-- PROXY-only port: ppshim against nginx's own proxy_protocol"
+		echo "-- PROXY-only port: ppshim against nginx's own" \
+			"proxy_protocol"
 		compare_calls native "$tmp/strace.native" shim \
 			"$tmp/strace.shim" "$STRACE_N"
 		echo "-- port not PROXY-only: preloaded against not preloaded"
@@ -292,8 +302,8 @@ if want syscalls; then
 			getsockopt getpid poll fcntl; do
 			PERF_EVENTS="$PERF_EVENTS,syscalls:sys_enter_$s"
 		done
-		say "System calls per connection at full load (perf tracepoints," \
-			"$PERF_N connections, $INFLIGHT in flight)"
+		say "System calls per connection at full load (perf" \
+			"tracepoints, $PERF_N connections, $INFLIGHT in flight)"
 		perf_run native "$N_NATIVE" "$P_NATIVE" "$PP"
 		perf_run shim "$N_SHIM" "$P_SHIM" "$PP"
 		perf_run plain "$N_PLAIN" "$P_PLAIN" none
@@ -303,9 +313,11 @@ if want syscalls; then
 				$3 ~ /sys_enter/ {
 					e = $3; sub(/.*sys_enter_?/, "", e)
 					if (e == "") e = "all"
-					line = line sprintf(" %s=%.3f", e, $1 / n)
+					line = line sprintf(" %s=%.3f", e,
+						$1 / n)
 				}
-				END { print "PERFCALLS " m line }' "$tmp/perf.$m"
+				END { print "PERFCALLS " m line }' \
+				"$tmp/perf.$m"
 		done
 	else
 		echo "(perf tracepoints unavailable: full-load counts skipped)"

@@ -156,8 +156,8 @@ setup_target(struct ub_target *t)
 		uint32_t a = (uint32_t)i + 1;
 
 		h.src.sin.sin_addr.s_addr = htonl(0x0A000000u | a);
-		h.src.sin.sin_port =
-			htons((uint16_t)(1024 + (a * 2654435761u >> 8) % 64000));
+		h.src.sin.sin_port = htons(
+			(uint16_t)(1024 + (a * 2654435761u >> 8) % 64000));
 		(void)pp_encode_v2(&h, false, t->hdrs + t->hlen * (size_t)i,
 				   t->hlen);
 	}
@@ -182,8 +182,7 @@ send_one(struct ub_target *t, uint32_t slice, uint64_t seq)
 }
 
 static void
-run_slice(struct ub_target *t, uint32_t slice, double secs,
-	  struct bs_slice *s)
+run_slice(struct ub_target *t, uint32_t slice, double secs, struct bs_slice *s)
 {
 	struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
 	uint8_t buf[UB_MAX];
@@ -228,7 +227,8 @@ run_slice(struct ub_target *t, uint32_t slice, double secs,
 			s->count++;
 			end = bs_now();
 			if (nlat == cap) {
-				double *nl = realloc(lat, 2 * cap * sizeof(*lat));
+				double *nl =
+					realloc(lat, 2 * cap * sizeof(*lat));
 
 				if (nl == NULL)
 					exit(1);

@@ -91,7 +91,8 @@ static const uint8_t pp_knock[16] = {
 /* One connection whose header is being read. */
 struct pp_job {
 	int fd;
-	int family; /* the listener's (and so the connection's) family */
+	int family;     /* the listener's (and so the connection's) family */
+	uint16_t lport; /* the listener's port, network order (0: unknown) */
 	union pp_sockaddr peer;
 	socklen_t peerlen;
 	struct pp_parser p;
@@ -151,6 +152,61 @@ bool
 pp_same_socket(int fd, uint64_t cookie)
 {
 	return cookie != 0 && pp_socket_cookie(fd) == cookie;
+}
+
+static bool
+pp_inaddr_equal(const struct sockaddr *a, socklen_t alen,
+		const union pp_inaddr *b, socklen_t blen)
+{
+	if (alen != blen || a->sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+
+		return x->sin_port == b->sin.sin_port &&
+		       x->sin_addr.s_addr == b->sin.sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+
+		return x->sin6_port == b->sin6.sin6_port &&
+		       memcmp(&x->sin6_addr, &b->sin6.sin6_addr, 16) == 0;
+	}
+	return false;
+}
+
+bool
+pp_conn_matches(int fd, const struct pp_fdinfo *info, bool peer,
+		const struct sockaddr *real, socklen_t reallen)
+{
+	if (info->rpeerlen == 0 || info->lport == 0)
+		return pp_same_socket(fd, info->cookie);
+	if (peer)
+		return pp_inaddr_equal(real, reallen, &info->rpeer,
+				       info->rpeerlen);
+	if (real->sa_family == AF_INET && reallen >= sizeof(struct sockaddr_in))
+		return ((const struct sockaddr_in *)real)->sin_port ==
+		       info->lport;
+	if (real->sa_family == AF_INET6 &&
+	    reallen >= sizeof(struct sockaddr_in6))
+		return ((const struct sockaddr_in6 *)real)->sin6_port ==
+		       info->lport;
+	return false;
+}
+
+uint64_t
+pp_conn_cookie(int fd, const struct pp_fdinfo *info)
+{
+	union pp_sockaddr real;
+	socklen_t len = sizeof(real);
+
+	if (info->cookie != 0)
+		return pp_same_socket(fd, info->cookie) ? info->cookie : 0;
+	if (info->rpeerlen == 0 ||
+	    pp_real.getpeername(fd, &real.sa, &len) != 0 ||
+	    !pp_conn_matches(fd, info, true, &real.sa, len))
+		return 0;
+	return pp_socket_cookie(fd);
 }
 
 void
@@ -213,6 +269,7 @@ pp_job_init(struct pp_job *j, int fd, int family, const union pp_sockaddr *peer,
 {
 	j->fd = fd;
 	j->family = family;
+	j->lport = 0;
 	j->peer = *peer;
 	j->peerlen = peerlen;
 	j->heap = NULL;
@@ -385,6 +442,14 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, const char **why)
 	 * must know the header was read already. */
 	info->kind = PP_FD_CONN;
 	info->family = (uint16_t)j->family;
+	if ((j->peer.sa.sa_family == AF_INET &&
+	     j->peerlen == sizeof(struct sockaddr_in)) ||
+	    (j->peer.sa.sa_family == AF_INET6 &&
+	     j->peerlen == sizeof(struct sockaddr_in6))) {
+		memcpy(&info->rpeer, &j->peer, j->peerlen);
+		info->rpeerlen = j->peerlen;
+		info->lport = j->lport;
+	}
 	if (h->command == PP_CMD_LOCAL || h->transport == PP_TP_UNSPEC ||
 	    (h->family != PP_FAM_INET && h->family != PP_FAM_INET6)) {
 		if (pp_log_on(PP_LOG_INFO)) {
@@ -782,7 +847,11 @@ pp_hand_over(int fd, const struct pp_fdinfo *info, const struct pp_job *j,
 		struct pp_fdinfo reg = *info;
 		struct pp_tlvset tlvs;
 
-		reg.cookie = pp_socket_cookie(fd);
+		/* The identity check uses the real peer (no system call);
+		 * the cookie only where that cannot work, or for the TLVs,
+		 * which are kept by cookie for the exec hook. */
+		if (reg.rpeerlen == 0 || reg.lport == 0 || h->tlv_len > 0)
+			reg.cookie = pp_socket_cookie(fd);
 		if (!pp_fd_set(fd, &reg)) {
 			pp_refuse(fd, peer, peerlen, PP_LOG_ERROR,
 				  "out of memory for the descriptor table");
@@ -885,6 +954,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			continue;
 		}
 		pp_job_init(&job, fd, linfo.family, &peer, peerlen);
+		job.lport = linfo.lport;
 		switch (pp_job_step(&job, &why)) {
 		case PP_STEP_DONE:
 			if (!pp_job_finish(&job, &info, &why))
@@ -935,6 +1005,10 @@ pp_classify(int fd)
 	info.kind = PP_FD_LISTEN;
 	info.socktype = (uint8_t)type;
 	info.family = sa.sa.sa_family;
+	if (sa.sa.sa_family == AF_INET)
+		info.lport = sa.sin.sin_port;
+	else if (sa.sa.sa_family == AF_INET6)
+		info.lport = sa.sin6.sin6_port;
 	info.cookie = pp_socket_cookie(fd);
 	if (pp_cfg.direct.n == 0 && sa.sa.sa_family != AF_UNIX) {
 		defer = (int)((pp_cfg.timeout_ms + 999) / 1000);

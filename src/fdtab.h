@@ -34,9 +34,19 @@ struct pp_fdinfo {
 	uint16_t family;  /* the socket's own address family */
 	bool has_src;     /* PP_FD_CONN: src is advertised */
 	bool has_dst;     /* PP_FD_CONN: dst is advertised (getsockname) */
-	uint64_t cookie;  /* SO_COOKIE of the socket the entry describes */
+	uint64_t cookie;  /* SO_COOKIE of the socket the entry describes,
+			     0 while not fetched (see rpeer) */
 	socklen_t srclen, dstlen;
 	union pp_inaddr src, dst;
+	/*
+	 * PP_FD_CONN accepted here: the real peer and local port, which the
+	 * name hooks compare with the real answer they fetch anyway, so a
+	 * number reused for another socket is noticed without a system
+	 * call of its own.  rpeerlen 0 when unknown (the cookie is used).
+	 */
+	socklen_t rpeerlen;
+	union pp_inaddr rpeer;
+	uint16_t lport; /* network order */
 };
 
 struct pp_fdent {

@@ -122,8 +122,10 @@ pp_collect(char *out, size_t cap, struct pp_handover *first, bool cloexec)
 			if (pp_fd_get(fd, &h.info) != PP_FD_CONN)
 				continue;
 			fdfl = (int)syscall(SYS_fcntl, fd, F_GETFD);
-			if (fdfl < 0 || (!cloexec && (fdfl & FD_CLOEXEC)) ||
-			    !pp_same_socket(fd, h.info.cookie))
+			if (fdfl < 0 || (!cloexec && (fdfl & FD_CLOEXEC)))
+				continue;
+			h.info.cookie = pp_conn_cookie(fd, &h.info);
+			if (h.info.cookie == 0)
 				continue;
 			h.fd = fd;
 			pp_tlvcache_get(h.info.cookie, &h.tlvs);

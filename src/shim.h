@@ -96,6 +96,19 @@ void pp_conn_forget(bool free_lists);
 void pp_copy_addr(struct sockaddr *dst, socklen_t *len,
 		  const struct sockaddr *a, socklen_t alen);
 
+/*
+ * Is connection entry info still what fd is?  real/reallen is the real
+ * answer of getpeername (peer true) or getsockname (peer false) that
+ * the caller just fetched: compared with the recorded real peer or local
+ * port, no system call; entries without those fall back to the cookie.
+ */
+bool pp_conn_matches(int fd, const struct pp_fdinfo *info, bool peer,
+		     const struct sockaddr *real, socklen_t reallen);
+
+/* The cookie of connection entry info on fd after checking that fd is
+ * still that socket, or 0 (exec hand-over). */
+uint64_t pp_conn_cookie(int fd, const struct pp_fdinfo *info);
+
 /* Is fd still the socket whose SO_COOKIE is cookie? */
 bool pp_same_socket(int fd, uint64_t cookie);
 

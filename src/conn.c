@@ -545,6 +545,25 @@ pp_peek_knock(int fd)
 }
 
 /*
+ * Is connection fd one from this host's address to the same address (as
+ * knocks are: bound to the address they knock on)?  peer is its source.
+ */
+static bool
+pp_self_connection(int fd, const union pp_sockaddr *peer)
+{
+	union pp_sockaddr local;
+	socklen_t len = sizeof(local);
+
+	if (pp_real.getsockname(fd, &local.sa, &len) != 0 ||
+	    local.sa.sa_family != peer->sa.sa_family)
+		return false;
+	if (local.sa.sa_family == AF_INET)
+		return local.sin.sin_addr.s_addr == peer->sin.sin_addr.s_addr;
+	return local.sa.sa_family == AF_INET6 &&
+	       memcmp(&local.sin6.sin6_addr, &peer->sin6.sin6_addr, 16) == 0;
+}
+
+/*
  * Knock on listener lfd so that whoever waits on it calls accept.  Runs
  * on the worker, with no lock held.  Uses raw system calls: the knock is
  * ours, none of the program's business.
@@ -574,11 +593,29 @@ pp_send_knock(int lfd, uint64_t lcookie)
 			 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return;
-	if (syscall(SYS_connect, s, &sa.sa, len) != 0 && errno != EINPROGRESS &&
-	    errno != EAGAIN)
-		goto out;
-	if (sa.sa.sa_family != AF_UNIX &&
-	    syscall(SYS_getsockname, s, &local.sa, &llen) == 0) {
+	if (sa.sa.sa_family != AF_UNIX) {
+		/*
+		 * Bound first, to the very address it knocks on: its source
+		 * address and port are known, and recorded, before the
+		 * connection can reach anybody's accept.  Recorded after
+		 * connect, an accept on another thread could take the knock
+		 * before it was known, and hand it to the program as a
+		 * PP_DIRECT connection when loopback is listed there.
+		 */
+		memset(&local, 0, sizeof(local));
+		if (sa.sa.sa_family == AF_INET) {
+			local.sin.sin_family = AF_INET;
+			local.sin.sin_addr = sa.sin.sin_addr;
+			llen = sizeof(local.sin);
+		} else {
+			local.sin6.sin6_family = AF_INET6;
+			local.sin6.sin6_addr = sa.sin6.sin6_addr;
+			local.sin6.sin6_scope_id = sa.sin6.sin6_scope_id;
+			llen = sizeof(local.sin6);
+		}
+		if (syscall(SYS_bind, s, &local.sa, llen) != 0 ||
+		    syscall(SYS_getsockname, s, &local.sa, &llen) != 0)
+			goto out;
 		pthread_mutex_lock(&pp_kmtx);
 		if (pp_knocks[pp_knock_next].sa.sa_family == AF_UNSPEC)
 			atomic_fetch_add(&pp_nknocks, 1);
@@ -586,6 +623,9 @@ pp_send_knock(int lfd, uint64_t lcookie)
 		pp_knock_next = (pp_knock_next + 1) % PP_KNOCK_SLOTS;
 		pthread_mutex_unlock(&pp_kmtx);
 	}
+	if (syscall(SYS_connect, s, &sa.sa, len) != 0 && errno != EINPROGRESS &&
+	    errno != EAGAIN)
+		goto out;
 	pfd.fd = s;
 	pfd.events = POLLOUT;
 	if (poll(&pfd, 1, 200) == 1 && (pfd.revents & POLLOUT))
@@ -935,6 +975,13 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 		if (linfo.family != AF_UNIX &&
 		    !pp_acl_match(&pp_cfg.allow, &peer.sa, peerlen)) {
 			if (pp_acl_match(&pp_cfg.direct, &peer.sa, peerlen)) {
+				/* The knock of another process that shares
+				 * the listener, when its address is direct. */
+				if (pp_self_connection(fd, &peer) &&
+				    pp_peek_knock(fd)) {
+					pp_real.close(fd);
+					continue;
+				}
 				if (pp_log_on(PP_LOG_INFO)) {
 					char who[INET6_ADDRSTRLEN + 16];
 
@@ -1049,7 +1096,11 @@ pp_conn_atfork_parent(void)
  * serve; close the child's copies of them and start afresh.  free_lists
  * is false after a fork that did not run the pthread_atfork handlers
  * (a raw clone), where malloc's state may be mid-update: the lists are
- * then dropped, a few kilobytes at most.
+ * then dropped, a few kilobytes at most, and the locks, which a thread
+ * that does not exist in the child may hold, are made anew.  After an
+ * ordinary fork the child handler has unlocked them already (the child's
+ * one thread holds them): re-initialising a locked mutex is undefined,
+ * and ThreadSanitizer then believes them held forever.
  */
 void
 pp_conn_forget(bool free_lists)
@@ -1075,8 +1126,10 @@ pp_conn_forget(bool free_lists)
 	pp_worker_up = false;
 	memset(pp_knocks, 0, sizeof(pp_knocks));
 	atomic_store(&pp_nknocks, 0);
-	pthread_mutex_init(&pp_pmtx, NULL);
-	pthread_mutex_init(&pp_kmtx, NULL);
+	if (!free_lists) {
+		pthread_mutex_init(&pp_pmtx, NULL);
+		pthread_mutex_init(&pp_kmtx, NULL);
+	}
 	pthread_cond_init(&pp_pcond, NULL);
 }
 
@@ -1084,6 +1137,8 @@ void
 pp_conn_atfork_child(void)
 {
 	pp_init_atfork_child();
+	pthread_mutex_unlock(&pp_pmtx);
+	pthread_mutex_unlock(&pp_kmtx);
 	pp_conn_forget(true);
 }
 

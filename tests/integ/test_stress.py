@@ -54,7 +54,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import pptest as pp  # noqa: E402
 from pptest import (SLOW, Fail, Skip, all_tlvs, check, connect,  # noqa
-                    eq, have_ipv6, start_srv, test, tlv, v1, v2)
+                    eq, have_ipv6, start_srv, test, v1, v2)
 
 LONG = os.environ.get("PPSHIM_STRESS_LONG") == "1"
 TSAN = "tsan" in pp.ASAN_LIB
@@ -740,6 +740,7 @@ def outsider_knock_bytes_gain_nothing():
     line = got.partition(b"\n")[0].decode(errors="replace")
     eq((pp.parse_conn(line) or {}).get("peer"), "192.0.2.55:5555",
        "the torn header's connection")
+    srv.wait_line(r"^conn .*peer=192\.0\.2\.55:5555 ", timeout=5)
     eq(len(srv.conn_lines()), 1, "connections the server saw")
 
 
@@ -771,7 +772,8 @@ def make_knock_direct_test(mode):
         check(not errors, "; ".join(errors))
         r = pp.exchange(srv.target, b"direct\n", src="127.0.0.1")
         check(r.fields and r.rest == b"direct\n", "direct client: %r" % r)
-        time.sleep(0.3)
+        wait_lines(srv, "^conn ", total + 1, 5)
+        time.sleep(0.3 * SLOW)
         knocks = [ln for ln in srv.conn_lines() if "peer=127.0.0.1:" in ln]
         eq(len(knocks), 1, "connections from 127.0.0.1 the program saw "
            "(one direct client; the others are the library's knocks)")

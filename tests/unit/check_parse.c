@@ -1,7 +1,7 @@
 /*
  * check_parse.c - unit tests of the PROXY header parser and CRC32C.
  *
- * The vectors in tests/unit/vectors are each fed whole, one byte at a
+ * The vectors in tests/unit/cases are each fed whole, one byte at a
  * time and torn at random points; the rest are generated: one-field
  * mutations of good headers, encoder round trips, CRC32C test vectors,
  * buffer growth.  Exit status: the number of failed tests.
@@ -22,7 +22,7 @@
 #include "vectors.h"
 
 #ifndef VECTOR_DIR
-#define VECTOR_DIR "tests/unit/vectors"
+#define VECTOR_DIR "tests/unit/cases"
 #endif
 
 #define PP_ALL (PP_ACCEPT_V1 | PP_ACCEPT_V2 | PP_ACCEPT_DRAFT)

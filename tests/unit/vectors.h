@@ -1,6 +1,6 @@
 /*
  * vectors.h - PROXY header test vectors, loaded from annotated text files
- * (tests/unit/vectors/{valid,invalid}/NAME.txt).  The format is described
+ * (tests/unit/cases/{valid,invalid}/NAME.txt).  The format is described
  * at the top of vectors.c.
  */
 #ifndef PP_VECTORS_H

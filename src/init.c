@@ -111,8 +111,8 @@ pp_init_atfork_child(void)
 bool
 pp_foreign_process(void)
 {
-	if ((pid_t)syscall(SYS_getpid) == pp_pid)
-		return false;
+	/* A copy made by a fork that ran no handlers (the page is wiped in
+	 * it): ours now.  One load, no system call. */
 	if (pp_own_page != NULL && pp_own_page[0] == 0) {
 		/* A fork that bypassed pthread_atfork: our own copy now.
 		 * malloc's locks were not reset by such a fork, so the
@@ -121,7 +121,10 @@ pp_foreign_process(void)
 		pp_conn_forget(false);
 		return false;
 	}
-	return true;
+	/* Memory shared with another process: only after vfork. */
+	if (!atomic_load_explicit(&pp_vfork_seen, memory_order_relaxed))
+		return false;
+	return (pid_t)syscall(SYS_getpid) != pp_pid;
 }
 
 __attribute__((constructor)) static void

@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "real.h"
+#include "shim.h"
 
 struct pp_real pp_real;
 
@@ -47,6 +48,7 @@ pp_bind_all(void)
 	pp_real.close_range = pp_sym("close_range");
 	pp_real.closefrom = pp_sym("closefrom");
 	pp_real.recv = pp_sym("recv");
+	pp_vfork_real = pp_sym("vfork");
 	pp_real.socket = pp_sym("socket");
 	pp_real.bind = pp_sym("bind");
 	pp_real.connect = pp_sym("connect");

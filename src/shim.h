@@ -45,6 +45,11 @@ pp_ready(void)
  */
 bool pp_foreign_process(void);
 
+/* hook_vfork.c: has this process (or its parent before exec) used vfork?
+ * libc's vfork, bound by pp_real_bind(). */
+extern atomic_bool pp_vfork_seen;
+extern void *pp_vfork_real;
+
 /* Called from the fork child handler: this is a new process now. */
 void pp_init_atfork_child(void);
 

@@ -70,12 +70,36 @@ def test_config_error_still_exits_78():
     assert "main-ran" not in out and "early listening" not in out, out
 
 
+def test_vfork_child_close_keeps_parent_addresses():
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PP_")}
+    env.update({"LD_PRELOAD": preload(LIB), "PP_PORTS": str(port),
+                "PP_ALLOW": "127.0.0.1", "ASAN_OPTIONS": "detect_leaks=0"})
+    p = subprocess.Popen([os.path.join(BUILD, "tests/helpers/vforkclose"),
+                          str(port)], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line.strip() == "listening", repr(line)
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        c.sendall(b"PROXY TCP4 192.0.2.45 198.51.100.9 4545 25\r\n")
+        out, err = p.communicate(timeout=10)
+        c.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, (p.returncode, err)
+    assert "peer 192.0.2.45:4545" in out, (out, err)
+
+
 def main():
     if not os.path.isfile(LIB) or not os.path.isfile(EARLY):
         print("SKIP: library or libearly.so not built")
         return 77
     failed = 0
-    tests = [test_accept_before_constructor, test_config_error_still_exits_78]
+    tests = [test_accept_before_constructor, test_config_error_still_exits_78,
+             test_vfork_child_close_keeps_parent_addresses]
     for i, t in enumerate(tests, 1):
         t0 = time.monotonic()
         try:

@@ -1149,11 +1149,15 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	r = pp_check_command(argv[0], force, &path, &st, &elf);
-	if (r != 0)
+	if (r != 0) {
+		free(path);
 		return r;
+	}
 	r = pp_check_library(library, path, &elf, force, &lib);
-	if (r != 0)
+	if (r != 0) {
+		free(path);
 		return r;
+	}
 	r = pp_preload_add(lib);
 	if (r != 0) {
 		fprintf(stderr, "ppshim: LD_PRELOAD: %s\n", strerror(-r));

@@ -14,12 +14,20 @@
  * Receiving.  The header length differs from one datagram to the next,
  * so the kernel cannot be asked to put the payload where the program
  * wants it.  Each datagram is received whole (MSG_TRUNC tells its real
- * length) into a private 64 KiB buffer, one per thread, mapped the first
- * time that thread receives on a PROXY-only socket and unmapped when it
- * exits; the payload is then copied into the caller's buffers.  The
- * caller's control buffer is handed to the kernel as it is, so
- * IP_PKTINFO, IPV6_PKTINFO, timestamps and MSG_CTRUNC are exactly the
- * kernel's: the real local address, never an advertised one.
+ * length).  recvfrom, recv and read use the kernel's recvfrom (cheaper
+ * than recvmsg), into the program's buffer when it holds 64 KiB (more
+ * than any UDP payload), else into a private 64 KiB buffer.  A recvmsg
+ * with one buffer receives into it followed by the private one for what
+ * does not fit.  In the program's buffer the header is read in place
+ * and the payload moved down over it.  A datagram longer than the
+ * program's buffer is first put together in the private one, and so is
+ * every datagram for a program that gives several buffers; its payload
+ * is then copied into them.  The private buffer is one per
+ * thread, mapped the first time that thread receives on a PROXY-only
+ * socket and unmapped when it exits.  The caller's control buffer is
+ * handed to the kernel as it is, so IP_PKTINFO, IPV6_PKTINFO,
+ * timestamps and MSG_CTRUNC are exactly the kernel's: the real local
+ * address, never an advertised one.
  *
  * Each datagram gets a verdict from its real source:
  *   - PP_ALLOW: it must begin with a v2 header (the final layout, or the
@@ -46,9 +54,16 @@
  * instead (the proxy expects the bare reply), and so does connect() to
  * C, so that send() and write() on the connected socket reach P too.
  * Any other destination is sent to as the program asked.  The table is
- * created on the first advertised datagram and guarded by one mutex,
- * which only the PROXY-only sockets ever take; a fork handler
- * re-initialises it in the child.
+ * created on the first advertised datagram.  Lookups take no lock: each
+ * hash bucket has a sequence number that writers make odd while they
+ * change it, and a reader that saw it move looks again (taking the lock
+ * after a few tries).  Writers hold one mutex, which only the
+ * PROXY-only sockets ever take, and only when a client is new, came
+ * through another proxy, or was last refreshed in an earlier second
+ * (CLOCK_MONOTONIC_COARSE): the LRU order and the idle time are exact
+ * to the second, and a client's further datagrams within that second
+ * cost one lock-free lookup.  A fork handler re-initialises the mutex
+ * in the child.
  */
 #include "config.h"
 
@@ -198,30 +213,66 @@ pp_local_port(const struct pp_fdinfo *info)
 
 /* ===== The reply table ===== */
 
-struct pp_route {
-	uint32_t next;         /* hash chain: index + 1, 0 ends it */
-	uint32_t older, newer; /* LRU list: index + 1 */
-	uint32_t seen;         /* pp_now_s() of the client's last datagram */
-	uint16_t lport;        /* local port it arrived on (network order) */
-	uint16_t aport;        /* advertised client port (network order) */
-	uint8_t aaddr[16];     /* advertised client address, IPv4 mapped */
-	socklen_t reallen;
-	union pp_inaddr real; /* the proxy, as the kernel reported it */
-};
+/*
+ * Entries are read without the lock: each bucket has a sequence number,
+ * odd while a writer (who holds the mutex) changes the chain or an entry
+ * on it; a reader copies what it needs and tries again if the number
+ * moved.  Everything a reader loads is an atomic word, so the copy is
+ * never a data race.  The LRU links are the writers' alone.
+ */
+#define PP_RKEY_W 5 /* struct pp_rkey in 32-bit words */
+#define PP_REAL_W (sizeof(union pp_inaddr) / 4)
+#define PP_RT_TRIES 4 /* lock-free attempts before taking the lock */
 
 struct pp_rkey {
-	uint16_t lport, aport;
-	uint8_t aaddr[16];
+	uint16_t lport;    /* local port it arrived on (network order) */
+	uint16_t aport;    /* advertised client port (network order) */
+	uint8_t aaddr[16]; /* advertised client address, IPv4 mapped */
+};
+
+union pp_rkeyw {
+	struct pp_rkey k;
+	uint32_t w[PP_RKEY_W];
+};
+
+union pp_realw {
+	union pp_inaddr a;
+	uint32_t w[PP_REAL_W];
+};
+
+_Static_assert(sizeof(struct pp_rkey) == 4 * PP_RKEY_W, "key words");
+_Static_assert(sizeof(union pp_inaddr) % 4 == 0, "address words");
+
+struct pp_route {
+	_Atomic uint32_t next; /* hash chain: index + 1, 0 ends it */
+	_Atomic uint32_t seen; /* pp_now_s() when last refreshed */
+	_Atomic uint32_t key[PP_RKEY_W];
+	_Atomic uint32_t reallen;
+	_Atomic uint32_t real[PP_REAL_W]; /* the proxy, as the kernel
+					     reported it */
+	uint32_t older, newer; /* LRU list: index + 1, under the mutex */
+};
+
+struct pp_rbucket {
+	_Atomic uint32_t seq;  /* odd while a writer is inside */
+	_Atomic uint32_t head; /* chain: index + 1, 0 when empty */
+};
+
+/* What a reader copies out of an entry. */
+struct pp_rsnap {
+	uint32_t seen;
+	socklen_t reallen;
+	union pp_realw real;
 };
 
 static struct {
 	pthread_mutex_t mtx;
-	struct pp_route *r; /* PP_ROUTE_MAX entries */
-	uint32_t *bucket;   /* PP_ROUTE_MAX chain heads, index + 1 */
-	uint32_t used;      /* entries handed out so far */
-	uint32_t newest;    /* index + 1 */
-	uint32_t oldest;    /* index + 1 */
-	uint32_t seed;
+	struct pp_route *r;        /* PP_ROUTE_MAX entries */
+	struct pp_rbucket *bucket; /* PP_ROUTE_MAX chains */
+	uint32_t used;             /* entries handed out so far */
+	uint32_t newest;           /* index + 1 */
+	uint32_t oldest;           /* index + 1 */
+	uint64_t seed;
 	bool failed; /* the mapping failed once: never retry */
 } pp_rt = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
@@ -240,7 +291,7 @@ pp_rt_atfork_parent(void)
 }
 
 /* The child has the table (its sockets are the parent's too) and a
- * fresh lock. */
+ * fresh lock.  No bucket is odd: writers hold the lock while one is. */
 static void
 pp_rt_atfork_child(void)
 {
@@ -251,7 +302,8 @@ pp_rt_atfork_child(void)
 static bool
 pp_rt_create(void)
 {
-	size_t sz = PP_ROUTE_MAX * (sizeof(struct pp_route) + sizeof(uint32_t));
+	size_t sz = PP_ROUTE_MAX *
+		    (sizeof(struct pp_route) + sizeof(struct pp_rbucket));
 	struct timespec ts;
 	void *p;
 
@@ -270,9 +322,10 @@ pp_rt_create(void)
 		return false;
 	}
 	pp_rt.r = p;
-	pp_rt.bucket = (uint32_t *)(pp_rt.r + PP_ROUTE_MAX);
+	pp_rt.bucket = (struct pp_rbucket *)(pp_rt.r + PP_ROUTE_MAX);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	pp_rt.seed = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() * 2654435761u;
+	pp_rt.seed = ((uint64_t)ts.tv_nsec << 32 | (uint64_t)ts.tv_sec) ^
+		     (uint64_t)getpid() * 0x9e3779b97f4a7c15u;
 	pthread_atfork(pp_rt_atfork_prepare, pp_rt_atfork_parent,
 		       pp_rt_atfork_child);
 	atomic_store_explicit(&pp_rt_up, true, memory_order_release);
@@ -280,37 +333,109 @@ pp_rt_create(void)
 }
 
 static uint32_t
-pp_rt_hash(const struct pp_rkey *k)
+pp_rt_hash(const union pp_rkeyw *k)
 {
-	const uint8_t *b = (const uint8_t *)k;
-	uint32_t h = 2166136261u ^ pp_rt.seed;
-	size_t i;
+	uint64_t h = pp_rt.seed;
+	unsigned i;
 
-	for (i = 0; i < sizeof(*k); i++) {
-		h ^= b[i];
-		h *= 16777619u;
+	for (i = 0; i < PP_RKEY_W; i++) {
+		h = (h ^ k->w[i]) * 0x9e3779b97f4a7c15u;
+		h ^= h >> 29;
 	}
-	h ^= h >> 15;
-	return h & (PP_ROUTE_MAX - 1);
+	h ^= h >> 32;
+	return (uint32_t)h & (PP_ROUTE_MAX - 1);
 }
 
 static bool
-pp_rt_is(const struct pp_route *e, const struct pp_rkey *k)
+pp_rt_is(const struct pp_route *e, const union pp_rkeyw *k)
 {
-	return e->lport == k->lport && e->aport == k->aport &&
-	       memcmp(e->aaddr, k->aaddr, 16) == 0;
+	unsigned i;
+
+	for (i = 0; i < PP_RKEY_W; i++)
+		if (atomic_load_explicit(&e->key[i], memory_order_relaxed) !=
+		    k->w[i])
+			return false;
+	return true;
 }
 
-/* Index + 1 of the entry for k, 0 when none.  Lock held. */
+/* Index + 1 of the entry for k in chain h, 0 when none.  Lock held, or
+ * inside a read of bucket h (at most PP_ROUTE_MAX steps: a reader racing
+ * a writer may wander, and the sequence number then sends it back). */
 static uint32_t
-pp_rt_find(const struct pp_rkey *k, uint32_t h)
+pp_rt_find(const union pp_rkeyw *k, uint32_t h)
 {
-	uint32_t i;
+	uint32_t i, steps = 0;
 
-	for (i = pp_rt.bucket[h]; i != 0; i = pp_rt.r[i - 1].next)
+	i = atomic_load_explicit(&pp_rt.bucket[h].head, memory_order_relaxed);
+	while (i != 0 && steps++ < PP_ROUTE_MAX) {
 		if (pp_rt_is(&pp_rt.r[i - 1], k))
 			return i;
+		i = atomic_load_explicit(&pp_rt.r[i - 1].next,
+					 memory_order_relaxed);
+	}
 	return 0;
+}
+
+static void
+pp_rt_copy(uint32_t i, struct pp_rsnap *out)
+{
+	const struct pp_route *e = &pp_rt.r[i - 1];
+	unsigned j;
+
+	out->seen = atomic_load_explicit(&e->seen, memory_order_relaxed);
+	out->reallen = atomic_load_explicit(&e->reallen, memory_order_relaxed);
+	for (j = 0; j < PP_REAL_W; j++)
+		out->real.w[j] =
+			atomic_load_explicit(&e->real[j], memory_order_relaxed);
+}
+
+/*
+ * A copy of the entry for k (chain h) into *out; false when there is
+ * none.  Table up.  Without the lock unless writers keep getting in the
+ * way.
+ */
+static bool
+pp_rt_get(const union pp_rkeyw *k, uint32_t h, struct pp_rsnap *out)
+{
+	struct pp_rbucket *b = &pp_rt.bucket[h];
+	uint32_t s0, i;
+	unsigned tries;
+
+	for (tries = 0; tries < PP_RT_TRIES; tries++) {
+		s0 = atomic_load_explicit(&b->seq, memory_order_acquire);
+		if (s0 & 1)
+			continue;
+		i = pp_rt_find(k, h);
+		if (i != 0)
+			pp_rt_copy(i, out);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&b->seq, memory_order_relaxed) == s0)
+			return i != 0;
+	}
+	pthread_mutex_lock(&pp_rt.mtx);
+	i = pp_rt_find(k, h);
+	if (i != 0)
+		pp_rt_copy(i, out);
+	pthread_mutex_unlock(&pp_rt.mtx);
+	return i != 0;
+}
+
+/* A writer (lock held) enters and leaves bucket b. */
+static void
+pp_rt_wbegin(struct pp_rbucket *b)
+{
+	uint32_t s = atomic_load_explicit(&b->seq, memory_order_relaxed);
+
+	atomic_store_explicit(&b->seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void
+pp_rt_wend(struct pp_rbucket *b)
+{
+	uint32_t s = atomic_load_explicit(&b->seq, memory_order_relaxed);
+
+	atomic_store_explicit(&b->seq, s + 1, memory_order_release);
 }
 
 static void
@@ -343,43 +468,91 @@ pp_lru_push(uint32_t i)
 		pp_rt.oldest = i;
 }
 
+/* Take entry i off its chain.  Lock held. */
 static void
 pp_chain_unlink(uint32_t i)
 {
-	struct pp_rkey k;
-	uint32_t *link;
+	union pp_rkeyw k;
 	struct pp_route *e = &pp_rt.r[i - 1];
+	struct pp_rbucket *b;
+	_Atomic uint32_t *link;
+	uint32_t j, next;
+	unsigned w;
 
-	k.lport = e->lport;
-	k.aport = e->aport;
-	memcpy(k.aaddr, e->aaddr, 16);
-	for (link = &pp_rt.bucket[pp_rt_hash(&k)]; *link != 0;
-	     link = &pp_rt.r[*link - 1].next) {
-		if (*link == i) {
-			*link = e->next;
+	for (w = 0; w < PP_RKEY_W; w++)
+		k.w[w] = atomic_load_explicit(&e->key[w], memory_order_relaxed);
+	b = &pp_rt.bucket[pp_rt_hash(&k)];
+	next = atomic_load_explicit(&e->next, memory_order_relaxed);
+	pp_rt_wbegin(b);
+	for (link = &b->head;
+	     (j = atomic_load_explicit(link, memory_order_relaxed)) != 0;
+	     link = &pp_rt.r[j - 1].next) {
+		if (j == i) {
+			atomic_store_explicit(link, next, memory_order_relaxed);
 			break;
 		}
 	}
-	e->next = 0;
+	atomic_store_explicit(&e->next, 0, memory_order_relaxed);
+	pp_rt_wend(b);
 }
 
-/* Client k came through proxy real: remember it (newest first). */
+/* Store the proxy and the time in entry i; inside a write of its
+ * bucket. */
 static void
-pp_rt_note(const struct pp_rkey *k, const struct sockaddr *real,
+pp_rt_fill(uint32_t i, const union pp_realw *real, socklen_t reallen,
+	   uint32_t now)
+{
+	struct pp_route *e = &pp_rt.r[i - 1];
+	unsigned j;
+
+	atomic_store_explicit(&e->seen, now, memory_order_relaxed);
+	atomic_store_explicit(&e->reallen, reallen, memory_order_relaxed);
+	for (j = 0; j < PP_REAL_W; j++)
+		atomic_store_explicit(&e->real[j], real->w[j],
+				      memory_order_relaxed);
+}
+
+/*
+ * Client k came through proxy real: remember it (newest first).  An
+ * entry that already says so and was refreshed this second is left
+ * alone, without the lock: a client's datagrams cost one lock-free
+ * lookup each, and the LRU order and the idle time are exact to the
+ * second.
+ */
+static void
+pp_rt_note(const union pp_rkeyw *k, const struct sockaddr *real,
 	   socklen_t reallen)
 {
+	struct pp_rsnap cur;
+	union pp_realw rw;
+	struct pp_rbucket *b;
 	struct pp_route *e;
-	uint32_t h, i;
+	uint32_t h, i, now;
+	unsigned w;
 
-	if (reallen > sizeof(e->real))
+	if (reallen > sizeof(rw))
 		return;
+	memset(&rw, 0, sizeof(rw));
+	memcpy(&rw, real, reallen);
+	now = pp_now_s();
+	if (pp_udp_routing()) {
+		h = pp_rt_hash(k);
+		if (pp_rt_get(k, h, &cur) && cur.seen == now &&
+		    cur.reallen == reallen &&
+		    memcmp(&cur.real, &rw, sizeof(rw)) == 0)
+			return;
+	}
 	pthread_mutex_lock(&pp_rt.mtx);
 	if (!pp_rt_create())
 		goto out;
 	h = pp_rt_hash(k);
+	b = &pp_rt.bucket[h];
 	i = pp_rt_find(k, h);
 	if (i != 0) {
 		pp_lru_unlink(i);
+		pp_rt_wbegin(b);
+		pp_rt_fill(i, &rw, reallen, now);
+		pp_rt_wend(b);
 	} else {
 		if (pp_rt.used < PP_ROUTE_MAX) {
 			i = ++pp_rt.used;
@@ -389,16 +562,18 @@ pp_rt_note(const struct pp_rkey *k, const struct sockaddr *real,
 			pp_chain_unlink(i);
 		}
 		e = &pp_rt.r[i - 1];
-		e->lport = k->lport;
-		e->aport = k->aport;
-		memcpy(e->aaddr, k->aaddr, 16);
-		e->next = pp_rt.bucket[h];
-		pp_rt.bucket[h] = i;
+		pp_rt_wbegin(b);
+		for (w = 0; w < PP_RKEY_W; w++)
+			atomic_store_explicit(&e->key[w], k->w[w],
+					      memory_order_relaxed);
+		pp_rt_fill(i, &rw, reallen, now);
+		atomic_store_explicit(
+			&e->next,
+			atomic_load_explicit(&b->head, memory_order_relaxed),
+			memory_order_relaxed);
+		atomic_store_explicit(&b->head, i, memory_order_relaxed);
+		pp_rt_wend(b);
 	}
-	e = &pp_rt.r[i - 1];
-	e->seen = pp_now_s();
-	memcpy(&e->real, real, reallen);
-	e->reallen = reallen;
 	pp_lru_push(i);
 out:
 	pthread_mutex_unlock(&pp_rt.mtx);
@@ -415,27 +590,19 @@ pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	     union pp_inaddr *via, socklen_t *vialen)
 {
 	struct pp_fdinfo info;
-	struct pp_rkey k;
-	union pp_inaddr real;
-	socklen_t reallen = 0;
-	uint32_t i;
+	union pp_rkeyw k;
+	struct pp_rsnap cur;
 	bool hit = false;
 	int saved = errno;
 
 	if (!pp_udp_routing() || pp_fd_get(fd, &info) != PP_FD_UDP ||
-	    !pp_norm(dst, dlen, k.aaddr, &k.aport))
+	    !pp_norm(dst, dlen, k.k.aaddr, &k.k.aport))
 		goto out;
-	k.lport = pp_local_port(&info);
-	pthread_mutex_lock(&pp_rt.mtx);
-	i = pp_rt_find(&k, pp_rt_hash(&k));
-	if (i != 0 && pp_now_s() - pp_rt.r[i - 1].seen <= PP_ROUTE_IDLE_S) {
-		real = pp_rt.r[i - 1].real;
-		reallen = pp_rt.r[i - 1].reallen;
-		hit = true;
-	}
-	pthread_mutex_unlock(&pp_rt.mtx);
-	if (hit)
-		hit = pp_as_family(&real.sa, reallen, info.family, via, vialen);
+	k.k.lport = pp_local_port(&info);
+	if (pp_rt_get(&k, pp_rt_hash(&k), &cur) &&
+	    pp_now_s() - cur.seen <= PP_ROUTE_IDLE_S)
+		hit = pp_as_family(&cur.real.a.sa, cur.reallen, info.family,
+				   via, vialen);
 out:
 	errno = saved;
 	return hit;
@@ -627,27 +794,96 @@ pp_consume(int fd, uint8_t *buf)
 	(void)pp_real.recvmsg(fd, &m, MSG_DONTWAIT | MSG_TRUNC);
 }
 
+static ssize_t pp_udp_recv(int fd, struct msghdr *msg, int flags,
+			   pp_recvmsg_fn via);
+
 ssize_t
 pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	return pp_udp_recvmsg_via(fd, msg, flags, pp_real.recvmsg);
 }
 
+/*
+ * Receive one datagram for pp_udp_recvmsg_via() into m (whose name and
+ * control fields are set).  With direct, into the caller's single
+ * buffer d0[0..len0) first and the thread's buffer after it; otherwise
+ * into the thread's buffer alone.  Sets *d to where the datagram's first
+ * *have bytes now lie in one piece.
+ */
+static ssize_t
+pp_udp_get(int fd, struct msghdr *m, int flags, pp_recvmsg_fn via, bool direct,
+	   uint8_t *d0, size_t len0, uint8_t *buf, const uint8_t **d,
+	   size_t *have)
+{
+	struct iovec iov[2];
+	size_t k;
+	ssize_t n;
+
+	/* recvfrom, recv, read (no control buffer, no msg_flags): the
+	 * kernel's cheaper recvfrom, straight into a buffer that holds any
+	 * datagram, else into ours. */
+	if (via == NULL) {
+		*d = direct && len0 >= PP_UDP_BUF ? d0 : buf;
+		*have = *d == d0 ? len0 : PP_UDP_BUF;
+		n = pp_real.recvfrom(fd, (void *)*d, *have, flags | MSG_TRUNC,
+				     m->msg_name, &m->msg_namelen);
+		if (n >= 0 && (size_t)n < *have)
+			*have = (size_t)n;
+		return n;
+	}
+
+	iov[0].iov_base = d0;
+	iov[0].iov_len = len0;
+	iov[1].iov_base = buf;
+	iov[1].iov_len = PP_UDP_BUF;
+	m->msg_iov = direct ? iov : iov + 1;
+	m->msg_iovlen = direct ? 2 : 1;
+	n = via(fd, m, flags | MSG_TRUNC);
+	if (n < 0)
+		return n;
+	if (!direct || (size_t)n <= len0 || len0 >= PP_UDP_BUF) {
+		*d = direct ? d0 : buf;
+		*have = direct ? len0 : PP_UDP_BUF;
+		if ((size_t)n < *have)
+			*have = (size_t)n;
+		return n;
+	}
+	/* Longer than the caller's buffer: put it together in ours. */
+	k = (size_t)n - len0;
+	if (k > PP_UDP_BUF - len0)
+		k = PP_UDP_BUF - len0;
+	memmove(buf + len0, buf, k);
+	memcpy(buf, d0, len0);
+	*d = buf;
+	*have = len0 + k;
+	return n;
+}
+
 ssize_t
 pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 {
+	return pp_udp_recv(fd, msg, flags, via != NULL ? via : pp_real.recvmsg);
+}
+
+/* The datagram path proper: through via, or with via NULL through
+ * recvfrom (msg then has one buffer and no control buffer, and the
+ * caller does not look at msg_flags). */
+static ssize_t
+pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
+{
 	struct pp_fdinfo info;
-	struct pp_rkey k;
+	union pp_rkeyw k;
 	union pp_sockaddr src;
 	union pp_inaddr adv;
 	struct msghdr m;
-	struct iovec iov;
 	enum pp_verdict v;
 	const char *why = "";
 	socklen_t advlen = 0;
-	size_t skip, have, plen, done;
+	size_t skip, have = 0, plen, done, len0 = 0;
+	const uint8_t *d = NULL;
+	uint8_t *buf, *d0 = NULL;
+	bool direct;
 	ssize_t n;
-	uint8_t *buf;
 	int saved = errno;
 
 	/* The error queue holds our own datagrams; a bad msg is the
@@ -664,17 +900,23 @@ pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 		errno = ENOMEM;
 		return -1;
 	}
+	/* One buffer of the caller's (recvfrom, recv, read, most recvmsg):
+	 * the datagram goes straight into it. */
+	direct = msg->msg_iovlen == 1 && msg->msg_iov != NULL &&
+		 msg->msg_iov[0].iov_base != NULL &&
+		 msg->msg_iov[0].iov_len > 0;
+	if (direct) {
+		d0 = msg->msg_iov[0].iov_base;
+		len0 = msg->msg_iov[0].iov_len;
+	}
 	for (;;) {
 		memset(&m, 0, sizeof(m));
-		iov.iov_base = buf;
-		iov.iov_len = PP_UDP_BUF;
 		m.msg_name = &src;
 		m.msg_namelen = sizeof(src);
-		m.msg_iov = &iov;
-		m.msg_iovlen = 1;
 		m.msg_control = msg->msg_control;
 		m.msg_controllen = msg->msg_controllen;
-		n = via(fd, &m, flags | MSG_TRUNC);
+		n = pp_udp_get(fd, &m, flags, via, direct, d0, len0, buf, &d,
+			       &have);
 		if (n < 0) {
 			if (errno != ENOTSOCK)
 				return -1;
@@ -684,8 +926,7 @@ pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 			errno = saved;
 			return PP_UDP_PASS;
 		}
-		have = (size_t)n < PP_UDP_BUF ? (size_t)n : PP_UDP_BUF;
-		v = pp_judge(&info, &src, m.msg_namelen, buf, have, &skip, &adv,
+		v = pp_judge(&info, &src, m.msg_namelen, d, have, &skip, &adv,
 			     &advlen, &why);
 		if (v != PP_DG_DROP)
 			break;
@@ -694,7 +935,13 @@ pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 			pp_consume(fd, buf);
 	}
 	plen = (size_t)n - skip;
-	done = pp_scatter(msg, buf + skip, have - skip);
+	if (d == d0) {
+		done = have - skip;
+		if (skip > 0 && done > 0)
+			memmove(d0, d0 + skip, done);
+	} else {
+		done = pp_scatter(msg, d + skip, have - skip);
+	}
 	msg->msg_flags = m.msg_flags & ~MSG_TRUNC;
 	if (done < plen)
 		msg->msg_flags |= MSG_TRUNC;
@@ -703,8 +950,8 @@ pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 		if (msg->msg_name != NULL)
 			pp_copy_addr(msg->msg_name, &msg->msg_namelen, &adv.sa,
 				     advlen);
-		k.lport = pp_local_port(&info);
-		if (pp_norm(&adv.sa, advlen, k.aaddr, &k.aport))
+		k.k.lport = pp_local_port(&info);
+		if (pp_norm(&adv.sa, advlen, k.k.aaddr, &k.k.aport))
 			pp_rt_note(&k, &src.sa, m.msg_namelen);
 	} else if (msg->msg_name != NULL) {
 		pp_copy_addr(msg->msg_name, &msg->msg_namelen, &src.sa,
@@ -738,7 +985,7 @@ pp_udp_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 		m.msg_name = addr;
 		m.msg_namelen = *alen;
 	}
-	n = pp_udp_recvmsg(fd, &m, flags);
+	n = pp_udp_recv(fd, &m, flags, NULL);
 	if (n >= 0 && m.msg_name != NULL)
 		*alen = m.msg_namelen;
 	return n;

@@ -1155,12 +1155,15 @@ main(int argc, char **argv)
 	}
 	r = pp_check_library(library, path, &elf, force, &lib);
 	if (r != 0) {
+		free(lib);
 		free(path);
 		return r;
 	}
 	r = pp_preload_add(lib);
+	free(lib);
 	if (r != 0) {
 		fprintf(stderr, "ppshim: LD_PRELOAD: %s\n", strerror(-r));
+		free(path);
 		return EX_OSERR;
 	}
 
@@ -1170,5 +1173,6 @@ main(int argc, char **argv)
 		pp_exec_script(path, argc, argv);
 	r = errno;
 	fprintf(stderr, "ppshim: %s: %s\n", path, strerror(r));
+	free(path);
 	return r == ENOENT ? PP_EXIT_NOT_FOUND : PP_EXIT_CANNOT_EXEC;
 }

@@ -510,19 +510,12 @@ pp_own_knock(const union pp_sockaddr *peer, socklen_t len)
 	pthread_mutex_lock(&pp_kmtx);
 	for (i = 0; i < PP_KNOCK_SLOTS; i++) {
 		union pp_inaddr *k = &pp_knocks[i];
+		socklen_t klen = k->sa.sa_family == AF_INET
+					 ? sizeof(struct sockaddr_in)
+					 : sizeof(struct sockaddr_in6);
 
-		if (k->sa.sa_family == AF_UNSPEC ||
-		    k->sa.sa_family != peer->sa.sa_family)
-			continue;
-		if ((k->sa.sa_family == AF_INET &&
-		     len >= sizeof(struct sockaddr_in) &&
-		     k->sin.sin_port == peer->sin.sin_port &&
-		     k->sin.sin_addr.s_addr == peer->sin.sin_addr.s_addr) ||
-		    (k->sa.sa_family == AF_INET6 &&
-		     len >= sizeof(struct sockaddr_in6) &&
-		     k->sin6.sin6_port == peer->sin6.sin6_port &&
-		     memcmp(&k->sin6.sin6_addr, &peer->sin6.sin6_addr, 16) ==
-			     0)) {
+		if (k->sa.sa_family != AF_UNSPEC &&
+		    pp_inaddr_equal(&peer->sa, len, k, klen)) {
 			k->sa.sa_family = AF_UNSPEC;
 			atomic_fetch_sub(&pp_nknocks, 1);
 			found = true;

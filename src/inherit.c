@@ -45,6 +45,18 @@ struct pp_takectx {
 	size_t nmiss;
 };
 
+/* Does t hold any TLV worth keeping for the exec hook? */
+static bool
+pp_tlvset_any(const struct pp_tlvset *t)
+{
+	int i;
+
+	for (i = 0; i < PP_XTLV_COUNT; i++)
+		if (t->present[i])
+			return true;
+	return false;
+}
+
 static void
 pp_register(int fd, const struct pp_handover *h)
 {
@@ -53,8 +65,7 @@ pp_register(int fd, const struct pp_handover *h)
 	info.kind = PP_FD_CONN;
 	if (!pp_fd_set(fd, &info))
 		return;
-	if (h->tlvs.present[0] || h->tlvs.present[1] || h->tlvs.present[2] ||
-	    h->tlvs.present[3] || h->tlvs.present[4] || h->tlvs.present[5])
+	if (pp_tlvset_any(&h->tlvs))
 		pp_tlvcache_put(info.cookie, &h->tlvs);
 }
 
@@ -207,8 +218,7 @@ pp_inherit_one(int fd, const int *fds, size_t nfds)
 	for (i = 0; i < nfds; i++)
 		if (fds[i] == fd || pp_socket_cookie(fds[i]) == cookie)
 			pp_fd_set(fds[i], &info);
-	if (tlvs.present[0] || tlvs.present[1] || tlvs.present[2] ||
-	    tlvs.present[3] || tlvs.present[4] || tlvs.present[5])
+	if (pp_tlvset_any(&tlvs))
 		pp_tlvcache_put(cookie, &tlvs);
 	pp_export(&info, &tlvs);
 }

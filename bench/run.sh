@@ -14,7 +14,8 @@
 #   silent    the tcp comparison with one silent connection held open on
 #             the native and shim ports
 #   parse     the parser and CRC32C micro-benchmark
-#   udp       datagrams/s through an echo server, shim against plain
+#   udp       datagrams/s through an echo server: under the shim, alone
+#             (no header), and parsing the header itself (udpecho -n)
 #   accept    accept4 durations of an event-loop server under the shim
 #             while silent, trickling and garbage clients hit it
 #
@@ -51,6 +52,7 @@ P_PLAIN=$((BASE + 3))
 P_BYST=$((BASE + 4))
 P_USHIM=$((BASE + 11))
 P_UPLAIN=$((BASE + 12))
+P_UNATIVE=$((BASE + 13))
 P_ACC=$((BASE + 21))
 P_ACCREF=$((BASE + 22))
 
@@ -358,20 +360,25 @@ if want udp; then
 	U_SHIM=$started
 	start uplain $SRV "$B/bench/udpecho" -p "$P_UPLAIN" -d "$MAXSECS"
 	U_PLAIN=$started
+	start unative $SRV "$B/bench/udpecho" -n -p "$P_UNATIVE" \
+		-d "$MAXSECS"
+	U_NATIVE=$started
 	sleep 0.5
 	if $B/bench/udpbench -t "probe=$P_USHIM/v2" -r 1 -W 0 -s 0.2 \
 		2>/dev/null | grep -q 'RESULT.* count=[1-9]'; then
 		$CLI "$B/bench/udpbench" -t "shim=$P_USHIM/v2/$U_SHIM" \
 			-t "plain=$P_UPLAIN/none/$U_PLAIN" \
+			-t "native=$P_UNATIVE/v2/$U_NATIVE" \
 			-t "plain2=$P_UPLAIN/none/$U_PLAIN" \
-			-R shim/plain -A plain2/plain -r "$ROUNDS" -s "$SLICE" |
+			-R shim/plain -R shim/native -R native/plain \
+			-A plain2/plain -r "$ROUNDS" -s "$SLICE" |
 			tee "$tmp/udp.txt"
 	else
 		echo "UDP shim: pending (no echo came back through the shim;" \
 			"see $tmp/ushim.out)"
 		cat "$tmp/ushim.out" || true
 	fi
-	kill "$U_SHIM" "$U_PLAIN" 2>/dev/null || true
+	kill "$U_SHIM" "$U_PLAIN" "$U_NATIVE" 2>/dev/null || true
 fi
 
 if want accept; then

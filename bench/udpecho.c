@@ -7,10 +7,17 @@
  * in PP_PORTS (/udp) the header is stripped before it sees the datagram,
  * and its reply to the advertised source is routed to the proxy.
  *
- * Usage: udpecho [-l ADDR] -p PORT [-m recvfrom|recvmsg|mmsg] [-d SEC]
+ * With -n it is instead a server with PROXY support of its own, the
+ * reference the shim is measured against: every datagram must begin with
+ * a v2 header, which it parses (the core library's parser, as a server
+ * linking a PROXY library would) and strips, dropping datagrams without
+ * one, and it replies to the proxy, which is the real sender.
+ *
+ * Usage: udpecho [-l ADDR] -p PORT [-m recvfrom|recvmsg|mmsg] [-n] [-d SEC]
  *   -m recvfrom  recvfrom + sendto (default)
  *      recvmsg   recvmsg + sendmsg
  *      mmsg      recvmmsg (up to 16, MSG_WAITFORONE) + sendmmsg
+ *   -n  native PROXY support, as above (recvfrom mode only)
  *   -d  exit after SEC seconds (default 900), so it never outlives a run
  */
 #include "config.h"
@@ -19,11 +26,14 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "pp_parse.h"
 
 #define UE_BATCH 16
 #define UE_MAX 2048
@@ -31,11 +41,13 @@
 enum ue_mode { UE_RECVFROM, UE_RECVMSG, UE_MMSG };
 
 static void
-ue_recvfrom(int fd)
+ue_recvfrom(int fd, bool native)
 {
 	struct sockaddr_storage ss;
+	struct pp_header h;
 	char buf[UE_MAX];
 	socklen_t sl;
+	size_t off = 0;
 	ssize_t n;
 
 	for (;;) {
@@ -48,7 +60,14 @@ ue_recvfrom(int fd)
 			perror("recvfrom");
 			return;
 		}
-		(void)sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&ss, sl);
+		if (native) {
+			if (pp_parse_buf(buf, (size_t)n, PP_ACCEPT_V2, &h, NULL,
+					 NULL, 0) != PP_DONE)
+				continue;
+			off = h.len;
+		}
+		(void)sendto(fd, buf + off, (size_t)n - off, 0,
+			     (struct sockaddr *)&ss, sl);
 	}
 }
 
@@ -120,8 +139,9 @@ main(int argc, char **argv)
 	enum ue_mode mode = UE_RECVFROM;
 	struct sockaddr_in sin;
 	int c, fd, port = 0, secs = 900;
+	bool native = false;
 
-	while ((c = getopt(argc, argv, "l:p:m:d:")) != -1) {
+	while ((c = getopt(argc, argv, "l:p:m:nd:")) != -1) {
 		switch (c) {
 		case 'l':
 			addr = optarg;
@@ -139,6 +159,9 @@ main(int argc, char **argv)
 			else
 				goto usage;
 			break;
+		case 'n':
+			native = true;
+			break;
 		case 'd':
 			secs = atoi(optarg);
 			break;
@@ -146,7 +169,8 @@ main(int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (port <= 0 || port > 65535 || secs <= 0)
+	if (port <= 0 || port > 65535 || secs <= 0 ||
+	    (native && mode != UE_RECVFROM))
 		goto usage;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -167,7 +191,7 @@ main(int argc, char **argv)
 	fflush(stdout);
 	switch (mode) {
 	case UE_RECVFROM:
-		ue_recvfrom(fd);
+		ue_recvfrom(fd, native);
 		break;
 	case UE_RECVMSG:
 		ue_recvmsg(fd);
@@ -179,6 +203,6 @@ main(int argc, char **argv)
 	return 1;
 usage:
 	fprintf(stderr, "usage: udpecho [-l ADDR] -p PORT "
-			"[-m recvfrom|recvmsg|mmsg] [-d SEC]\n");
+			"[-m recvfrom|recvmsg|mmsg] [-n] [-d SEC]\n");
 	return 64;
 }

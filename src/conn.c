@@ -378,9 +378,12 @@ pp_job_step(struct pp_job *j, const char **why)
 		    memcmp(scratch, pp_knock, sizeof(pp_knock)) == 0)
 			return PP_STEP_KNOCK;
 		st = pp_job_push(j, scratch, (size_t)n, &used);
+		/* Take the header bytes the peek saw off the socket.  They
+		 * are in the parser already: MSG_TRUNC has TCP drop them
+		 * without copying them out again. */
 		if (want == 0 && used > 0 &&
-		    pp_real.recv(j->fd, scratch, used, MSG_DONTWAIT) !=
-			    (ssize_t)used) {
+		    pp_real.recv(j->fd, scratch, used,
+				 MSG_DONTWAIT | MSG_TRUNC) != (ssize_t)used) {
 			*why = "receive error";
 			return PP_STEP_BAD;
 		}

@@ -46,7 +46,7 @@ struct pp_fdinfo {
 	 */
 	socklen_t rpeerlen;
 	union pp_inaddr rpeer;
-	uint16_t lport; /* network order */
+	uint16_t lport; /* network order; PP_FD_UDP: the bound port */
 };
 
 struct pp_fdent {
@@ -82,6 +82,14 @@ pp_fd_kind(int fd)
 /* Copy the entry of fd into *out.  Returns its kind (PP_FD_NONE when
  * untracked, *out then zeroed).  Lock-free; async-signal-safe. */
 enum pp_fdkind pp_fd_get(int fd, struct pp_fdinfo *out);
+
+/*
+ * The kind, family and lport of fd's entry, and nothing else: what the
+ * datagram path needs per datagram, without copying the whole entry.
+ * PP_FD_NONE (and *family, *lport 0) when untracked.  Lock-free;
+ * async-signal-safe.
+ */
+enum pp_fdkind pp_fd_brief(int fd, uint16_t *family, uint16_t *lport);
 
 /* Replace the entry of fd with *in (allocating its page when needed).
  * Returns false when fd is out of range or memory is short. */

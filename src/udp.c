@@ -61,9 +61,14 @@
  * PROXY-only sockets ever take, and only when a client is new, came
  * through another proxy, or was last refreshed in an earlier second
  * (CLOCK_MONOTONIC_COARSE): the LRU order and the idle time are exact
- * to the second, and a client's further datagrams within that second
- * cost one lock-free lookup.  A fork handler re-initialises the mutex
- * in the child.
+ * to the second.  A client's further datagrams within that second cost
+ * a look at one slot of a small per-thread array of fingerprints ("this
+ * client through this proxy, noted this second"), which stays in the
+ * processor's cache where the table, an entry per client, does not.
+ * A reply to the datagram the thread has just received, what servers
+ * nearly always send, is routed from a copy of that datagram's route
+ * kept by the thread, without searching the table.  A fork handler
+ * re-initialises the mutex in the child.
  */
 #include "config.h"
 
@@ -85,10 +90,23 @@
 #define PP_WARN_EVERY_S 10u
 #define PP_MMSG_MAX 1024u /* UIO_MAXIOV: the kernel's cap on vlen */
 #define PP_INHERIT_MAX 4096
+#define PP_FRESH_BITS 14 /* a thread's "noted this second" slots: 16384 */
+
+/*
+ * The hooks' per-thread state.  The library is loaded at start (it is
+ * preloaded), so its thread-local variables can live in the static TLS
+ * block, reached without a call to __tls_get_addr.
+ */
+#define PP_TLS __thread __attribute__((tls_model("initial-exec")))
 
 /* ===== The per-thread receive buffer ===== */
 
-static __thread uint8_t *pp_tbuf;
+/* The receive buffer, then the thread's fresh-route slots (see
+ * pp_rt_note), in one mapping. */
+#define PP_TMAP (PP_UDP_BUF + (sizeof(uint64_t) << PP_FRESH_BITS))
+
+static PP_TLS uint8_t *pp_tbuf;
+static PP_TLS uint64_t *pp_tfresh;
 static pthread_key_t pp_tbuf_key;
 static pthread_once_t pp_tbuf_once = PTHREAD_ONCE_INIT;
 static bool pp_tbuf_key_ok;
@@ -96,7 +114,7 @@ static bool pp_tbuf_key_ok;
 static void
 pp_tbuf_free(void *p)
 {
-	munmap(p, PP_UDP_BUF);
+	munmap(p, PP_TMAP);
 }
 
 static void
@@ -113,13 +131,14 @@ pp_udp_buf(void)
 
 	if (pp_tbuf != NULL)
 		return pp_tbuf;
-	p = mmap(NULL, PP_UDP_BUF, PROT_READ | PROT_WRITE,
+	p = mmap(NULL, PP_TMAP, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	pthread_once(&pp_tbuf_once, pp_tbuf_key_init);
 	if (pp_tbuf_key_ok)
 		(void)pthread_setspecific(pp_tbuf_key, p);
+	pp_tfresh = (uint64_t *)((uint8_t *)p + PP_UDP_BUF);
 	pp_tbuf = p;
 	return p;
 }
@@ -203,14 +222,6 @@ pp_as_family(const struct sockaddr *sa, socklen_t len, int fam,
 	return false;
 }
 
-/* The port of a PP_FD_UDP entry's bound address, network order. */
-static uint16_t
-pp_local_port(const struct pp_fdinfo *info)
-{
-	return info->dst.sa.sa_family == AF_INET6 ? info->dst.sin6.sin6_port
-						  : info->dst.sin.sin_port;
-}
-
 /* ===== The reply table ===== */
 
 /*
@@ -264,6 +275,19 @@ struct pp_rsnap {
 	socklen_t reallen;
 	union pp_realw real;
 };
+
+/*
+ * The route this thread noted last: a server answers the datagram it
+ * has just received, so the reply's destination is nearly always this
+ * key, and the table need not be searched again for it.  It says what
+ * the table said for the key a moment ago (the proxy that delivered
+ * this thread's latest datagram from that client).
+ */
+static PP_TLS struct {
+	bool valid;
+	union pp_rkeyw k;
+	struct pp_rsnap r;
+} pp_last;
 
 static struct {
 	pthread_mutex_t mtx;
@@ -513,45 +537,103 @@ pp_rt_fill(uint32_t i, const union pp_realw *real, socklen_t reallen,
 }
 
 /*
+ * A 64-bit fingerprint of "client k came through proxy rw in second
+ * now", never 0.  Its top PP_FRESH_BITS bits choose the thread's slot.
+ */
+static uint64_t
+pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
+	      socklen_t reallen, uint32_t now)
+{
+	uint64_t h = pp_rt.seed ^ ((uint64_t)now << 32 | reallen);
+	unsigned i;
+
+	for (i = 0; i < PP_RKEY_W; i++)
+		h = (h ^ k->w[i]) * 0x9e3779b97f4a7c15u;
+	for (i = 0; i < PP_REAL_W; i++)
+		h = (h ^ rw->w[i]) * 0xc2b2ae3d27d4eb4fu;
+	h ^= h >> 31;
+	return h | 1;
+}
+
+/*
  * Client k came through proxy real: remember it (newest first).  An
  * entry that already says so and was refreshed this second is left
- * alone, without the lock: a client's datagrams cost one lock-free
- * lookup each, and the LRU order and the idle time are exact to the
- * second.
+ * alone, without the lock: the LRU order and the idle time are exact to
+ * the second.  Each thread keeps, in a small direct-mapped array, the
+ * fingerprints of what it noted (or found already noted) this second:
+ * a client's further datagrams within the second then touch that array
+ * alone, which stays in the processor's cache where the table, with an
+ * entry per client, does not.
  */
-static void
-pp_rt_note(const union pp_rkeyw *k, const struct sockaddr *real,
-	   socklen_t reallen)
-{
-	struct pp_rsnap cur;
+struct pp_note {
+	union pp_rkeyw k;
 	union pp_realw rw;
+	socklen_t reallen;
+	uint32_t now;
+	uint64_t mark;  /* pp_fresh_mark(), or 0 */
+	uint64_t *slot; /* its slot in this thread's array, or NULL */
+};
+
+/*
+ * Get the note "client k came through proxy real" ready, and have the
+ * processor fetch the thread's fresh slot for it while the caller does
+ * other work (copying the payload out) before pp_rt_note().  False when
+ * real cannot be recorded.
+ */
+static bool
+pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen)
+{
+	if (reallen > sizeof(nt->rw))
+		return false;
+	memset(&nt->rw, 0, sizeof(nt->rw));
+	memcpy(&nt->rw, real, reallen);
+	nt->reallen = reallen;
+	nt->now = pp_now_s();
+	nt->mark = 0;
+	nt->slot = NULL;
+	if (pp_tfresh != NULL && pp_udp_routing()) {
+		nt->mark = pp_fresh_mark(&nt->k, &nt->rw, reallen, nt->now);
+		nt->slot = &pp_tfresh[nt->mark >> (64 - PP_FRESH_BITS)];
+		__builtin_prefetch(nt->slot);
+	}
+	return true;
+}
+
+static void
+pp_rt_note(struct pp_note *nt)
+{
+	const union pp_rkeyw *k = &nt->k;
+	const union pp_realw *rwp = &nt->rw;
+	struct pp_rsnap cur;
 	struct pp_rbucket *b;
 	struct pp_route *e;
-	uint32_t h, i, now;
+	socklen_t reallen = nt->reallen;
+	uint64_t mark = nt->mark, *slot = nt->slot;
+	uint32_t h, i, now = nt->now;
 	unsigned w;
 
-	if (reallen > sizeof(rw))
-		return;
-	memset(&rw, 0, sizeof(rw));
-	memcpy(&rw, real, reallen);
-	now = pp_now_s();
+	pp_last.valid = false;
 	if (pp_udp_routing()) {
+		if (slot != NULL && *slot == mark)
+			goto remember;
 		h = pp_rt_hash(k);
 		if (pp_rt_get(k, h, &cur) && cur.seen == now &&
 		    cur.reallen == reallen &&
-		    memcmp(&cur.real, &rw, sizeof(rw)) == 0)
-			return;
+		    memcmp(&cur.real, rwp, sizeof(*rwp)) == 0)
+			goto remember;
 	}
 	pthread_mutex_lock(&pp_rt.mtx);
-	if (!pp_rt_create())
-		goto out;
+	if (!pp_rt_create()) {
+		pthread_mutex_unlock(&pp_rt.mtx);
+		return;
+	}
 	h = pp_rt_hash(k);
 	b = &pp_rt.bucket[h];
 	i = pp_rt_find(k, h);
 	if (i != 0) {
 		pp_lru_unlink(i);
 		pp_rt_wbegin(b);
-		pp_rt_fill(i, &rw, reallen, now);
+		pp_rt_fill(i, rwp, reallen, now);
 		pp_rt_wend(b);
 	} else {
 		if (pp_rt.used < PP_ROUTE_MAX) {
@@ -566,7 +648,7 @@ pp_rt_note(const union pp_rkeyw *k, const struct sockaddr *real,
 		for (w = 0; w < PP_RKEY_W; w++)
 			atomic_store_explicit(&e->key[w], k->w[w],
 					      memory_order_relaxed);
-		pp_rt_fill(i, &rw, reallen, now);
+		pp_rt_fill(i, rwp, reallen, now);
 		atomic_store_explicit(
 			&e->next,
 			atomic_load_explicit(&b->head, memory_order_relaxed),
@@ -575,8 +657,19 @@ pp_rt_note(const union pp_rkeyw *k, const struct sockaddr *real,
 		pp_rt_wend(b);
 	}
 	pp_lru_push(i);
-out:
 	pthread_mutex_unlock(&pp_rt.mtx);
+	if (pp_tfresh != NULL && slot == NULL) { /* the table is new */
+		mark = pp_fresh_mark(k, rwp, reallen, now);
+		slot = &pp_tfresh[mark >> (64 - PP_FRESH_BITS)];
+	}
+remember:
+	if (slot != NULL)
+		*slot = mark;
+	pp_last.k = *k;
+	pp_last.r.seen = now;
+	pp_last.r.reallen = reallen;
+	pp_last.r.real = *rwp;
+	pp_last.valid = true;
 }
 
 bool
@@ -589,20 +682,25 @@ bool
 pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	     union pp_inaddr *via, socklen_t *vialen)
 {
-	struct pp_fdinfo info;
 	union pp_rkeyw k;
 	struct pp_rsnap cur;
+	const struct pp_rsnap *r = &cur;
+	uint16_t family, lport;
 	bool hit = false;
 	int saved = errno;
 
-	if (!pp_udp_routing() || pp_fd_get(fd, &info) != PP_FD_UDP ||
+	if (!pp_udp_routing() ||
+	    pp_fd_brief(fd, &family, &lport) != PP_FD_UDP ||
 	    !pp_norm(dst, dlen, k.k.aaddr, &k.k.aport))
 		goto out;
-	k.k.lport = pp_local_port(&info);
-	if (pp_rt_get(&k, pp_rt_hash(&k), &cur) &&
-	    pp_now_s() - cur.seen <= PP_ROUTE_IDLE_S)
-		hit = pp_as_family(&cur.real.a.sa, cur.reallen, info.family,
-				   via, vialen);
+	k.k.lport = lport;
+	if (pp_last.valid && memcmp(&pp_last.k, &k, sizeof(k)) == 0)
+		r = &pp_last.r;
+	else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur))
+		goto out;
+	if (pp_now_s() - r->seen <= PP_ROUTE_IDLE_S)
+		hit = pp_as_family(&r->real.a.sa, r->reallen, family, via,
+				   vialen);
 out:
 	errno = saved;
 	return hit;
@@ -647,8 +745,10 @@ pp_udp_classify(int fd, bool clear)
 	info.socktype = SOCK_DGRAM;
 	info.family = sa.sa.sa_family;
 	info.cookie = pp_socket_cookie(fd);
-	memcpy(&info.dst, &sa, len); /* the bound address, for its port */
+	memcpy(&info.dst, &sa, len); /* the bound address */
 	info.dstlen = len;
+	info.lport = sa.sa.sa_family == AF_INET6 ? sa.sin6.sin6_port
+						 : sa.sin.sin_port;
 	if (!pp_fd_set(fd, &info)) {
 		pp_log(PP_LOG_ERROR,
 		       "fd %d: cannot track a PROXY-only UDP "
@@ -707,9 +807,9 @@ enum pp_verdict { PP_DG_DROP, PP_DG_REAL, PP_DG_ADV };
  * socket's family.
  */
 static enum pp_verdict
-pp_judge(const struct pp_fdinfo *info, const union pp_sockaddr *src,
-	 socklen_t srclen, const uint8_t *d, size_t n, size_t *skip,
-	 union pp_inaddr *adv, socklen_t *advlen, const char **why)
+pp_judge(int family, const union pp_sockaddr *src, socklen_t srclen,
+	 const uint8_t *d, size_t n, size_t *skip, union pp_inaddr *adv,
+	 socklen_t *advlen, const char **why)
 {
 	unsigned flags = pp_cfg.versions & (PP_ACCEPT_V2 | PP_ACCEPT_DRAFT);
 	struct pp_header h;
@@ -732,7 +832,7 @@ pp_judge(const struct pp_fdinfo *info, const union pp_sockaddr *src,
 	    (h.family != PP_FAM_INET && h.family != PP_FAM_INET6) ||
 	    h.transport == PP_TP_UNSPEC)
 		return PP_DG_REAL;
-	if (!pp_as_family(&h.src.sa, h.srclen, info->family, adv, advlen)) {
+	if (!pp_as_family(&h.src.sa, h.srclen, family, adv, advlen)) {
 		*why = "IPv6 client on an IPv4 socket";
 		return PP_DG_DROP;
 	}
@@ -871,8 +971,7 @@ pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 static ssize_t
 pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 {
-	struct pp_fdinfo info;
-	union pp_rkeyw k;
+	struct pp_note nt;
 	union pp_sockaddr src;
 	union pp_inaddr adv;
 	struct msghdr m;
@@ -882,14 +981,15 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 	size_t skip, have = 0, plen, done, len0 = 0;
 	const uint8_t *d = NULL;
 	uint8_t *buf, *d0 = NULL;
-	bool direct;
+	uint16_t family, lport;
+	bool direct, note;
 	ssize_t n;
 	int saved = errno;
 
 	/* The error queue holds our own datagrams; a bad msg is the
 	 * kernel's to refuse (EFAULT). */
 	if ((flags & MSG_ERRQUEUE) || msg == NULL ||
-	    pp_fd_get(fd, &info) != PP_FD_UDP)
+	    pp_fd_brief(fd, &family, &lport) != PP_FD_UDP)
 		return PP_UDP_PASS;
 	if (msg->msg_iovlen > IOV_MAX) {
 		errno = EMSGSIZE;
@@ -926,13 +1026,20 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 			errno = saved;
 			return PP_UDP_PASS;
 		}
-		v = pp_judge(&info, &src, m.msg_namelen, d, have, &skip, &adv,
+		v = pp_judge(family, &src, m.msg_namelen, d, have, &skip, &adv,
 			     &advlen, &why);
 		if (v != PP_DG_DROP)
 			break;
 		pp_dropped(fd, &src, m.msg_namelen, why);
 		if (flags & MSG_PEEK)
 			pp_consume(fd, buf);
+	}
+	/* The note's slot is fetched while the payload is copied. */
+	note = v == PP_DG_ADV &&
+	       pp_norm(&adv.sa, advlen, nt.k.k.aaddr, &nt.k.k.aport);
+	if (note) {
+		nt.k.k.lport = lport;
+		note = pp_note_prep(&nt, &src.sa, m.msg_namelen);
 	}
 	plen = (size_t)n - skip;
 	if (d == d0) {
@@ -950,9 +1057,8 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 		if (msg->msg_name != NULL)
 			pp_copy_addr(msg->msg_name, &msg->msg_namelen, &adv.sa,
 				     advlen);
-		k.k.lport = pp_local_port(&info);
-		if (pp_norm(&adv.sa, advlen, k.k.aaddr, &k.k.aport))
-			pp_rt_note(&k, &src.sa, m.msg_namelen);
+		if (note)
+			pp_rt_note(&nt);
 	} else if (msg->msg_name != NULL) {
 		pp_copy_addr(msg->msg_name, &msg->msg_namelen, &src.sa,
 			     m.msg_namelen);

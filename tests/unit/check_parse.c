@@ -75,6 +75,28 @@ is_binary(const struct pp_vec *v)
 }
 
 /* Compare a parsed header with what the vector expects. */
+/* Headers a (over bytes at base a0) and b (over b0) are the same. */
+static void
+same_header(const struct pp_vec *v, const struct pp_header *a,
+	    const uint8_t *a0, const struct pp_header *b, const uint8_t *b0)
+{
+	ck_assert_msg(a->version == b->version && a->draft == b->draft &&
+			      a->command == b->command &&
+			      a->family == b->family &&
+			      a->transport == b->transport &&
+			      a->len == b->len && a->tlv_len == b->tlv_len &&
+			      a->crc_checked == b->crc_checked,
+		      "%s: header fields differ", v->name);
+	ck_assert_msg((a->tlv == NULL) == (b->tlv == NULL) &&
+			      (a->tlv == NULL || a->tlv - a0 == b->tlv - b0),
+		      "%s: TLV areas differ", v->name);
+	ck_assert_uint_eq(a->srclen, b->srclen);
+	ck_assert_uint_eq(a->dstlen, b->dstlen);
+	ck_assert_msg(memcmp(&a->src, &b->src, sizeof(a->src)) == 0 &&
+			      memcmp(&a->dst, &b->dst, sizeof(a->dst)) == 0,
+		      "%s: address bytes differ", v->name);
+}
+
 static void
 check_header(const struct pp_vec *v, const struct pp_header *h,
 	     const uint8_t *base)
@@ -242,6 +264,9 @@ START_TEST(vec_valid_whole)
 		      reason);
 	ck_assert_int_eq(err, PP_OK);
 	check_header(v, &h, v->data);
+	/* pp_parse_buf's shortcut for plain v2 headers and the state
+	 * machine agree on every field and address byte */
+	same_header(v, pp_parser_header(&p), buf, &h, v->data);
 	/* and a datagram cut short is invalid, not "more" */
 	st = pp_parse_buf(v->data, v->hdr_len - 1, v->flags, &h, &err, NULL, 0);
 	ck_assert_int_eq(st, PP_INVALID);

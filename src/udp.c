@@ -91,6 +91,7 @@
 #define PP_MMSG_MAX 1024u /* UIO_MAXIOV: the kernel's cap on vlen */
 #define PP_INHERIT_MAX 4096
 #define PP_FRESH_BITS 14 /* a thread's "noted this second" slots: 16384 */
+#define PP_FRESH_WAYS 8  /* in sets of 8: one cache line */
 
 /*
  * The hooks' per-thread state.  The library is loaded at start (it is
@@ -285,9 +286,30 @@ struct pp_rsnap {
  */
 static PP_TLS struct {
 	bool valid;
-	union pp_rkeyw k;
+	uint16_t family;     /* of the socket it arrived on */
+	union pp_rkeyw k;    /* k.k.lport: that socket's port */
+	union pp_inaddr adv; /* the client as the program was told */
 	struct pp_rsnap r;
 } pp_last;
+
+/* Is dst the very address pp_last.adv (family, port, address)? */
+static bool
+pp_last_is(const struct sockaddr *dst, socklen_t dlen)
+{
+	const union pp_inaddr *a = &pp_last.adv;
+	const union pp_inaddr *d = (const union pp_inaddr *)dst;
+
+	if (dst == NULL || dlen < sizeof(sa_family_t) ||
+	    dst->sa_family != a->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return dlen >= sizeof(d->sin) &&
+		       d->sin.sin_port == a->sin.sin_port &&
+		       d->sin.sin_addr.s_addr == a->sin.sin_addr.s_addr;
+	return dlen >= sizeof(d->sin6) &&
+	       d->sin6.sin6_port == a->sin6.sin6_port &&
+	       memcmp(&d->sin6.sin6_addr, &a->sin6.sin6_addr, 16) == 0;
+}
 
 static struct {
 	pthread_mutex_t mtx;
@@ -536,42 +558,80 @@ pp_rt_fill(uint32_t i, const union pp_realw *real, socklen_t reallen,
 				      memory_order_relaxed);
 }
 
+static inline uint64_t
+pp_w64(uint32_t a, uint32_t b)
+{
+	return (uint64_t)a << 32 | b;
+}
+
+/* One step of a 64-bit hash chain: the xor-shift after the multiply
+ * carries the high bits, which a product alone never moves down. */
+static inline uint64_t
+pp_mix(uint64_t h, uint64_t w, uint64_t c)
+{
+	h = (h ^ w) * c;
+	return h ^ (h >> 32);
+}
+
 /*
  * A 64-bit fingerprint of "client k came through proxy rw in second
- * now", never 0.  Its top PP_FRESH_BITS bits choose the thread's slot.
+ * now", never 0.  Its top bits choose the set of the thread's slots.
  */
 static uint64_t
 pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
 	      socklen_t reallen, uint32_t now)
 {
-	uint64_t h = pp_rt.seed ^ ((uint64_t)now << 32 | reallen);
-	unsigned i;
+	const uint64_t c1 = 0x9e3779b97f4a7c15u, c2 = 0xc2b2ae3d27d4eb4fu;
+	const uint32_t *a = k->w, *r = rw->w;
+	uint64_t x, y;
 
-	for (i = 0; i < PP_RKEY_W; i++)
-		h = (h ^ k->w[i]) * 0x9e3779b97f4a7c15u;
-	for (i = 0; i < PP_REAL_W; i++)
-		h = (h ^ rw->w[i]) * 0xc2b2ae3d27d4eb4fu;
-	h ^= h >> 31;
-	return h | 1;
+	_Static_assert(PP_RKEY_W == 5 && PP_REAL_W == 7, "mark lanes");
+	/* two independent chains, then mixed together (murmur3's fmix64) */
+	x = pp_mix(pp_rt.seed, pp_w64(a[0], a[1]), c1);
+	x = pp_mix(x, pp_w64(a[2], a[3]), c1);
+	x = pp_mix(x, pp_w64(a[4], now), c1);
+	y = pp_mix(~pp_rt.seed, pp_w64(r[0], r[1]), c2);
+	y = pp_mix(y, pp_w64(r[2], r[3]), c2);
+	y = pp_mix(y, pp_w64(r[4], r[5]), c2);
+	y = pp_mix(y, pp_w64(r[6], reallen), c2);
+	x ^= y << 31 | y >> 33;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdu;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53u;
+	x ^= x >> 33;
+	return x | 1;
 }
 
-/*
- * Client k came through proxy real: remember it (newest first).  An
- * entry that already says so and was refreshed this second is left
- * alone, without the lock: the LRU order and the idle time are exact to
- * the second.  Each thread keeps, in a small direct-mapped array, the
- * fingerprints of what it noted (or found already noted) this second:
- * a client's further datagrams within the second then touch that array
- * alone, which stays in the processor's cache where the table, with an
- * entry per client, does not.
- */
+/* The set of this thread's fresh slots where mark belongs. */
+static inline uint64_t *
+pp_fresh_set(uint64_t mark)
+{
+	return pp_tfresh + ((mark >> (64 - PP_FRESH_BITS)) &
+			    ~(uint64_t)(PP_FRESH_WAYS - 1));
+}
+
+static inline bool
+pp_fresh_has(const uint64_t *set, uint64_t mark)
+{
+	unsigned i;
+
+	for (i = 0; i < PP_FRESH_WAYS; i++)
+		if (set[i] == mark)
+			return true;
+	return false;
+}
+
+/* A route to note, prepared by pp_note_prep(). */
 struct pp_note {
 	union pp_rkeyw k;
+	uint16_t family;            /* the receiving socket's */
+	const union pp_inaddr *adv; /* the client as the program is told */
 	union pp_realw rw;
 	socklen_t reallen;
 	uint32_t now;
-	uint64_t mark;  /* pp_fresh_mark(), or 0 */
-	uint64_t *slot; /* its slot in this thread's array, or NULL */
+	uint64_t mark; /* pp_fresh_mark(), or 0 */
+	uint64_t *set; /* its set in this thread's array, or NULL */
 };
 
 /*
@@ -586,19 +646,32 @@ pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen)
 	if (reallen > sizeof(nt->rw))
 		return false;
 	memset(&nt->rw, 0, sizeof(nt->rw));
-	memcpy(&nt->rw, real, reallen);
+	if (reallen == sizeof(struct sockaddr_in)) /* a fixed-size copy */
+		memcpy(&nt->rw, real, sizeof(struct sockaddr_in));
+	else
+		memcpy(&nt->rw, real, reallen);
 	nt->reallen = reallen;
 	nt->now = pp_now_s();
 	nt->mark = 0;
-	nt->slot = NULL;
+	nt->set = NULL;
 	if (pp_tfresh != NULL && pp_udp_routing()) {
 		nt->mark = pp_fresh_mark(&nt->k, &nt->rw, reallen, nt->now);
-		nt->slot = &pp_tfresh[nt->mark >> (64 - PP_FRESH_BITS)];
-		__builtin_prefetch(nt->slot);
+		nt->set = pp_fresh_set(nt->mark);
+		__builtin_prefetch(nt->set);
 	}
 	return true;
 }
 
+/*
+ * Client k came through proxy real: remember it (newest first).  An
+ * entry that already says so and was refreshed this second is left
+ * alone, without the lock: the LRU order and the idle time are exact to
+ * the second.  Each thread keeps, in a small direct-mapped array, the
+ * fingerprints of what it noted (or found already noted) this second:
+ * a client's further datagrams within the second then touch that array
+ * alone, which stays in the processor's cache where the table, with an
+ * entry per client, does not.
+ */
 static void
 pp_rt_note(struct pp_note *nt)
 {
@@ -608,19 +681,26 @@ pp_rt_note(struct pp_note *nt)
 	struct pp_rbucket *b;
 	struct pp_route *e;
 	socklen_t reallen = nt->reallen;
-	uint64_t mark = nt->mark, *slot = nt->slot;
+	uint64_t mark = nt->mark, *set = nt->set;
 	uint32_t h, i, now = nt->now;
 	unsigned w;
 
+	/* The same client through the same proxy as the thread's last
+	 * datagram, in the same second: nothing to do. */
+	if (pp_last.valid && pp_last.r.seen == now &&
+	    pp_last.r.reallen == reallen &&
+	    memcmp(&pp_last.k, k, sizeof(*k)) == 0 &&
+	    memcmp(&pp_last.r.real, rwp, sizeof(*rwp)) == 0)
+		goto remember;
 	pp_last.valid = false;
 	if (pp_udp_routing()) {
-		if (slot != NULL && *slot == mark)
+		if (set != NULL && pp_fresh_has(set, mark))
 			goto remember;
 		h = pp_rt_hash(k);
 		if (pp_rt_get(k, h, &cur) && cur.seen == now &&
 		    cur.reallen == reallen &&
 		    memcmp(&cur.real, rwp, sizeof(*rwp)) == 0)
-			goto remember;
+			goto fresh;
 	}
 	pthread_mutex_lock(&pp_rt.mtx);
 	if (!pp_rt_create()) {
@@ -658,14 +738,21 @@ pp_rt_note(struct pp_note *nt)
 	}
 	pp_lru_push(i);
 	pthread_mutex_unlock(&pp_rt.mtx);
-	if (pp_tfresh != NULL && slot == NULL) { /* the table is new */
+	if (pp_tfresh != NULL && set == NULL) { /* the table is new */
 		mark = pp_fresh_mark(k, rwp, reallen, now);
-		slot = &pp_tfresh[mark >> (64 - PP_FRESH_BITS)];
+		set = pp_fresh_set(mark);
+	}
+fresh:
+	/* Newest first; the oldest of the set goes (marks of an earlier
+	 * second never match again anyway). */
+	if (set != NULL) {
+		memmove(set + 1, set, (PP_FRESH_WAYS - 1) * sizeof(*set));
+		set[0] = mark;
 	}
 remember:
-	if (slot != NULL)
-		*slot = mark;
 	pp_last.k = *k;
+	pp_last.family = nt->family;
+	pp_last.adv = *nt->adv;
 	pp_last.r.seen = now;
 	pp_last.r.reallen = reallen;
 	pp_last.r.real = *rwp;
@@ -689,12 +776,15 @@ pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	bool hit = false;
 	int saved = errno;
 
-	if (!pp_udp_routing() ||
-	    pp_fd_brief(fd, &family, &lport) != PP_FD_UDP ||
-	    !pp_norm(dst, dlen, k.k.aaddr, &k.k.aport))
+	if (!pp_udp_routing() || pp_fd_brief(fd, &family, &lport) != PP_FD_UDP)
 		goto out;
 	k.k.lport = lport;
-	if (pp_last.valid && memcmp(&pp_last.k, &k, sizeof(k)) == 0)
+	if (pp_last.valid && pp_last.k.k.lport == lport &&
+	    pp_last.family == family && pp_last_is(dst, dlen))
+		r = &pp_last.r; /* the reply to what was just received */
+	else if (!pp_norm(dst, dlen, k.k.aaddr, &k.k.aport))
+		goto out;
+	else if (pp_last.valid && memcmp(&pp_last.k, &k, sizeof(k)) == 0)
 		r = &pp_last.r;
 	else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur))
 		goto out;
@@ -802,6 +892,42 @@ pp_udp_inherit(void)
 enum pp_verdict { PP_DG_DROP, PP_DG_REAL, PP_DG_ADV };
 
 /*
+ * The advertised source of a brief header in the form a socket of
+ * family fam uses, as pp_as_family() would give it; false when fam
+ * cannot hold it.
+ */
+static bool
+pp_brief_src(const struct pp_v2_brief *b, int fam, union pp_inaddr *out,
+	     socklen_t *outlen)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0,    0,
+					    0, 0, 0, 0, 0xff, 0xff };
+
+	memset(out, 0, sizeof(*out));
+	if (fam == AF_INET6) {
+		out->sin6.sin6_family = AF_INET6;
+		out->sin6.sin6_port = b->sport;
+		if (b->family == PP_FAM_INET) {
+			memcpy(&out->sin6.sin6_addr, mapped, 12);
+			memcpy(out->sin6.sin6_addr.s6_addr + 12, b->src, 4);
+		} else {
+			memcpy(&out->sin6.sin6_addr, b->src, 16);
+		}
+		*outlen = sizeof(out->sin6);
+		return true;
+	}
+	if (fam != AF_INET ||
+	    (b->family == PP_FAM_INET6 && memcmp(b->src, mapped, 12) != 0))
+		return false;
+	out->sin.sin_family = AF_INET;
+	out->sin.sin_port = b->sport;
+	memcpy(&out->sin.sin_addr,
+	       b->family == PP_FAM_INET ? b->src : b->src + 12, 4);
+	*outlen = sizeof(out->sin);
+	return true;
+}
+
+/*
  * What datagram d[0..n) from src means.  *skip is set to the header
  * length to strip; for PP_DG_ADV *adv is the advertised client in the
  * socket's family.
@@ -812,6 +938,7 @@ pp_judge(int family, const union pp_sockaddr *src, socklen_t srclen,
 	 socklen_t *advlen, const char **why)
 {
 	unsigned flags = pp_cfg.versions & (PP_ACCEPT_V2 | PP_ACCEPT_DRAFT);
+	struct pp_v2_brief b;
 	struct pp_header h;
 	enum pp_err err;
 
@@ -820,6 +947,16 @@ pp_judge(int family, const union pp_sockaddr *src, socklen_t srclen,
 		if (pp_acl_match(&pp_cfg.direct, &src->sa, srclen))
 			return PP_DG_REAL;
 		*why = "source not in PP_ALLOW or PP_DIRECT";
+		return PP_DG_DROP;
+	}
+	/* What nearly every datagram carries, without the full parse. */
+	if (pp_parse_v2_brief(d, n, flags, &b)) {
+		*skip = b.len;
+		if (b.transport == PP_TP_UNSPEC)
+			return PP_DG_REAL;
+		if (pp_brief_src(&b, family, adv, advlen))
+			return PP_DG_ADV;
+		*why = "IPv6 client on an IPv4 socket";
 		return PP_DG_DROP;
 	}
 	if (pp_parse_buf(d, n, flags, &h, &err, NULL, 0) != PP_DONE) {
@@ -1039,6 +1176,8 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 	       pp_norm(&adv.sa, advlen, nt.k.k.aaddr, &nt.k.k.aport);
 	if (note) {
 		nt.k.k.lport = lport;
+		nt.family = family;
+		nt.adv = &adv;
 		note = pp_note_prep(&nt, &src.sa, m.msg_namelen);
 	}
 	plen = (size_t)n - skip;

@@ -1339,54 +1339,69 @@ pp_parser_header(const struct pp_parser *p)
 	return &p->hdr;
 }
 
-/*
- * The header nearly every datagram and most connections carry: final
- * layout, PROXY, INET or INET6, no TLV.  Decoded here in a few loads,
- * without the state machine, when h asks for the result; anything else,
- * valid or not, returns false and goes the long way, which gives the
- * same result for these bytes (the unit tests compare the two).
- */
-static bool
-pp_v2_plain(const uint8_t *b, size_t len, unsigned flags, struct pp_header *h)
+bool
+pp_parse_v2_brief(const void *buf, size_t len, unsigned flags,
+		  struct pp_v2_brief *b)
 {
-	const uint8_t *a = b + PP_V2_FIXED;
+	const uint8_t *d = buf;
 	unsigned fam, tp;
 	size_t body;
 
-	if (h == NULL || !(flags & PP_ACCEPT_V2) || len < PP_V2_FIXED + 12 ||
-	    b[12] != 0x21 || memcmp(b, pp_v2_sig, sizeof(pp_v2_sig)) != 0)
+	if (!(flags & PP_ACCEPT_V2) || len < PP_V2_FIXED + 12 ||
+	    d[12] != 0x21 || memcmp(d, pp_v2_sig, sizeof(pp_v2_sig)) != 0)
 		return false;
-	fam = b[13] >> 4;
-	tp = b[13] & 0x0f;
-	body = pp_be16(b + 14);
-	if (tp > 2 ||
-	    !((fam == PP_FAM_INET && body == 12) ||
-	      (fam == PP_FAM_INET6 && body == 36 && len >= PP_V2_FIXED + 36)))
+	fam = d[13] >> 4;
+	tp = d[13] & 0x0f;
+	body = pp_be16(d + 14);
+	if (tp > 2)
 		return false;
+	if (fam == PP_FAM_INET && body == 12) {
+		b->src = d + 16;
+		b->dst = d + 20;
+		memcpy(&b->sport, d + 24, 2);
+		memcpy(&b->dport, d + 26, 2);
+	} else if (fam == PP_FAM_INET6 && body == 36 &&
+		   len >= PP_V2_FIXED + 36) {
+		b->src = d + 16;
+		b->dst = d + 32;
+		memcpy(&b->sport, d + 48, 2);
+		memcpy(&b->dport, d + 50, 2);
+	} else {
+		return false;
+	}
+	b->family = (enum pp_family)fam;
+	b->transport = (enum pp_transport)tp;
+	b->len = PP_V2_FIXED + body;
+	return true;
+}
+
+/* *h from a brief header, as the state machine would have left it. */
+static void
+pp_v2_expand(const struct pp_v2_brief *b, struct pp_header *h)
+{
 	memset(h, 0, sizeof(*h));
 	h->version = 2;
 	h->command = PP_CMD_PROXY;
-	h->family = (enum pp_family)fam;
-	h->transport = (enum pp_transport)tp;
-	h->len = PP_V2_FIXED + body;
-	if (fam == PP_FAM_INET) {
+	h->family = b->family;
+	h->transport = b->transport;
+	h->len = b->len;
+	if (b->family == PP_FAM_INET) {
 		h->src.sin.sin_family = AF_INET;
 		h->dst.sin.sin_family = AF_INET;
-		memcpy(&h->src.sin.sin_addr, a, 4);
-		memcpy(&h->dst.sin.sin_addr, a + 4, 4);
-		memcpy(&h->src.sin.sin_port, a + 8, 2);
-		memcpy(&h->dst.sin.sin_port, a + 10, 2);
+		memcpy(&h->src.sin.sin_addr, b->src, 4);
+		memcpy(&h->dst.sin.sin_addr, b->dst, 4);
+		h->src.sin.sin_port = b->sport;
+		h->dst.sin.sin_port = b->dport;
 		h->srclen = h->dstlen = sizeof(struct sockaddr_in);
 	} else {
 		h->src.sin6.sin6_family = AF_INET6;
 		h->dst.sin6.sin6_family = AF_INET6;
-		memcpy(&h->src.sin6.sin6_addr, a, 16);
-		memcpy(&h->dst.sin6.sin6_addr, a + 16, 16);
-		memcpy(&h->src.sin6.sin6_port, a + 32, 2);
-		memcpy(&h->dst.sin6.sin6_port, a + 34, 2);
+		memcpy(&h->src.sin6.sin6_addr, b->src, 16);
+		memcpy(&h->dst.sin6.sin6_addr, b->dst, 16);
+		h->src.sin6.sin6_port = b->sport;
+		h->dst.sin6.sin6_port = b->dport;
 		h->srclen = h->dstlen = sizeof(struct sockaddr_in6);
 	}
-	return true;
 }
 
 enum pp_status
@@ -1394,9 +1409,11 @@ pp_parse_buf(const void *buf, size_t len, unsigned flags, struct pp_header *h,
 	     enum pp_err *err, char *reason, size_t reasonlen)
 {
 	struct pp_parser q;
+	struct pp_v2_brief b;
 	enum pp_status st;
 
-	if (pp_v2_plain(buf, len, flags, h)) {
+	if (h != NULL && pp_parse_v2_brief(buf, len, flags, &b)) {
+		pp_v2_expand(&b, h);
 		if (err != NULL)
 			*err = PP_OK;
 		if (reason != NULL && reasonlen > 0)

@@ -170,6 +170,28 @@ size_t pp_parser_total(const struct pp_parser *p);
 const struct pp_header *pp_parser_header(const struct pp_parser *p);
 
 /*
+ * The header nearly every datagram and most connections carry: final
+ * layout, PROXY, INET or INET6, no TLV.  The addresses point into the
+ * parsed bytes, in network order, as the ports are.
+ */
+struct pp_v2_brief {
+	enum pp_family family;       /* PP_FAM_INET or PP_FAM_INET6 */
+	enum pp_transport transport; /* any of the three */
+	size_t len;                  /* header length: 28 or 52 */
+	const uint8_t *src, *dst;    /* 4 or 16 bytes each */
+	uint16_t sport, dport;
+};
+
+/*
+ * True when buf[0..len) begins with such a header (and flags accept v2),
+ * described in *b: a few loads, no state machine, nothing else written.
+ * False for anything else, valid or not: pp_parse_buf() then tells.
+ * Where it is true, pp_parse_buf() gives the same header.
+ */
+bool pp_parse_v2_brief(const void *buf, size_t len, unsigned flags,
+		       struct pp_v2_brief *b);
+
+/*
  * Parse a header at the start of buf[0..len), typically a datagram.  On
  * PP_DONE *h describes it (h->tlv points into buf) and h->len is where
  * the payload starts; a header not complete within len is PP_INVALID

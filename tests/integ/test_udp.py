@@ -597,6 +597,27 @@ def many_clients_replies():
     eq(got, want, "every reply reached the proxy")
 
 
+@test
+def many_clients_nearly_alike_replies():
+    # Clients told apart only by their port, or only by the top byte of
+    # their address, each through the same proxy: every one of them must
+    # be remembered, whatever the server answers first.  Replies are read
+    # a group at a time, before the proxy's receive buffer fills.
+    srv = start_udp("-m", "mmsg")
+    c = client()
+    clients = [("198.18.7.7", 20000 + i) for i in range(300)]
+    clients += [("%d.18.7.7" % (i + 1), 30000) for i in range(200)]
+    want, got = set(), set()
+    for g in range(0, len(clients), 20):
+        for i in range(g, min(g + 20, len(clients))):
+            src, sport = clients[i]
+            send(c, srv, hdr(src=src, sport=sport) + b"n%d" % i)
+            want.add(b"src=%s:%d n%d" % (src.encode(), sport, i))
+        while len(got) < len(want):
+            got.add(reply(c, timeout=5)[0])
+    eq(got, want, "every reply reached the proxy")
+
+
 # ===== Descriptors =====
 
 @test

@@ -106,34 +106,6 @@ pp_fd_get(int fd, struct pp_fdinfo *out)
 	return (enum pp_fdkind)out->kind;
 }
 
-enum pp_fdkind
-pp_fd_brief(int fd, uint16_t *family, uint16_t *lport)
-{
-	struct pp_fdent *e = pp_fd_ent(fd, false);
-	uint32_t s1;
-	uint16_t f, l;
-	uint8_t k;
-
-	if (e == NULL) {
-		*family = *lport = 0;
-		return PP_FD_NONE;
-	}
-	for (;;) {
-		s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
-		if (s1 & 1)
-			continue;
-		k = e->info.kind;
-		f = e->info.family;
-		l = e->info.lport;
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&e->seq, memory_order_relaxed) == s1)
-			break;
-	}
-	*family = f;
-	*lport = l;
-	return (enum pp_fdkind)k;
-}
-
 bool
 pp_fd_set(int fd, const struct pp_fdinfo *in)
 {

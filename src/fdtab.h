@@ -79,17 +79,47 @@ pp_fd_kind(int fd)
 		&page[fd % PP_FDTAB_PAGE].kind, memory_order_acquire);
 }
 
-/* Copy the entry of fd into *out.  Returns its kind (PP_FD_NONE when
- * untracked, *out then zeroed).  Lock-free; async-signal-safe. */
-enum pp_fdkind pp_fd_get(int fd, struct pp_fdinfo *out);
-
 /*
  * The kind, family and lport of fd's entry, and nothing else: what the
  * datagram path needs per datagram, without copying the whole entry.
  * PP_FD_NONE (and *family, *lport 0) when untracked.  Lock-free;
  * async-signal-safe.
  */
-enum pp_fdkind pp_fd_brief(int fd, uint16_t *family, uint16_t *lport);
+static inline enum pp_fdkind
+pp_fd_brief(int fd, uint16_t *family, uint16_t *lport)
+{
+	struct pp_fdent *page, *e;
+	uint32_t s1;
+	uint16_t f, l;
+	uint8_t k;
+
+	*family = *lport = 0;
+	if (fd < 0 || (unsigned)fd >= PP_FDTAB_PAGE * PP_FDTAB_PAGES)
+		return PP_FD_NONE;
+	page = atomic_load_explicit(&pp_fdtab[fd / PP_FDTAB_PAGE],
+				    memory_order_acquire);
+	if (page == NULL)
+		return PP_FD_NONE;
+	e = &page[fd % PP_FDTAB_PAGE];
+	for (;;) {
+		s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
+		if (s1 & 1)
+			continue;
+		k = e->info.kind;
+		f = e->info.family;
+		l = e->info.lport;
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&e->seq, memory_order_relaxed) == s1)
+			break;
+	}
+	*family = f;
+	*lport = l;
+	return (enum pp_fdkind)k;
+}
+
+/* Copy the entry of fd into *out.  Returns its kind (PP_FD_NONE when
+ * untracked, *out then zeroed).  Lock-free; async-signal-safe. */
+enum pp_fdkind pp_fd_get(int fd, struct pp_fdinfo *out);
 
 /* Replace the entry of fd with *in (allocating its page when needed).
  * Returns false when fd is out of range or memory is short. */

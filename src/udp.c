@@ -788,9 +788,18 @@ pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 		r = &pp_last.r;
 	else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur))
 		goto out;
-	if (pp_now_s() - r->seen <= PP_ROUTE_IDLE_S)
+	if (pp_now_s() - r->seen > PP_ROUTE_IDLE_S) {
+		hit = false;
+	} else if (r->real.a.sa.sa_family == family &&
+		   r->reallen <= sizeof(*via)) {
+		/* as the kernel reported it on a socket of this family */
+		memcpy(via, &r->real.a, sizeof(*via));
+		*vialen = r->reallen;
+		hit = true;
+	} else {
 		hit = pp_as_family(&r->real.a.sa, r->reallen, family, via,
 				   vialen);
+	}
 out:
 	errno = saved;
 	return hit;

@@ -66,6 +66,32 @@ START_TEST(set_get_clear)
 }
 END_TEST
 
+START_TEST(brief_of_a_datagram_socket)
+{
+	struct pp_fdinfo in;
+	uint16_t fam = 1, port = 1;
+
+	memset(&in, 0, sizeof(in));
+	in.kind = PP_FD_UDP;
+	in.family = AF_INET6;
+	in.lport = htons(5353);
+	ck_assert_int_eq(pp_fd_brief(8, &fam, &port), PP_FD_NONE);
+	ck_assert_uint_eq(fam, 0);
+	ck_assert_uint_eq(port, 0);
+	ck_assert(pp_fd_set(8, &in));
+	ck_assert_int_eq(pp_fd_brief(8, &fam, &port), PP_FD_UDP);
+	ck_assert_uint_eq(fam, AF_INET6);
+	ck_assert_uint_eq(port, htons(5353));
+	ck_assert_int_eq(pp_fd_brief(-3, &fam, &port), PP_FD_NONE);
+	ck_assert_int_eq(
+		pp_fd_brief(PP_FDTAB_PAGE * PP_FDTAB_PAGES, &fam, &port),
+		PP_FD_NONE);
+	pp_fd_clear(8);
+	ck_assert_int_eq(pp_fd_brief(8, &fam, &port), PP_FD_NONE);
+	ck_assert_uint_eq(port, 0);
+}
+END_TEST
+
 START_TEST(high_numbers)
 {
 	struct pp_fdinfo in = conn_info(0x0A000001, 1, 7), out;
@@ -202,6 +228,7 @@ main(void)
 
 	tcase_add_test(tc, untracked_is_none);
 	tcase_add_test(tc, set_get_clear);
+	tcase_add_test(tc, brief_of_a_datagram_socket);
 	tcase_add_test(tc, high_numbers);
 	tcase_add_test(tc, copy_follows_dup);
 	tcase_add_test(tc, range_clear);

@@ -62,9 +62,9 @@
  * through another proxy, or was last refreshed in an earlier second
  * (CLOCK_MONOTONIC_COARSE): the LRU order and the idle time are exact
  * to the second.  A client's further datagrams within that second cost
- * a look at one slot of a small per-thread array of fingerprints ("this
- * client through this proxy, noted this second"), which stays in the
- * processor's cache where the table, an entry per client, does not.
+ * a look at one set of a small per-thread array of fingerprints ("this
+ * client through this proxy, noted this second"), one cache line where
+ * the table's bucket and entry are two or three.
  * A reply to the datagram the thread has just received, what servers
  * nearly always send, is routed from a copy of that datagram's route
  * kept by the thread, without searching the table.  A fork handler
@@ -283,20 +283,43 @@ struct pp_rsnap {
  * key, and the table need not be searched again for it.  It says what
  * the table said for the key a moment ago (the proxy that delivered
  * this thread's latest datagram from that client).
+ *
+ * A signal handler may receive or send on the same thread.  pp_last is
+ * written only by pp_rt_note() when it is not interrupting itself
+ * (pp_noting), between two steps of pp_last_gen, which is odd meanwhile;
+ * a reader copies it and uses the copy only when the count did not move.
  */
-static PP_TLS struct {
+struct pp_lastroute {
 	bool valid;
 	uint16_t family;     /* of the socket it arrived on */
 	union pp_rkeyw k;    /* k.k.lport: that socket's port */
 	union pp_inaddr adv; /* the client as the program was told */
 	struct pp_rsnap r;
-} pp_last;
+};
 
-/* Is dst the very address pp_last.adv (family, port, address)? */
+static PP_TLS struct pp_lastroute pp_last;
+static PP_TLS unsigned pp_last_gen;
+static PP_TLS bool pp_noting;
+
+/* A consistent copy of pp_last into *out; false when there is none. */
 static bool
-pp_last_is(const struct sockaddr *dst, socklen_t dlen)
+pp_last_get(struct pp_lastroute *out)
 {
-	const union pp_inaddr *a = &pp_last.adv;
+	unsigned g = pp_last_gen;
+
+	atomic_signal_fence(memory_order_seq_cst);
+	if ((g & 1) || !pp_last.valid)
+		return false;
+	*out = pp_last;
+	atomic_signal_fence(memory_order_seq_cst);
+	return pp_last_gen == g;
+}
+
+/* Is dst the very address a (family, port, address)? */
+static bool
+pp_same_dst(const union pp_inaddr *a, const struct sockaddr *dst,
+	    socklen_t dlen)
+{
 	const union pp_inaddr *d = (const union pp_inaddr *)dst;
 
 	if (dst == NULL || dlen < sizeof(sa_family_t) ||
@@ -636,7 +659,7 @@ struct pp_note {
 
 /*
  * Get the note "client k came through proxy real" ready, and have the
- * processor fetch the thread's fresh slot for it while the caller does
+ * processor fetch the thread's fresh set for it while the caller does
  * other work (copying the payload out) before pp_rt_note().  False when
  * real cannot be recorded.
  */
@@ -666,11 +689,10 @@ pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen)
  * Client k came through proxy real: remember it (newest first).  An
  * entry that already says so and was refreshed this second is left
  * alone, without the lock: the LRU order and the idle time are exact to
- * the second.  Each thread keeps, in a small direct-mapped array, the
+ * the second.  Each thread keeps, in a small array of 8-way sets, the
  * fingerprints of what it noted (or found already noted) this second:
- * a client's further datagrams within the second then touch that array
- * alone, which stays in the processor's cache where the table, with an
- * entry per client, does not.
+ * a client's further datagrams within the second then touch one cache
+ * line of that array, not the table's bucket and entry.
  */
 static void
 pp_rt_note(struct pp_note *nt)
@@ -684,15 +706,21 @@ pp_rt_note(struct pp_note *nt)
 	uint64_t mark = nt->mark, *set = nt->set;
 	uint32_t h, i, now = nt->now;
 	unsigned w;
+	bool nested;
 
+	/* Interrupting itself (a signal handler): the table only. */
+	nested = pp_noting;
+	pp_noting = true;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (nested)
+		set = NULL;
 	/* The same client through the same proxy as the thread's last
 	 * datagram, in the same second: nothing to do. */
-	if (pp_last.valid && pp_last.r.seen == now &&
-	    pp_last.r.reallen == reallen &&
-	    memcmp(&pp_last.k, k, sizeof(*k)) == 0 &&
-	    memcmp(&pp_last.r.real, rwp, sizeof(*rwp)) == 0)
+	else if (pp_last.valid && pp_last.r.seen == now &&
+		 pp_last.r.reallen == reallen &&
+		 memcmp(&pp_last.k, k, sizeof(*k)) == 0 &&
+		 memcmp(&pp_last.r.real, rwp, sizeof(*rwp)) == 0)
 		goto remember;
-	pp_last.valid = false;
 	if (pp_udp_routing()) {
 		if (set != NULL && pp_fresh_has(set, mark))
 			goto remember;
@@ -705,7 +733,7 @@ pp_rt_note(struct pp_note *nt)
 	pthread_mutex_lock(&pp_rt.mtx);
 	if (!pp_rt_create()) {
 		pthread_mutex_unlock(&pp_rt.mtx);
-		return;
+		goto out;
 	}
 	h = pp_rt_hash(k);
 	b = &pp_rt.bucket[h];
@@ -738,7 +766,7 @@ pp_rt_note(struct pp_note *nt)
 	}
 	pp_lru_push(i);
 	pthread_mutex_unlock(&pp_rt.mtx);
-	if (pp_tfresh != NULL && set == NULL) { /* the table is new */
+	if (pp_tfresh != NULL && set == NULL && !nested) { /* a new table */
 		mark = pp_fresh_mark(k, rwp, reallen, now);
 		set = pp_fresh_set(mark);
 	}
@@ -750,6 +778,10 @@ fresh:
 		set[0] = mark;
 	}
 remember:
+	if (nested)
+		goto out;
+	pp_last_gen++;
+	atomic_signal_fence(memory_order_seq_cst);
 	pp_last.k = *k;
 	pp_last.family = nt->family;
 	pp_last.adv = *nt->adv;
@@ -757,6 +789,11 @@ remember:
 	pp_last.r.reallen = reallen;
 	pp_last.r.real = *rwp;
 	pp_last.valid = true;
+	atomic_signal_fence(memory_order_seq_cst);
+	pp_last_gen++;
+out:
+	atomic_signal_fence(memory_order_seq_cst);
+	pp_noting = nested;
 }
 
 bool
@@ -769,29 +806,31 @@ bool
 pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	     union pp_inaddr *via, socklen_t *vialen)
 {
+	struct pp_lastroute last;
 	union pp_rkeyw k;
 	struct pp_rsnap cur;
 	const struct pp_rsnap *r = &cur;
 	uint16_t family, lport;
-	bool hit = false;
+	uint32_t now;
+	bool hit = false, fresh;
 	int saved = errno;
 
 	if (!pp_udp_routing() || pp_fd_brief(fd, &family, &lport) != PP_FD_UDP)
 		goto out;
+	now = pp_now_s();
+	fresh = pp_last_get(&last) && now - last.r.seen <= PP_ROUTE_IDLE_S;
 	k.k.lport = lport;
-	if (pp_last.valid && pp_last.k.k.lport == lport &&
-	    pp_last.family == family && pp_last_is(dst, dlen))
-		r = &pp_last.r; /* the reply to what was just received */
+	if (fresh && last.k.k.lport == lport && last.family == family &&
+	    pp_same_dst(&last.adv, dst, dlen))
+		r = &last.r; /* the reply to what was just received */
 	else if (!pp_norm(dst, dlen, k.k.aaddr, &k.k.aport))
 		goto out;
-	else if (pp_last.valid && memcmp(&pp_last.k, &k, sizeof(k)) == 0)
-		r = &pp_last.r;
-	else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur))
+	else if (fresh && memcmp(&last.k, &k, sizeof(k)) == 0)
+		r = &last.r;
+	else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur) ||
+		 now - cur.seen > PP_ROUTE_IDLE_S)
 		goto out;
-	if (pp_now_s() - r->seen > PP_ROUTE_IDLE_S) {
-		hit = false;
-	} else if (r->real.a.sa.sa_family == family &&
-		   r->reallen <= sizeof(*via)) {
+	if (r->real.a.sa.sa_family == family && r->reallen <= sizeof(*via)) {
 		/* as the kernel reported it on a socket of this family */
 		memcpy(via, &r->real.a, sizeof(*via));
 		*vialen = r->reallen;

@@ -60,6 +60,20 @@ struct pp_fdent {
 
 extern _Atomic(struct pp_fdent *) pp_fdtab[PP_FDTAB_PAGES];
 
+/* The entry of fd, NULL when its page was never allocated (or fd is out
+ * of range): one or two loads. */
+static inline struct pp_fdent *
+pp_fd_slot(int fd)
+{
+	struct pp_fdent *page;
+
+	if (fd < 0 || (unsigned)fd >= PP_FDTAB_PAGE * PP_FDTAB_PAGES)
+		return NULL;
+	page = atomic_load_explicit(&pp_fdtab[fd / PP_FDTAB_PAGE],
+				    memory_order_acquire);
+	return page == NULL ? NULL : &page[fd % PP_FDTAB_PAGE];
+}
+
 /*
  * The fast path: the kind of fd, with one or two loads and no call,
  * syscall, lock or allocation.  PP_FD_NONE for anything not tracked.
@@ -67,16 +81,12 @@ extern _Atomic(struct pp_fdent *) pp_fdtab[PP_FDTAB_PAGES];
 static inline enum pp_fdkind
 pp_fd_kind(int fd)
 {
-	struct pp_fdent *page;
+	struct pp_fdent *e = pp_fd_slot(fd);
 
-	if (fd < 0 || (unsigned)fd >= PP_FDTAB_PAGE * PP_FDTAB_PAGES)
+	if (e == NULL)
 		return PP_FD_NONE;
-	page = atomic_load_explicit(&pp_fdtab[fd / PP_FDTAB_PAGE],
-				    memory_order_acquire);
-	if (page == NULL)
-		return PP_FD_NONE;
-	return (enum pp_fdkind)atomic_load_explicit(
-		&page[fd % PP_FDTAB_PAGE].kind, memory_order_acquire);
+	return (enum pp_fdkind)atomic_load_explicit(&e->kind,
+						    memory_order_acquire);
 }
 
 /*
@@ -88,19 +98,14 @@ pp_fd_kind(int fd)
 static inline enum pp_fdkind
 pp_fd_brief(int fd, uint16_t *family, uint16_t *lport)
 {
-	struct pp_fdent *page, *e;
+	struct pp_fdent *e = pp_fd_slot(fd);
 	uint32_t s1;
 	uint16_t f, l;
 	uint8_t k;
 
 	*family = *lport = 0;
-	if (fd < 0 || (unsigned)fd >= PP_FDTAB_PAGE * PP_FDTAB_PAGES)
+	if (e == NULL)
 		return PP_FD_NONE;
-	page = atomic_load_explicit(&pp_fdtab[fd / PP_FDTAB_PAGE],
-				    memory_order_acquire);
-	if (page == NULL)
-		return PP_FD_NONE;
-	e = &page[fd % PP_FDTAB_PAGE];
 	for (;;) {
 		s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
 		if (s1 & 1)

@@ -1219,7 +1219,7 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 		if (flags & MSG_PEEK)
 			pp_consume(fd, buf);
 	}
-	/* The note's slot is fetched while the payload is copied. */
+	/* The note's fresh set is fetched while the payload is copied. */
 	note = v == PP_DG_ADV &&
 	       pp_norm(&adv.sa, advlen, nt.k.k.aaddr, &nt.k.k.aport);
 	if (note) {

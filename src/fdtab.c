@@ -37,27 +37,19 @@ _Atomic(struct pp_fdent *) pp_fdtab[PP_FDTAB_PAGES];
 static struct pp_fdent *
 pp_fd_ent(int fd, bool create)
 {
-	struct pp_fdent *page, *fresh, *expected = NULL;
-	unsigned idx;
+	struct pp_fdent *e = pp_fd_slot(fd), *page, *expected = NULL;
+	unsigned idx = (unsigned)fd / PP_FDTAB_PAGE;
 
-	if (fd < 0 || (unsigned)fd >= PP_FDTAB_PAGE * PP_FDTAB_PAGES)
-		return NULL;
-	idx = (unsigned)fd / PP_FDTAB_PAGE;
-	page = atomic_load_explicit(&pp_fdtab[idx], memory_order_acquire);
-	if (page == NULL && create) {
-		fresh = calloc(PP_FDTAB_PAGE, sizeof(*fresh));
-		if (fresh == NULL)
-			return NULL;
-		if (atomic_compare_exchange_strong(&pp_fdtab[idx], &expected,
-						   fresh)) {
-			page = fresh;
-		} else {
-			free(fresh);
-			page = expected;
-		}
-	}
+	if (e != NULL || !create || fd < 0 ||
+	    (unsigned)fd >= PP_FDTAB_PAGE * PP_FDTAB_PAGES)
+		return e;
+	page = calloc(PP_FDTAB_PAGE, sizeof(*page));
 	if (page == NULL)
 		return NULL;
+	if (!atomic_compare_exchange_strong(&pp_fdtab[idx], &expected, page)) {
+		free(page); /* another thread allocated it first */
+		page = expected;
+	}
 	return &page[(unsigned)fd % PP_FDTAB_PAGE];
 }
 
@@ -87,22 +79,16 @@ enum pp_fdkind
 pp_fd_get(int fd, struct pp_fdinfo *out)
 {
 	struct pp_fdent *e = pp_fd_ent(fd, false);
-	uint32_t s1, s2;
+	uint32_t s1;
 
 	if (e == NULL) {
 		memset(out, 0, sizeof(*out));
 		return PP_FD_NONE;
 	}
 	do {
-		s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
-		if (s1 & 1)
-			continue;
+		s1 = pp_fd_read_begin(e);
 		memcpy(out, &e->info, sizeof(*out));
-		atomic_thread_fence(memory_order_acquire);
-		s2 = atomic_load_explicit(&e->seq, memory_order_relaxed);
-		if (s1 == s2)
-			break;
-	} while (1);
+	} while (pp_fd_read_moved(e, s1));
 	return (enum pp_fdkind)out->kind;
 }
 

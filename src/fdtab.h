@@ -75,6 +75,28 @@ pp_fd_slot(int fd)
 }
 
 /*
+ * The reader's side of an entry's seqlock: pp_fd_read_begin() waits out
+ * a writer and returns the sequence number; after copying, the copy is
+ * good unless pp_fd_read_moved() says a writer got in meanwhile.
+ */
+static inline uint32_t
+pp_fd_read_begin(struct pp_fdent *e)
+{
+	uint32_t s;
+
+	while ((s = atomic_load_explicit(&e->seq, memory_order_acquire)) & 1)
+		;
+	return s;
+}
+
+static inline bool
+pp_fd_read_moved(struct pp_fdent *e, uint32_t s)
+{
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&e->seq, memory_order_relaxed) != s;
+}
+
+/*
  * The fast path: the kind of fd, with one or two loads and no call,
  * syscall, lock or allocation.  PP_FD_NONE for anything not tracked.
  */
@@ -106,17 +128,12 @@ pp_fd_brief(int fd, uint16_t *family, uint16_t *lport)
 	*family = *lport = 0;
 	if (e == NULL)
 		return PP_FD_NONE;
-	for (;;) {
-		s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
-		if (s1 & 1)
-			continue;
+	do {
+		s1 = pp_fd_read_begin(e);
 		k = e->info.kind;
 		f = e->info.family;
 		l = e->info.lport;
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&e->seq, memory_order_relaxed) == s1)
-			break;
-	}
+	} while (pp_fd_read_moved(e, s1));
 	*family = f;
 	*lport = l;
 	return (enum pp_fdkind)k;

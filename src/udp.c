@@ -198,9 +198,20 @@ static bool
 pp_as_family(const struct sockaddr *sa, socklen_t len, int fam,
 	     union pp_inaddr *out, socklen_t *outlen)
 {
+	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 	uint8_t a[16];
 	uint16_t port;
 
+	/* Already in that family (the common case): no conversion. */
+	if (sa != NULL && fam == AF_INET && len >= sizeof(*in) &&
+	    sa->sa_family == AF_INET) {
+		memset(out, 0, sizeof(*out));
+		out->sin.sin_family = AF_INET;
+		out->sin.sin_port = in->sin_port;
+		out->sin.sin_addr = in->sin_addr;
+		*outlen = sizeof(out->sin);
+		return true;
+	}
 	if (!pp_norm(sa, len, a, &port))
 		return false;
 	memset(out, 0, sizeof(*out));
@@ -830,15 +841,7 @@ pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur) ||
 		 now - cur.seen > PP_ROUTE_IDLE_S)
 		goto out;
-	if (r->real.a.sa.sa_family == family && r->reallen <= sizeof(*via)) {
-		/* as the kernel reported it on a socket of this family */
-		memcpy(via, &r->real.a, sizeof(*via));
-		*vialen = r->reallen;
-		hit = true;
-	} else {
-		hit = pp_as_family(&r->real.a.sa, r->reallen, family, via,
-				   vialen);
-	}
+	hit = pp_as_family(&r->real.a.sa, r->reallen, family, via, vialen);
 out:
 	errno = saved;
 	return hit;
@@ -941,38 +944,16 @@ enum pp_verdict { PP_DG_DROP, PP_DG_REAL, PP_DG_ADV };
 
 /*
  * The advertised source of a brief header in the form a socket of
- * family fam uses, as pp_as_family() would give it; false when fam
- * cannot hold it.
+ * family fam uses; false when fam cannot hold it.
  */
 static bool
 pp_brief_src(const struct pp_v2_brief *b, int fam, union pp_inaddr *out,
 	     socklen_t *outlen)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0,    0,
-					    0, 0, 0, 0, 0xff, 0xff };
+	union pp_inaddr a;
+	socklen_t alen = pp_v2_inet(b->family, b->src, b->sport, &a.sa);
 
-	memset(out, 0, sizeof(*out));
-	if (fam == AF_INET6) {
-		out->sin6.sin6_family = AF_INET6;
-		out->sin6.sin6_port = b->sport;
-		if (b->family == PP_FAM_INET) {
-			memcpy(&out->sin6.sin6_addr, mapped, 12);
-			memcpy(out->sin6.sin6_addr.s6_addr + 12, b->src, 4);
-		} else {
-			memcpy(&out->sin6.sin6_addr, b->src, 16);
-		}
-		*outlen = sizeof(out->sin6);
-		return true;
-	}
-	if (fam != AF_INET ||
-	    (b->family == PP_FAM_INET6 && memcmp(b->src, mapped, 12) != 0))
-		return false;
-	out->sin.sin_family = AF_INET;
-	out->sin.sin_port = b->sport;
-	memcpy(&out->sin.sin_addr,
-	       b->family == PP_FAM_INET ? b->src : b->src + 12, 4);
-	*outlen = sizeof(out->sin);
-	return true;
+	return pp_as_family(&a.sa, alen, fam, out, outlen);
 }
 
 /*

@@ -203,6 +203,16 @@ pp_be16(const uint8_t *b)
 	return (uint16_t)((unsigned)b[0] << 8 | b[1]);
 }
 
+/* Two bytes as they stand (a port in network order). */
+static inline uint16_t
+pp_ne16(const uint8_t *b)
+{
+	uint16_t v;
+
+	memcpy(&v, b, 2);
+	return v;
+}
+
 static inline uint32_t
 pp_be32(const uint8_t *b)
 {
@@ -980,6 +990,29 @@ pp_bin(struct pp_parser *p, const uint8_t *b, size_t n)
 	return PP_NEED_MORE;
 }
 
+socklen_t
+pp_v2_inet(enum pp_family fam, const uint8_t *addr, uint16_t port,
+	   struct sockaddr *out)
+{
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+
+	if (fam == PP_FAM_INET) {
+		memset(&in, 0, sizeof(in));
+		in.sin_family = AF_INET;
+		in.sin_port = port;
+		memcpy(&in.sin_addr, addr, 4);
+		memcpy(out, &in, sizeof(in));
+		return sizeof(in);
+	}
+	memset(&in6, 0, sizeof(in6));
+	in6.sin6_family = AF_INET6;
+	in6.sin6_port = port;
+	memcpy(&in6.sin6_addr, addr, 16);
+	memcpy(out, &in6, sizeof(in6));
+	return sizeof(in6);
+}
+
 /*
  * Decode the address block once it is in.  Returns PP_DONE when decoded,
  * PP_NEED_MORE when not complete yet, PP_INVALID on a UNIX path without
@@ -996,24 +1029,18 @@ pp_v2_addr(struct pp_parser *p, const uint8_t *b, size_t end)
 	case PP_FAM_INET:
 		if (end < PP_V2_FIXED + 12)
 			return PP_NEED_MORE;
-		h->src.sin.sin_family = AF_INET;
-		h->dst.sin.sin_family = AF_INET;
-		memcpy(&h->src.sin.sin_addr, a, 4);
-		memcpy(&h->dst.sin.sin_addr, a + 4, 4);
-		memcpy(&h->src.sin.sin_port, a + 8, 2);
-		memcpy(&h->dst.sin.sin_port, a + 10, 2);
-		h->srclen = h->dstlen = sizeof(struct sockaddr_in);
+		h->srclen =
+			pp_v2_inet(PP_FAM_INET, a, pp_ne16(a + 8), &h->src.sa);
+		h->dstlen = pp_v2_inet(PP_FAM_INET, a + 4, pp_ne16(a + 10),
+				       &h->dst.sa);
 		break;
 	case PP_FAM_INET6:
 		if (end < PP_V2_FIXED + 36)
 			return PP_NEED_MORE;
-		h->src.sin6.sin6_family = AF_INET6;
-		h->dst.sin6.sin6_family = AF_INET6;
-		memcpy(&h->src.sin6.sin6_addr, a, 16);
-		memcpy(&h->dst.sin6.sin6_addr, a + 16, 16);
-		memcpy(&h->src.sin6.sin6_port, a + 32, 2);
-		memcpy(&h->dst.sin6.sin6_port, a + 34, 2);
-		h->srclen = h->dstlen = sizeof(struct sockaddr_in6);
+		h->srclen = pp_v2_inet(PP_FAM_INET6, a, pp_ne16(a + 32),
+				       &h->src.sa);
+		h->dstlen = pp_v2_inet(PP_FAM_INET6, a + 16, pp_ne16(a + 34),
+				       &h->dst.sa);
 		break;
 	default: /* PP_FAM_UNIX */
 		if (end < PP_V2_FIXED + PP_UNIX_PATH)
@@ -1358,14 +1385,14 @@ pp_parse_v2_brief(const void *buf, size_t len, unsigned flags,
 	if (fam == PP_FAM_INET && body == 12) {
 		b->src = d + 16;
 		b->dst = d + 20;
-		memcpy(&b->sport, d + 24, 2);
-		memcpy(&b->dport, d + 26, 2);
+		b->sport = pp_ne16(d + 24);
+		b->dport = pp_ne16(d + 26);
 	} else if (fam == PP_FAM_INET6 && body == 36 &&
 		   len >= PP_V2_FIXED + 36) {
 		b->src = d + 16;
 		b->dst = d + 32;
-		memcpy(&b->sport, d + 48, 2);
-		memcpy(&b->dport, d + 50, 2);
+		b->sport = pp_ne16(d + 48);
+		b->dport = pp_ne16(d + 50);
 	} else {
 		return false;
 	}
@@ -1385,23 +1412,8 @@ pp_v2_expand(const struct pp_v2_brief *b, struct pp_header *h)
 	h->family = b->family;
 	h->transport = b->transport;
 	h->len = b->len;
-	if (b->family == PP_FAM_INET) {
-		h->src.sin.sin_family = AF_INET;
-		h->dst.sin.sin_family = AF_INET;
-		memcpy(&h->src.sin.sin_addr, b->src, 4);
-		memcpy(&h->dst.sin.sin_addr, b->dst, 4);
-		h->src.sin.sin_port = b->sport;
-		h->dst.sin.sin_port = b->dport;
-		h->srclen = h->dstlen = sizeof(struct sockaddr_in);
-	} else {
-		h->src.sin6.sin6_family = AF_INET6;
-		h->dst.sin6.sin6_family = AF_INET6;
-		memcpy(&h->src.sin6.sin6_addr, b->src, 16);
-		memcpy(&h->dst.sin6.sin6_addr, b->dst, 16);
-		h->src.sin6.sin6_port = b->sport;
-		h->dst.sin6.sin6_port = b->dport;
-		h->srclen = h->dstlen = sizeof(struct sockaddr_in6);
-	}
+	h->srclen = pp_v2_inet(b->family, b->src, b->sport, &h->src.sa);
+	h->dstlen = pp_v2_inet(b->family, b->dst, b->dport, &h->dst.sa);
 }
 
 enum pp_status

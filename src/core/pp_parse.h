@@ -192,6 +192,14 @@ bool pp_parse_v2_brief(const void *buf, size_t len, unsigned flags,
 		       struct pp_v2_brief *b);
 
 /*
+ * The socket address of a v2 INET (4 bytes at addr) or INET6 (16 bytes)
+ * address with port (network order) into out, which has room for a
+ * struct sockaddr_in6; returns its length.
+ */
+socklen_t pp_v2_inet(enum pp_family fam, const uint8_t *addr, uint16_t port,
+		     struct sockaddr *out);
+
+/*
  * Parse a header at the start of buf[0..len), typically a datagram.  On
  * PP_DONE *h describes it (h->tlv points into buf) and h->len is where
  * the payload starts; a header not complete within len is PP_INVALID

@@ -56,10 +56,15 @@ fi
 # Can this compiler build and run a program at all?
 probe=$(mktemp -d) || exit 1
 printf 'int main(void) { return 0; }\n' >"$probe/t.c"
-if ! $cc $cflags -o "$probe/t" "$probe/t.c" >/dev/null 2>&1 ||
-	! "$probe/t"; then
+if ! $cc $cflags -o "$probe/t" "$probe/t.c" >/dev/null 2>&1; then
 	rm -rf "$probe"
-	echo "SKIP: '$cc' cannot build and run a program here"
+	echo "SKIP: '$cc' cannot build a program here (not installed?)"
+	exit 77
+fi
+if ! "$probe/t" 2>/dev/null; then
+	rm -rf "$probe"
+	echo "SKIP: '$cc' builds, but the kernel cannot run what it builds" \
+		"(a 32-bit program on a kernel without IA-32 emulation?)"
 	exit 77
 fi
 rm -rf "$probe"

@@ -40,6 +40,8 @@ import threading
 import time
 import traceback
 
+import caps
+
 # ===== Environment =====
 
 BUILDDIR = os.environ.get("PPSHIM_BUILDDIR") or os.getcwd()
@@ -87,12 +89,15 @@ def eq(got, want, what):
 
 
 def have_ipv6():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
+    return caps.ipv6_lo()[0]
+
+
+def require(probe):
+    """Skips the calling test, with the probe's reason, unless the host
+    can do what probe (a function of caps.py) checks."""
+    ok, why = probe()
+    if not ok:
+        raise Skip(why)
 
 
 def environment_problem():
@@ -898,7 +903,7 @@ def main(title):
         skip = None
         try:
             if needs_v6 and not ipv6:
-                raise Skip("no IPv6 on loopback")
+                raise Skip(caps.ipv6_lo()[1])
             signal.alarm(int(timeout * SLOW))
             try:
                 fn()

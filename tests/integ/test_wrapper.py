@@ -19,6 +19,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import caps  # noqa: E402
+
 BUILDDIR = os.environ.get("PPSHIM_BUILDDIR", os.getcwd())
 WRAPPER = os.path.join(BUILDDIR, "src", "ppshim")
 LIB = os.environ.get("PPSHIM_LIB",
@@ -447,10 +450,40 @@ def strip_section_headers(path):
         f.write(data)
 
 
-def check_refused(tmp, path, words, desc, status=CANNOT_EXEC):
+# The one line the wrapper prints when the kernel refuses an ELF COMMAND.
+NOEXEC_LINE = "cannot execute: the kernel cannot run this ELF file"
+
+
+def check_noexec(path, marker, desc, hint, force):
+    """An ELF file the kernel cannot run: one line saying so (with hint in
+    it), after any --force warning, status 126, nothing handed to /bin/sh."""
+    args = ["--library", LIB, "--log", "error"] + (["--force"] if force
+                                                    else [])
+    rc, out, err = run(args + ["--", path, marker])
+    lines = [x for x in err.strip().splitlines()
+             if "running it anyway (--force)" not in x]
+    report(rc == CANNOT_EXEC and len(lines) == 1
+           and lines[0].startswith("ppshim: %s: " % path)
+           and NOEXEC_LINE in lines[0] and hint in lines[0]
+           and not os.path.exists(marker) and out == "",
+           "%s%s the kernel cannot run: one line, 126, no shell"
+           % ("--force on " if force else "", desc), describe(rc, out, err))
+
+
+def check_refused(tmp, path, words, desc, status=CANNOT_EXEC, runs=None):
     """path is refused with status and a message holding every one of
-    words; with --force it runs, after a one-line warning."""
+    words; with --force it runs, after a one-line warning.  runs is the
+    caps.py probe that says whether this host can execute such a file:
+    where it cannot, the kernel's refusal comes first, with and without
+    --force, told in one line."""
     marker = os.path.join(tmp, "ran-" + os.path.basename(path))
+    can, why = runs() if runs else (True, "")
+    if not can:
+        skip("%s is refused with the reason (%d)" % (desc, status), why)
+        skip("--force runs %s, with a warning" % desc, why)
+        for force in (False, True):
+            check_noexec(path, marker, desc, "32-bit x86", force)
+        return
     rc, out, err = run(["--library", LIB, "--", path, marker])
     lines = err.strip().splitlines()
     report(rc == status and len(lines) == 1
@@ -466,17 +499,18 @@ def check_refused(tmp, path, words, desc, status=CANNOT_EXEC):
 
 
 def test_static(tmp):
-    for name, flags, desc in (
-            ("static", ["-static"], "a statically linked COMMAND"),
+    for name, flags, desc, runs in (
+            ("static", ["-static"], "a statically linked COMMAND", None),
             ("static-pie", ["-static-pie", "-fPIE"],
-             "a static-pie COMMAND"),
+             "a static-pie COMMAND", None),
             ("static32", ["-m32", "-static"],
-             "a 32-bit statically linked COMMAND")):
+             "a 32-bit statically linked COMMAND", caps.exec32_static)):
         path, why = build(tmp, name, TOUCH_C, flags)
         if path is None:
             skip(desc + " is refused", "cannot build one: " + why)
             continue
-        check_refused(tmp, path, ["statically linked", "LD_PRELOAD"], desc)
+        check_refused(tmp, path, ["statically linked", "LD_PRELOAD"], desc,
+                      runs=runs)
 
     # The dynamic loader run as a command has no PT_INTERP either, but it
     # is the one that reads LD_PRELOAD: not refused.
@@ -514,6 +548,7 @@ def test_go(tmp):
          ["Go program", "net package"], "a 32-bit Go program"),
     ]
     for name, source, flags, strip, words, desc in cases:
+        runs = caps.exec32 if "-m32" in flags else None
         path, why = build(tmp, name, source, flags)
         if path is None:
             skip(desc + " is refused", "cannot build one: " + why)
@@ -522,7 +557,7 @@ def test_go(tmp):
             strip_section_headers(path)
         # A 32-bit program and a 64-bit library (or the other way round)
         # would be refused for that first: only the Go check is wanted.
-        check_refused(tmp, path, words, desc)
+        check_refused(tmp, path, words, desc, runs=runs)
 
     # An ordinary dynamically linked program is not mistaken for one.
     path, why = build(tmp, "plain", TOUCH_C)
@@ -550,6 +585,14 @@ def test_elf_class(tmp):
         skip(desc + " is explained", "cannot build one: " + why)
         return
     marker = os.path.join(tmp, "ran-other-class")
+    can, why = caps.exec32() if "-m32" in flags else (True, "")
+    if not can:
+        skip("a COMMAND of the other ELF class is explained (69)", why)
+        skip("--force runs a COMMAND of the other ELF class", why)
+        for force in (False, True):
+            check_noexec(path, marker, "a COMMAND of the other ELF class",
+                         "32-bit x86", force)
+        return
     rc, out, err = run(["--library", LIB, "--", path, marker])
     report(rc == EX_UNAVAILABLE and "32-bit" in err and "64-bit" in err
            and "--force" in err and not os.path.exists(marker),
@@ -558,6 +601,53 @@ def test_elf_class(tmp):
     rc, out, err = run(["--library", LIB, "--force", "--", path, marker])
     report(rc == 0 and os.path.exists(marker),
            "--force runs a COMMAND of the other ELF class",
+           describe(rc, out, err))
+
+
+def foreign_elf(path, payload=b""):
+    """Writes a minimal ELF executable for a machine the kernel here does
+    not run (arm64 on x86, x86-64 elsewhere), followed by payload."""
+    machine = 183 if os.uname().machine != "aarch64" else 62
+    ehdr = struct.pack("<4sBBBB8xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0,
+                       2, machine, 1, 0x400078, 64, 0, 0, 64, 56, 1, 64, 0,
+                       0)
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, 0, 0x400000, 0x400000, 0x80, 0x80,
+                       0x1000)
+    with open(path, "wb") as f:
+        f.write(ehdr + phdr + payload)
+    os.chmod(path, 0o755)
+
+
+def test_noexec(tmp):
+    """The kernel's ENOEXEC: an ELF file never goes to /bin/sh; a script
+    without #! still does, as execvp(3) runs it."""
+    if not HAVE_LIB:
+        skip("ENOEXEC handling", "library not built: " + LIB)
+        return
+    path = os.path.join(tmp, "foreign")
+    marker = os.path.join(tmp, "ran-by-sh")
+    # Were the file handed to the shell, this line would create marker.
+    foreign_elf(path, b"\n: > %s\n" % marker.encode())
+    handlers = [e for e in os.listdir("/proc/sys/fs/binfmt_misc")
+                if e not in ("register", "status")] \
+        if os.path.isdir("/proc/sys/fs/binfmt_misc") else []
+    if handlers:
+        skip("--force on an ELF file of another machine",
+             "binfmt_misc handlers registered (%s) may run it"
+             % ", ".join(handlers))
+    else:
+        check_noexec(path, marker, "an ELF file of another machine",
+                     "built for ", True)
+
+    script = os.path.join(tmp, "noshebang")
+    marker = os.path.join(tmp, "ran-noshebang")
+    with open(script, "w") as f:
+        f.write(': > "$1"\necho "preload=$LD_PRELOAD"\n')
+    os.chmod(script, 0o755)
+    rc, out, err = run(["--library", LIB, "--log", "error", "--", script,
+                        marker])
+    report(rc == 0 and os.path.exists(marker) and LIB in out and err == "",
+           "a script without #! runs with /bin/sh, as execvp runs it",
            describe(rc, out, err))
 
 
@@ -622,6 +712,7 @@ def main():
         test_static(tmp)
         test_go(tmp)
         test_elf_class(tmp)
+        test_noexec(tmp)
         test_dollar_lib(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

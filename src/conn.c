@@ -81,7 +81,9 @@
 #define PP_KNOCK_SLOTS 16
 #define PP_KNOCKS_PER_ROUND 64
 #define PP_REKNOCK_MS 200
-#define PP_MAX_KNOCKS 300 /* a minute of knocking, then give up */
+#define PP_MAX_KNOCKS 300    /* a minute of knocking, then give up */
+#define PP_PARK_GRACE_MS 5   /* a blocking accept waits for what it parked */
+#define PP_POOL_TTL_MS 60000 /* a pooled connection nobody takes: reset */
 
 static const uint8_t pp_knock[16] = {
 	0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51,
@@ -109,8 +111,14 @@ struct pp_pend {
 	uint64_t lcookie;
 	uint64_t cookie;
 	int64_t deadline;
-	enum { PP_PEND_READING, PP_PEND_READY, PP_PEND_DEAD } state;
+	enum {
+		PP_PEND_READING,
+		PP_PEND_READY,
+		PP_PEND_DEAD,
+		PP_PEND_POOLED
+	} state;
 	unsigned knocks;       /* once ready: knocks sent for it */
+	uint64_t seq;          /* PP_PEND_POOLED: its number in the pool */
 	struct pp_fdinfo info; /* once ready */
 	struct pp_job job;
 };
@@ -121,6 +129,40 @@ static struct pp_pend *pp_pending;
 static struct pp_pend *pp_readyq;
 static atomic_uint pp_nready;
 static bool pp_worker_up;
+/* Connections this process put in a pool, until they leave it. */
+static struct pp_pend *pp_pooled;
+static uint64_t pp_pool_seq;
+
+/*
+ * The ready pool of a listener, shared by every process that inherited
+ * it (see the top comment, point 5): a datagram socket pair whose
+ * receive queue holds ready connections (SCM_RIGHTS) with their header.
+ * Slots are claimed under pp_poolmtx; readers look them up without it.
+ */
+#define PP_POOLS 64
+#define PP_POOL_MAGIC 0x70706f6cU
+struct pp_pool {
+	_Atomic uint64_t lcookie; /* the listener's; 0: slot free */
+	int lfd;
+	int rfd, wfd; /* receive and send ends */
+	uint64_t rcookie, wcookie;
+};
+static struct pp_pool pp_pools[PP_POOLS];
+static pthread_mutex_t pp_poolmtx = PTHREAD_MUTEX_INITIALIZER;
+
+/* What travels with a ready connection through a pool. */
+struct pp_poolmsg {
+	uint32_t magic;
+	uint32_t hlen; /* header bytes that follow */
+	pid_t pid;     /* the process that put it, with its seq */
+	uint64_t seq;
+	int64_t deadline; /* CLOCK_MONOTONIC ms: reset it after this */
+	int family;
+	uint16_t lport;
+	socklen_t peerlen;
+	union pp_sockaddr peer;
+	struct pp_fdinfo info;
+};
 
 /* Knocks this process sent and has not seen back yet. */
 static pthread_mutex_t pp_kmtx = PTHREAD_MUTEX_INITIALIZER;
@@ -559,37 +601,41 @@ pp_self_connection(int fd, const union pp_sockaddr *peer)
 	       memcmp(&local.sin6.sin6_addr, &peer->sin6.sin6_addr, 16) == 0;
 }
 
-/*
- * Knock on listener lfd so that whoever waits on it calls accept.  Runs
- * on the worker, with no lock held.  Uses raw system calls: the knock is
- * ours, none of the program's business.
- */
+/* Say once per process that a listener cannot be knocked on. */
 static void
-pp_send_knock(int lfd, uint64_t lcookie)
+pp_knock_failed(int lfd, const union pp_sockaddr *sa, socklen_t len, int err)
 {
-	union pp_sockaddr sa;
-	union pp_inaddr local;
-	socklen_t len = sizeof(sa), llen = sizeof(local);
-	struct pollfd pfd;
-	int s;
+	static atomic_bool warned;
+	char where[INET6_ADDRSTRLEN + 16];
 
-	if (!pp_same_socket(lfd, lcookie) ||
-	    pp_real.getsockname(lfd, &sa.sa, &len) != 0)
+	if (atomic_exchange(&warned, true) || !pp_log_on(PP_LOG_WARN))
 		return;
-	if (sa.sa.sa_family == AF_INET &&
-	    sa.sin.sin_addr.s_addr == htonl(INADDR_ANY))
-		sa.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else if (sa.sa.sa_family == AF_INET6 &&
-		 IN6_IS_ADDR_UNSPECIFIED(&sa.sin6.sin6_addr))
-		sa.sin6.sin6_addr = in6addr_loopback;
-	else if (sa.sa.sa_family == AF_UNIX &&
-		 len <= offsetof(struct sockaddr_un, sun_path))
-		return; /* unnamed: nobody can connect to it */
-	s = (int)syscall(SYS_socket, sa.sa.sa_family,
+	pp_fmt_addr(&sa->sa, len, where, sizeof(where));
+	pp_log(PP_LOG_WARN,
+	       "cannot knock on fd %d from %s (%s): a connection whose "
+	       "header arrives in pieces reaches the program only when "
+	       "another connection wakes it",
+	       lfd, where, strerror(err));
+}
+
+/*
+ * One knock from address sa to sa (the listener's address, or a
+ * loopback address for a wildcard listener).  Returns 0, or the errno
+ * of the step that failed.
+ */
+static int
+pp_knock_from(const union pp_sockaddr *sa, socklen_t len)
+{
+	union pp_inaddr local;
+	socklen_t llen = sizeof(local);
+	struct pollfd pfd;
+	int s, off = 0, err = 0;
+
+	s = (int)syscall(SYS_socket, sa->sa.sa_family,
 			 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
-		return;
-	if (sa.sa.sa_family != AF_UNIX) {
+		return errno;
+	if (sa->sa.sa_family != AF_UNIX) {
 		/*
 		 * Bound first, to the very address it knocks on: its source
 		 * address and port are known, and recorded, before the
@@ -599,19 +645,25 @@ pp_send_knock(int lfd, uint64_t lcookie)
 		 * PP_DIRECT connection when loopback is listed there.
 		 */
 		memset(&local, 0, sizeof(local));
-		if (sa.sa.sa_family == AF_INET) {
+		if (sa->sa.sa_family == AF_INET) {
 			local.sin.sin_family = AF_INET;
-			local.sin.sin_addr = sa.sin.sin_addr;
+			local.sin.sin_addr = sa->sin.sin_addr;
 			llen = sizeof(local.sin);
 		} else {
+			/* ::ffff:127.0.0.1 needs a dual-stack socket, even
+			 * where net.ipv6.bindv6only makes them v6-only. */
+			(void)syscall(SYS_setsockopt, s, IPPROTO_IPV6,
+				      IPV6_V6ONLY, &off, sizeof(off));
 			local.sin6.sin6_family = AF_INET6;
-			local.sin6.sin6_addr = sa.sin6.sin6_addr;
-			local.sin6.sin6_scope_id = sa.sin6.sin6_scope_id;
+			local.sin6.sin6_addr = sa->sin6.sin6_addr;
+			local.sin6.sin6_scope_id = sa->sin6.sin6_scope_id;
 			llen = sizeof(local.sin6);
 		}
 		if (syscall(SYS_bind, s, &local.sa, llen) != 0 ||
-		    syscall(SYS_getsockname, s, &local.sa, &llen) != 0)
+		    syscall(SYS_getsockname, s, &local.sa, &llen) != 0) {
+			err = errno;
 			goto out;
+		}
 		pthread_mutex_lock(&pp_kmtx);
 		if (pp_knocks[pp_knock_next].sa.sa_family == AF_UNSPEC)
 			atomic_fetch_add(&pp_nknocks, 1);
@@ -619,9 +671,11 @@ pp_send_knock(int lfd, uint64_t lcookie)
 		pp_knock_next = (pp_knock_next + 1) % PP_KNOCK_SLOTS;
 		pthread_mutex_unlock(&pp_kmtx);
 	}
-	if (syscall(SYS_connect, s, &sa.sa, len) != 0 && errno != EINPROGRESS &&
-	    errno != EAGAIN)
+	if (syscall(SYS_connect, s, &sa->sa, len) != 0 &&
+	    errno != EINPROGRESS && errno != EAGAIN) {
+		err = errno;
 		goto out;
+	}
 	pfd.fd = s;
 	pfd.events = POLLOUT;
 	if (poll(&pfd, 1, 200) == 1 && (pfd.revents & POLLOUT))
@@ -629,9 +683,67 @@ pp_send_knock(int lfd, uint64_t lcookie)
 			      MSG_NOSIGNAL, NULL, 0);
 out:
 	syscall(SYS_close, s);
+	return err;
+}
+
+/*
+ * Knock on listener lfd so that whoever waits on it calls accept.  Runs
+ * on the worker, with no lock held.  Uses raw system calls: the knock is
+ * ours, none of the program's business.
+ *
+ * The address: the listener's own, or for a wildcard a loopback address
+ * that exists on every host: 127.0.0.1 for 0.0.0.0; for [::] with
+ * IPV6_V6ONLY off (dual-stack, the default) ::ffff:127.0.0.1, which
+ * works where lo has no IPv6 (Docker's default); for a v6-only [::],
+ * ::1.  When no knock can be sent, it says so at warn, once.
+ */
+static void
+pp_send_knock(int lfd, uint64_t lcookie)
+{
+	union pp_sockaddr sa;
+	socklen_t len = sizeof(sa), olen;
+	int v6only = 1, err;
+
+	if (!pp_same_socket(lfd, lcookie) ||
+	    pp_real.getsockname(lfd, &sa.sa, &len) != 0)
+		return;
+	if (sa.sa.sa_family == AF_INET &&
+	    sa.sin.sin_addr.s_addr == htonl(INADDR_ANY)) {
+		sa.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else if (sa.sa.sa_family == AF_INET6 &&
+		   IN6_IS_ADDR_UNSPECIFIED(&sa.sin6.sin6_addr)) {
+		olen = sizeof(v6only);
+		if (getsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+			       &olen) != 0)
+			v6only = 1;
+		if (v6only) {
+			sa.sin6.sin6_addr = in6addr_loopback;
+		} else {
+			memset(&sa.sin6.sin6_addr, 0, 16);
+			sa.sin6.sin6_addr.s6_addr[10] = 0xff;
+			sa.sin6.sin6_addr.s6_addr[11] = 0xff;
+			sa.sin6.sin6_addr.s6_addr[12] = 127;
+			sa.sin6.sin6_addr.s6_addr[15] = 1;
+		}
+	} else if (sa.sa.sa_family == AF_UNIX &&
+		   len <= offsetof(struct sockaddr_un, sun_path)) {
+		return; /* unnamed: nobody can connect to it */
+	}
+	err = pp_knock_from(&sa, len);
+	if (err == EADDRNOTAVAIL && sa.sa.sa_family == AF_INET6 && !v6only) {
+		/* No 127.0.0.1 on lo, oddly: ::1 may still be there. */
+		sa.sin6.sin6_addr = in6addr_loopback;
+		err = pp_knock_from(&sa, len);
+	}
+	if (err != 0 && err != EMFILE && err != ENFILE && err != ENOBUFS &&
+	    err != ENOMEM)
+		pp_knock_failed(lfd, &sa, len, err);
 }
 
 static void *pp_worker(void *arg);
+static bool pp_pool_put(struct pp_pend *pd, int64_t now);
+static int pp_pool_state(const struct pp_pend *pd, int64_t now, bool *expired);
+static void pp_pool_drop_head(const struct pp_pend *pd, int64_t now);
 
 static struct pp_pend **
 pp_readyq_tail(struct pp_pend **head)
@@ -733,7 +845,8 @@ pp_worker(void *arg)
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&pp_pmtx);
-		while (pp_pending == NULL && pp_readyq == NULL)
+		while (pp_pending == NULL && pp_readyq == NULL &&
+		       pp_pooled == NULL)
 			pthread_cond_wait(&pp_pcond, &pp_pmtx);
 		n = 0;
 		for (pd = pp_pending; pd != NULL; pd = pd->next)
@@ -766,6 +879,9 @@ pp_worker(void *arg)
 		for (pd = pp_readyq; pd != NULL; pd = pd->next)
 			if (pd->deadline < next)
 				next = pd->deadline;
+		for (pd = pp_pooled; pd != NULL; pd = pd->next)
+			if (pd->deadline < next)
+				next = pd->deadline;
 		pthread_mutex_unlock(&pp_pmtx);
 
 		(void)poll(pfd, n, next > now ? (int)(next - now) : 0);
@@ -795,7 +911,9 @@ pp_worker(void *arg)
 			case PP_STEP_MORE:
 				break;
 			case PP_STEP_DONE:
-				pd->state = PP_PEND_READY;
+				pd->state = pp_pool_put(pd, now)
+						    ? PP_PEND_POOLED
+						    : PP_PEND_READY;
 				pd->deadline = now + PP_REKNOCK_MS;
 				pd->knocks = 1;
 				if (nk < PP_KNOCKS_PER_ROUND) {
@@ -827,6 +945,12 @@ pp_worker(void *arg)
 				free(pd);
 				continue;
 			}
+			if (pd->state == PP_PEND_POOLED) {
+				pp_job_free(&pd->job);
+				pd->next = pp_pooled;
+				pp_pooled = pd;
+				continue;
+			}
 			pd->next = NULL;
 			*pp_readyq_tail(&pp_readyq) = pd;
 			atomic_fetch_add(&pp_nready, 1);
@@ -852,6 +976,38 @@ pp_worker(void *arg)
 						  "the program did not accept "
 						  "it");
 				pp_job_free(&pd->job);
+				free(pd);
+				continue;
+			}
+			pd->knocks++;
+			pd->deadline = now + PP_REKNOCK_MS;
+			if (nk < PP_KNOCKS_PER_ROUND) {
+				knocks[nk] = pd->lfd;
+				kcookies[nk++] = pd->lcookie;
+			}
+			pp = &pd->next;
+		}
+		/*
+		 * Connections put in a pool: knock again while they are still
+		 * there (a knock can be taken by a process that cannot reach
+		 * the pool); reset them when nobody took them for a minute.
+		 */
+		for (pp = &pp_pooled; *pp != NULL;) {
+			bool expired;
+			int where;
+
+			pd = *pp;
+			if (pd->deadline > now) {
+				pp = &pd->next;
+				continue;
+			}
+			where = pp_pool_state(pd, now, &expired);
+			if (expired ||
+			    (where == 2 && pd->knocks >= PP_MAX_KNOCKS))
+				pp_pool_drop_head(pd, now);
+			if (where == 0 || pd->knocks >= PP_MAX_KNOCKS ||
+			    !pp_same_socket(pd->lfd, pd->lcookie)) {
+				*pp = pd->next;
 				free(pd);
 				continue;
 			}
@@ -931,6 +1087,324 @@ out:
 	return fd;
 }
 
+/*
+ * The pool of listener lcookie, or NULL.  Lock-free: a slot is filled
+ * before its cookie is published, and the descriptors are checked by
+ * their own cookies before each use.
+ */
+static struct pp_pool *
+pp_pool_find(uint64_t lcookie)
+{
+	int i;
+
+	if (lcookie == 0)
+		return NULL;
+	for (i = 0; i < PP_POOLS; i++)
+		if (atomic_load_explicit(&pp_pools[i].lcookie,
+					 memory_order_acquire) == lcookie)
+			return &pp_pools[i];
+	return NULL;
+}
+
+/* Close the pools of listeners this process no longer has.  Called with
+ * pp_poolmtx held. */
+static void
+pp_pool_sweep(void)
+{
+	struct pp_pool *pl;
+	int i;
+
+	for (i = 0; i < PP_POOLS; i++) {
+		pl = &pp_pools[i];
+		if (atomic_load_explicit(&pl->lcookie, memory_order_relaxed) ==
+			    0 ||
+		    pp_same_socket(pl->lfd, pl->lcookie))
+			continue;
+		atomic_store_explicit(&pl->lcookie, 0, memory_order_release);
+		if (pp_same_socket(pl->rfd, pl->rcookie))
+			syscall(SYS_close, pl->rfd);
+		if (pp_same_socket(pl->wfd, pl->wcookie))
+			syscall(SYS_close, pl->wfd);
+	}
+}
+
+/*
+ * Give PROXY-only listener lfd a ready pool, so that every process that
+ * inherits the listener from here on can take the connections any of
+ * them finished.  Without one (no slot, no descriptor) knocks still
+ * work, within the process.  Takes pp_poolmtx.
+ */
+static void
+pp_pool_create(int lfd, uint64_t lcookie)
+{
+	struct pp_pool *pl = NULL;
+	int sv[2], i;
+
+	if (lcookie == 0)
+		return;
+	pthread_mutex_lock(&pp_poolmtx);
+	pp_pool_sweep();
+	if (pp_pool_find(lcookie) != NULL)
+		goto out;
+	for (i = 0; i < PP_POOLS && pl == NULL; i++)
+		if (atomic_load_explicit(&pp_pools[i].lcookie,
+					 memory_order_relaxed) == 0)
+			pl = &pp_pools[i];
+	if (pl == NULL ||
+	    syscall(SYS_socketpair, AF_UNIX,
+		    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
+		goto out;
+	pl->lfd = lfd;
+	pl->rfd = sv[0];
+	pl->wfd = sv[1];
+	pl->rcookie = pp_socket_cookie(sv[0]);
+	pl->wcookie = pp_socket_cookie(sv[1]);
+	(void)syscall(SYS_shutdown, sv[0], SHUT_WR);
+	atomic_store_explicit(&pl->lcookie, lcookie, memory_order_release);
+out:
+	pthread_mutex_unlock(&pp_poolmtx);
+}
+
+/* Send fd with msg and the header bytes into a pool.  Returns 0 or an
+ * errno. */
+static int
+pp_pool_send(struct pp_pool *pl, int fd, const struct pp_poolmsg *msg,
+	     const uint8_t *hdr)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)msg, .iov_len = sizeof(*msg) },
+		{ .iov_base = (void *)hdr, .iov_len = msg->hlen },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct cmsghdr *c;
+
+	if (!pp_same_socket(pl->wfd, pl->wcookie))
+		return EBADF;
+	memset(&cm, 0, sizeof(cm));
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (syscall(SYS_sendmsg, pl->wfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		return errno;
+	return 0;
+}
+
+/*
+ * Put the ready connection pd in its listener's pool: any process that
+ * takes a knock on the listener takes it from there.  Returns false
+ * (pd unchanged) when there is no pool or it is full.  On success the
+ * connection is the pool's and pd only remembers where it went.
+ */
+static bool
+pp_pool_put(struct pp_pend *pd, int64_t now)
+{
+	struct pp_pool *pl = pp_pool_find(pd->lcookie);
+	struct pp_poolmsg msg;
+
+	if (pl == NULL)
+		return false;
+	memset(&msg, 0, sizeof(msg));
+	msg.magic = PP_POOL_MAGIC;
+	msg.hlen = (uint32_t)pd->job.p.have;
+	msg.pid = getpid();
+	msg.seq = ++pp_pool_seq;
+	msg.deadline = now + PP_POOL_TTL_MS;
+	msg.family = pd->job.family;
+	msg.lport = pd->job.lport;
+	msg.peerlen = pd->job.peerlen;
+	msg.peer = pd->job.peer;
+	msg.info = pd->info;
+	if (pp_pool_send(pl, pd->job.fd, &msg, pd->job.p.buf) != 0)
+		return false;
+	pp_real.close(pd->job.fd);
+	pd->job.fd = -1;
+	pd->seq = msg.seq;
+	return true;
+}
+
+/*
+ * Take the oldest connection of a pool, if any.  Returns its descriptor
+ * (close-on-exec), with *msg and the header bytes in hdr (PP_V2_MAX
+ * bytes), or -1.
+ */
+static int
+pp_pool_recv(struct pp_pool *pl, struct pp_poolmsg *msg, uint8_t *hdr)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov[2] = {
+		{ .iov_base = msg, .iov_len = sizeof(*msg) },
+		{ .iov_base = hdr, .iov_len = PP_V2_MAX },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct cmsghdr *c;
+	ssize_t n;
+	int fd = -1;
+
+	if (!pp_same_socket(pl->rfd, pl->rcookie))
+		return -1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	n = syscall(SYS_recvmsg, pl->rfd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (fd >= 0 &&
+	    (n < (ssize_t)sizeof(*msg) || msg->magic != PP_POOL_MAGIC ||
+	     (size_t)n != sizeof(*msg) + msg->hlen ||
+	     (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0)) {
+		pp_reset(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/*
+ * A knock was taken on listener lcookie: take a ready connection from
+ * its pool and hand it over as accept would.  Returns the descriptor,
+ * or -1 when the pool is empty (another process was quicker).
+ */
+static int
+pp_pool_take(uint64_t lcookie, int flags, struct sockaddr *addr,
+	     socklen_t *alen)
+{
+	struct pp_pool *pl = pp_pool_find(lcookie);
+	struct pp_poolmsg msg;
+	struct pp_job job;
+	uint8_t *hdr;
+	size_t used;
+	int fd, fl;
+
+	if (pl == NULL || (hdr = malloc(PP_V2_MAX)) == NULL)
+		return -1;
+	for (;;) {
+		fd = pp_pool_recv(pl, &msg, hdr);
+		if (fd < 0)
+			break;
+		if (pp_fd_kind(fd) != PP_FD_NONE)
+			pp_fd_clear(fd);
+		pp_job_init(&job, fd, msg.family, &msg.peer, msg.peerlen);
+		job.lport = msg.lport;
+		if (pp_job_push(&job, hdr, msg.hlen, &used) != PP_DONE ||
+		    pp_now_ms() > msg.deadline) {
+			pp_refuse(fd, &msg.peer, msg.peerlen, PP_LOG_WARN,
+				  "the program did not accept it");
+			pp_job_free(&job);
+			continue;
+		}
+		fl = pp_real.fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			(void)pp_real.fcntl(fd, F_SETFL,
+					    (flags & SOCK_NONBLOCK)
+						    ? fl | O_NONBLOCK
+						    : fl & ~O_NONBLOCK);
+		if (!(flags & SOCK_CLOEXEC))
+			(void)pp_real.fcntl(fd, F_SETFD, 0);
+		fd = pp_hand_over(fd, &msg.info, &job, addr, alen);
+		pp_job_free(&job);
+		if (fd >= 0)
+			break;
+	}
+	free(hdr);
+	return fd;
+}
+
+/*
+ * Is the connection pd put in its pool still there?  Peeks at the oldest
+ * message, which is FIFO.  Returns 0 gone (or the pool), 1 still there
+ * or unknown (another process's connection is ahead of it), 2 at the
+ * head.  *expired: the head is past its deadline.
+ */
+static int
+pp_pool_state(const struct pp_pend *pd, int64_t now, bool *expired)
+{
+	struct pp_pool *pl = pp_pool_find(pd->lcookie);
+	struct pp_poolmsg msg;
+	ssize_t n;
+
+	*expired = false;
+	if (pl == NULL || !pp_same_socket(pl->rfd, pl->rcookie))
+		return 0;
+	n = syscall(SYS_recvfrom, pl->rfd, &msg, sizeof(msg),
+		    MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
+	if (n < (ssize_t)sizeof(msg) || msg.magic != PP_POOL_MAGIC)
+		return 0;
+	*expired = msg.deadline < now;
+	if (msg.pid != getpid())
+		return 1;
+	if (msg.seq > pd->seq)
+		return 0;
+	return msg.seq == pd->seq ? 2 : 1;
+}
+
+/*
+ * Reset the oldest connection of pd's pool when it is pd's (given up) or
+ * past its deadline; one that took its place meanwhile goes back in.
+ */
+static void
+pp_pool_drop_head(const struct pp_pend *pd, int64_t now)
+{
+	struct pp_pool *pl = pp_pool_find(pd->lcookie);
+	struct pp_poolmsg msg;
+	uint8_t *hdr;
+	int fd;
+
+	if (pl == NULL || (hdr = malloc(PP_V2_MAX)) == NULL)
+		return;
+	fd = pp_pool_recv(pl, &msg, hdr);
+	if (fd >= 0 && (msg.deadline < now ||
+			(msg.pid == getpid() && msg.seq == pd->seq) ||
+			pp_pool_send(pl, fd, &msg, hdr) != 0))
+		pp_refuse(fd, &msg.peer, msg.peerlen, PP_LOG_WARN,
+			  "the program did not accept it");
+	else if (fd >= 0)
+		pp_real.close(fd); /* our copy: the pool has it again */
+	free(hdr);
+}
+
+/*
+ * After this call took a connection it could not return (refused, left
+ * to the worker, a knock): may it go back into the real accept?  Yes on
+ * a non-blocking listener (the real call says EAGAIN itself), and on a
+ * blocking one only when another connection is queued already: the
+ * kernel's accept would have returned by now, and a program that waits
+ * in select() or poll() before accept must not stay blocked in it.  A
+ * connection this call parked gets a grace of PP_PARK_GRACE_MS: if its
+ * header completes meanwhile, the knock makes the listener readable and
+ * the connection is returned.  *nonblock caches the listener's flag (-1
+ * unknown).  Another thread or process may still take what poll saw
+ * before our accept does: the real accept then blocks, as the program's
+ * own would after its select() in that race.
+ */
+static bool
+pp_may_accept_again(int lfd, bool parked, int *nonblock)
+{
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+	int fl;
+
+	if (*nonblock < 0) {
+		fl = pp_real.fcntl(lfd, F_GETFL);
+		*nonblock = fl >= 0 && (fl & O_NONBLOCK) != 0;
+	}
+	if (*nonblock)
+		return true;
+	return poll(&pfd, 1, parked ? PP_PARK_GRACE_MS : 0) == 1 &&
+	       (pfd.revents & POLLIN) != 0;
+}
+
 int
 pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
@@ -940,7 +1414,8 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 	struct pp_job job;
 	struct pp_pend *pd;
 	const char *why;
-	int saved = errno, fd;
+	int saved = errno, fd, nonblock = -1;
+	bool took = false, parked = false;
 
 	if (addr != NULL && alen == NULL) {
 		errno = EFAULT;
@@ -958,15 +1433,38 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			}
 			continue;
 		}
+		/*
+		 * Only connections that cannot be returned so far: report
+		 * ECONNABORTED (a connection that went away before accept,
+		 * which servers retry) rather than block where the kernel
+		 * would not have.  Never without having taken one.
+		 */
+		if (took && !pp_may_accept_again(lfd, parked, &nonblock)) {
+			if (atomic_load_explicit(&pp_nready,
+						 memory_order_acquire) > 0 &&
+			    (pd = pp_ready_take(linfo.cookie)) != NULL) {
+				fd = pp_hand_ready(pd, flags, addr, alen);
+				if (fd >= 0) {
+					errno = saved;
+					return fd;
+				}
+			}
+			errno = ECONNABORTED;
+			return -1;
+		}
 		peerlen = sizeof(peer);
 		fd = pp_real.accept4(lfd, &peer.sa, &peerlen, flags);
-		if (fd < 0)
+		if (fd < 0) {
+			/* EAGAIN after taking something: the listener is
+			 * non-blocking, and that is what it says. */
 			return -1;
+		}
+		took = true;
 		if (pp_fd_kind(fd) != PP_FD_NONE)
 			pp_fd_clear(fd);
 		if (pp_own_knock(&peer, peerlen)) {
 			pp_real.close(fd);
-			continue;
+			goto knocked;
 		}
 		if (linfo.family != AF_UNIX &&
 		    !pp_acl_match(&pp_cfg.allow, &peer.sa, peerlen)) {
@@ -976,7 +1474,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 				if (pp_self_connection(fd, &peer) &&
 				    pp_peek_knock(fd)) {
 					pp_real.close(fd);
-					continue;
+					goto knocked;
 				}
 				if (pp_log_on(PP_LOG_INFO)) {
 					char who[INET6_ADDRSTRLEN + 16];
@@ -989,11 +1487,12 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 				errno = saved;
 				return fd;
 			}
-			if (pp_peek_knock(fd))
+			if (pp_peek_knock(fd)) {
 				pp_real.close(fd);
-			else
-				pp_refuse(fd, &peer, peerlen, PP_LOG_INFO,
-					  "untrusted source");
+				goto knocked;
+			}
+			pp_refuse(fd, &peer, peerlen, PP_LOG_INFO,
+				  "untrusted source");
 			continue;
 		}
 		pp_job_init(&job, fd, linfo.family, &peer, peerlen);
@@ -1011,16 +1510,26 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 		case PP_STEP_MORE:
 			pp_pend_add(&job, lfd, linfo.cookie,
 				    pp_now_ms() + pp_cfg.timeout_ms);
+			parked = true;
 			continue;
 		case PP_STEP_KNOCK:
 			pp_real.close(fd);
 			pp_job_free(&job);
-			continue;
+			goto knocked;
 		case PP_STEP_BAD:
 			break;
 		}
 		pp_refuse(fd, &peer, peerlen, PP_LOG_WARN, why);
 		pp_job_free(&job);
+		continue;
+	knocked:
+		/* A knock, ours or another process's: a connection is ready
+		 * in the listener's pool, unless somebody took it already. */
+		fd = pp_pool_take(linfo.cookie, flags, addr, alen);
+		if (fd >= 0) {
+			errno = saved;
+			return fd;
+		}
 	}
 }
 
@@ -1053,6 +1562,7 @@ pp_classify(int fd)
 	else if (sa.sa.sa_family == AF_INET6)
 		info.lport = sa.sin6.sin6_port;
 	info.cookie = pp_socket_cookie(fd);
+	pp_pool_create(fd, info.cookie);
 	if (pp_cfg.direct.n == 0 && sa.sa.sa_family != AF_UNIX) {
 		defer = (int)((pp_cfg.timeout_ms + 999) / 1000);
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
@@ -1076,6 +1586,7 @@ out:
 void
 pp_conn_atfork_prepare(void)
 {
+	pthread_mutex_lock(&pp_poolmtx);
 	pthread_mutex_lock(&pp_kmtx);
 	pthread_mutex_lock(&pp_pmtx);
 }
@@ -1085,6 +1596,7 @@ pp_conn_atfork_parent(void)
 {
 	pthread_mutex_unlock(&pp_pmtx);
 	pthread_mutex_unlock(&pp_kmtx);
+	pthread_mutex_unlock(&pp_poolmtx);
 }
 
 /*
@@ -1102,10 +1614,10 @@ void
 pp_conn_forget(bool free_lists)
 {
 	struct pp_pend *pd, *next;
-	struct pp_pend *lists[2] = { pp_pending, pp_readyq };
+	struct pp_pend *lists[3] = { pp_pending, pp_readyq, pp_pooled };
 	int i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		for (pd = lists[i]; pd != NULL; pd = next) {
 			next = pd->next;
 			if (pp_same_socket(pd->job.fd, pd->cookie))
@@ -1118,6 +1630,7 @@ pp_conn_forget(bool free_lists)
 	}
 	pp_pending = NULL;
 	pp_readyq = NULL;
+	pp_pooled = NULL;
 	atomic_store(&pp_nready, 0);
 	pp_worker_up = false;
 	memset(pp_knocks, 0, sizeof(pp_knocks));
@@ -1125,6 +1638,7 @@ pp_conn_forget(bool free_lists)
 	if (!free_lists) {
 		pthread_mutex_init(&pp_pmtx, NULL);
 		pthread_mutex_init(&pp_kmtx, NULL);
+		pthread_mutex_init(&pp_poolmtx, NULL);
 	}
 	pthread_cond_init(&pp_pcond, NULL);
 }
@@ -1135,6 +1649,7 @@ pp_conn_atfork_child(void)
 	pp_init_atfork_child();
 	pthread_mutex_unlock(&pp_pmtx);
 	pthread_mutex_unlock(&pp_kmtx);
+	pthread_mutex_unlock(&pp_poolmtx);
 	pp_conn_forget(true);
 }
 

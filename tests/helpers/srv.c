@@ -26,7 +26,11 @@
  *             epoll, select: non-blocking listener and connections, accept4
  *             until EAGAIN (an accept that takes over 100 ms is reported as
  *             "slow-accept ms=N"); threads: -t N threads blocking in accept;
- *             fork: the child dup2s the connection onto 0 and 1 (vsftpd)
+ *             fork: the child dup2s the connection onto 0 and 1 (vsftpd);
+ *             selectblock: like select, but the listener stays blocking and
+ *             each time select() says it is readable the server makes one
+ *             accept4(SOCK_NONBLOCK) (xinetd, sendmail); an accept that
+ *             takes over 100 ms is reported as "slow-accept ms=N"
  *   -a N      N-byte address buffers; report the lengths and "canary=ok" if
  *             nothing was written past N bytes
  *   -N        accept(fd, NULL, NULL)
@@ -76,7 +80,14 @@
 #define CANARY 64    /* guard bytes checked after each address buffer */
 #define MAX_LISTENERS 2
 
-enum mode { MODE_BLOCK, MODE_EPOLL, MODE_SELECT, MODE_THREADS, MODE_FORK };
+enum mode {
+	MODE_BLOCK,
+	MODE_EPOLL,
+	MODE_SELECT,
+	MODE_THREADS,
+	MODE_FORK,
+	MODE_SELECTBLOCK,
+};
 
 static struct {
 	const char *addr;
@@ -160,7 +171,7 @@ usage(void)
 		"usage: srv [-l ADDR] [-p PORT] [-e PORT] [-u PATH]\n"
 		"           [-m MODE] [-t N] [-a N] [-N] [-f FLAGS]\n"
 		"           [-b] [-q] [-r] [-c N] [-F FD] [-D FD] [-s MS]\n"
-		"MODE: block epoll select threads fork; FLAGS: "
+		"MODE: block epoll select selectblock threads fork; FLAGS: "
 		"nonblock,cloexec or 0\n");
 	exit(2);
 }
@@ -808,6 +819,30 @@ run_epoll(void)
 	}
 }
 
+/* One accept on a blocking listener that select() found readable. */
+static void
+accept_one(int lfd, void (*add)(struct conn *))
+{
+	struct addrbuf acc;
+	struct conn *c;
+	double t0, dt;
+	int fd;
+
+	t0 = now();
+	fd = do_accept(lfd, &acc, SOCK_NONBLOCK);
+	dt = now() - t0;
+	if (dt > 0.1)
+		out("slow-accept ms=%d", (int)(dt * 1000));
+	if (fd < 0) {
+		if (errno != EINTR)
+			report_accept_error(errno);
+		return;
+	}
+	c = conn_new(fd, opt.null_addr ? NULL : &acc);
+	if (conn_step(c))
+		add(c);
+}
+
 static void
 select_add(struct conn *c)
 {
@@ -848,7 +883,9 @@ run_select(void)
 		for (fd = 0; fd <= maxfd; fd++) {
 			if (!FD_ISSET(fd, &rd) && !FD_ISSET(fd, &wr))
 				continue;
-			if (is_listener(fd))
+			if (is_listener(fd) && opt.mode == MODE_SELECTBLOCK)
+				accept_one(fd, select_add);
+			else if (is_listener(fd))
 				accept_burst(fd, select_add);
 			else if (fd < nconns && conns[fd] != NULL)
 				conn_step(conns[fd]);
@@ -983,6 +1020,8 @@ parse_mode(const char *s)
 		return MODE_EPOLL;
 	if (strcmp(s, "select") == 0)
 		return MODE_SELECT;
+	if (strcmp(s, "selectblock") == 0)
+		return MODE_SELECTBLOCK;
 	if (strcmp(s, "threads") == 0)
 		return MODE_THREADS;
 	if (strcmp(s, "fork") == 0)
@@ -1088,7 +1127,7 @@ main(int argc, char **argv)
 	if (optind != argc || opt.threads < 1)
 		usage();
 	if (opt.extra_port >= 0 && opt.mode != MODE_EPOLL &&
-	    opt.mode != MODE_SELECT) {
+	    opt.mode != MODE_SELECT && opt.mode != MODE_SELECTBLOCK) {
 		fprintf(stderr, "srv: -e needs -m epoll or -m select\n");
 		exit(2);
 	}
@@ -1148,6 +1187,7 @@ main(int argc, char **argv)
 		run_epoll();
 		break;
 	case MODE_SELECT:
+	case MODE_SELECTBLOCK:
 		run_select();
 		break;
 	}

@@ -679,6 +679,180 @@ for _mode in ("epoll", "select"):
     make_nonblocking_test(_mode)
 
 
+# ===== A blocking accept returns when the kernel's would have =====
+#
+# A server that waits for its blocking listener with select() or poll()
+# (xinetd, inetd, sendmail, Python's socketserver) calls accept once per
+# readable event.  When that accept finds only a connection the library
+# refuses or keeps waiting for its header, it must return (ECONNABORTED)
+# instead of blocking until the next good client arrives.
+
+SOCKSERV = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        os.pardir, "helpers", "sockserv.py")
+# A PP_DIRECT entry no client uses: it switches TCP_DEFER_ACCEPT off, so
+# that clients that send nothing reach accept at once.
+NO_DEFER = "192.0.2.254"
+
+
+def shape_untrusted_byte(srv):
+    try:
+        s = connect(srv.target, src="127.0.0.2")
+        defer(s.close)
+        s.sendall(b"x")
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # refused already, before the byte
+
+
+def shape_silent_trusted(srv):
+    s = connect(srv.target)
+    defer(s.close)
+
+
+def shape_health_check(srv):
+    s = connect(srv.target)
+    s.close()
+
+
+NO_HOLD_SHAPES = [shape_untrusted_byte, shape_silent_trusted,
+                  shape_health_check]
+
+
+def sockserv(mode, *args, env=None, host="127.0.0.1"):
+    """tests/helpers/sockserv.py under the library, listening."""
+    port = pp.free_port(host)
+    e = {k: v.replace("{port}", str(port)) for k, v in (env or {}).items()}
+    srv = pp.Srv([sys.executable, SOCKSERV, mode, host, str(port)] +
+                 list(args), e, True, host, port, None)
+    srv.wait_line("^listening ", timeout=10)
+    return srv
+
+
+def no_hold(srv, shape, rounds=4):
+    """After each bad connection of this shape, the server's accept
+    returns at once (no "slow-accept": the server measures each call),
+    and the next good client is served within 100 ms."""
+    for i in range(rounds):
+        shape(srv)
+        # Long enough for an accept stuck until the next client to show.
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        good(srv, what="%s %d: next good client" % (shape.__name__, i))
+        dt = time.monotonic() - t0
+        check(dt < 0.1 * SLOW, "%s %d: next good client served after "
+              "%.3fs" % (shape.__name__, i, dt))
+    time.sleep(0.1)
+    errors = [ln for ln in srv.lines() if ln.startswith("accept-error")
+              and ln != "accept-error errno=ECONNABORTED"]
+    errors += [ln for ln in srv.lines() if ln.startswith("slow-accept")
+               and int(ln.split("=")[1]) > 100 * SLOW]
+    check(not errors, "%s: %r" % (shape.__name__, errors[:3]))
+
+
+def make_no_hold_test(mode, shape):
+    def no_hold_test():
+        srv = start_srv("-b", "-m", mode,
+                        env=env(PP_ALLOW="127.0.0.1", PP_DIRECT=NO_DEFER,
+                                PP_TIMEOUT_MS="3000"))
+        no_hold(srv, shape)
+    no_hold_test.__name__ = "no_hold_%s_%s" % (
+        shape.__name__[len("shape_"):], mode)
+    test(timeout=30)(no_hold_test)
+
+
+for _mode in ("selectblock", "block"):
+    for _shape in NO_HOLD_SHAPES:
+        make_no_hold_test(_mode, _shape)
+
+
+def make_socketserver_test(shape):
+    def socketserver_no_hold():
+        srv = sockserv("serve", env=env(PP_ALLOW="127.0.0.1",
+                                        PP_DIRECT=NO_DEFER,
+                                        PP_TIMEOUT_MS="3000"))
+        no_hold(srv, shape)
+        # socketserver swallows the error: nothing on its stderr but the
+        # library's log lines.
+        noise = [ln for ln in srv.lines("err")
+                 if not ln.startswith("ppshim[")]
+        check(not noise, "socketserver complained: %r" % noise[:3])
+    socketserver_no_hold.__name__ = "no_hold_%s_python_socketserver" % (
+        shape.__name__[len("shape_"):])
+    test(timeout=30)(socketserver_no_hold)
+
+
+for _shape in NO_HOLD_SHAPES:
+    make_socketserver_test(_shape)
+
+
+@test(timeout=30)
+def blocking_accept_returns_after_refusal():
+    # The kernel's accept returns for every connection; ours returns
+    # ECONNABORTED for one it refused, rather than wait for another.
+    srv = start_srv("-b", "-m", "selectblock",
+                    env=env(PP_ALLOW="127.0.0.1"))
+    before = len([ln for ln in srv.lines() if "ECONNABORTED" in ln])
+    shape_untrusted_byte(srv)
+    srv.wait_line("^accept-error errno=ECONNABORTED", timeout=1)
+    after = len([ln for ln in srv.lines() if "ECONNABORTED" in ln])
+    eq(after, before + 1, "ECONNABORTED returns for one refusal")
+    eq(len(srv.conn_lines()), 0, "connections the server saw")
+
+
+@test(timeout=30)
+def plain_accept_loop_does_not_spin():
+    # A thread that calls accept in a loop, nothing to wait on: one
+    # ECONNABORTED per connection taken, never an error without one.
+    srv = start_srv("-b", "-m", "block", env=env(PP_ALLOW="127.0.0.1",
+                                                  PP_DIRECT=NO_DEFER))
+    for _ in range(3):
+        shape_untrusted_byte(srv)
+    shape_silent_trusted(srv)
+    good(srv)
+    time.sleep(0.5)
+    errors = [ln for ln in srv.lines() if ln.startswith("accept-error")]
+    check(len(errors) <= 5, "accept returned %d errors for 4 bad "
+          "connections (and the knocks): %r" % (len(errors), errors[:8]))
+    check(all(ln == "accept-error errno=ECONNABORTED" for ln in errors),
+          "errors: %r" % errors)
+
+
+@test(timeout=30)
+def rcvtimeo_is_a_deadline_across_refusals():
+    # An untrusted connection every 0.7 s and a 1 s SO_RCVTIMEO: each
+    # accept returns within the timeout (ECONNABORTED for a refusal,
+    # EAGAIN when the time is up); none waits past it.
+    srv = sockserv("rcvtimeo", "1000", env=env(PP_ALLOW="127.0.0.1"))
+    stop = threading.Event()
+
+    def untrusted():
+        while not stop.is_set():
+            try:
+                s = connect(srv.target, src="127.0.0.2")
+                s.sendall(b"x")
+                s.close()
+            except OSError:
+                pass
+            stop.wait(0.7)
+    t = threading.Thread(target=untrusted, daemon=True)
+    t.start()
+    try:
+        time.sleep(3.5)
+    finally:
+        stop.set()
+        t.join(5)
+    r = exchange(srv.target, v1(sport=4321) + b"x")
+    check(r.line == "conn peer=%s:4321" % CLIENT4, "good client: %r" % r)
+    calls = [ln for ln in srv.lines() if ln.startswith("accept ms=")]
+    check(len(calls) >= 5, "accept returned only %d times in 3.5 s: %r"
+          % (len(calls), calls))
+    late = [ln for ln in calls if int(ln.split()[1][3:]) > 1100 * SLOW]
+    check(not late, "accept waited past its 1 s timeout: %r" % late)
+    kinds = {ln.split()[2] for ln in calls}
+    check(kinds <= {"errno=ECONNABORTED", "errno=EAGAIN", "conn"},
+          "accept results: %r" % calls)
+    check("errno=ECONNABORTED" in kinds, "no refusal reported: %r" % calls)
+
+
 # ===== Kernel-exact address results =====
 
 @test
@@ -808,7 +982,7 @@ def make_signal_test(mode):
                         what="torn header %d" % i)
             good(srv, what="whole header %d" % i)
         errors = [ln for ln in srv.lines() if ln.startswith("accept-error")
-                  and "EINTR" not in ln]
+                  and "EINTR" not in ln and "ECONNABORTED" not in ln]
         check(not errors, "accept failed: %r" % errors)
     signals.__name__ = "signals_lose_no_connection_" + mode
     test(timeout=30)(signals)

@@ -21,7 +21,15 @@
  *    loop takes the next one.  The real accept blocks exactly when the
  *    program's own would (blocking listener) and reports EAGAIN exactly
  *    when the program's own would (non-blocking listener), so an event
- *    loop is never held up.
+ *    loop is never held up.  Once the call has taken a connection it
+ *    could not return, it enters the real accept again only on a
+ *    non-blocking listener or when poll() sees another one queued;
+ *    otherwise it fails with ECONNABORTED (after a 5 ms grace for a
+ *    header it left pending), as the kernel's accept would have returned
+ *    by then: a program that waits in select() or poll() before a
+ *    blocking accept is never stuck in it, a plain accept loop gets one
+ *    error per connection taken (no spin), and SO_RCVTIMEO is never
+ *    restarted.
  *
  * 3. Pending connections are finished by one worker thread, started the
  *    first time one exists (all signals blocked, so the program's signals
@@ -42,7 +50,27 @@
  *    (by its address in this process, by its bytes in any other process
  *    that shares the listener) and closed without a trace.  Every
  *    accept() looks at the ready list before the real call, and that
- *    look is one atomic load while the list is empty.
+ *    look is one atomic load while the list is empty.  The knock comes
+ *    from the address it goes to; for a wildcard listener 127.0.0.1,
+ *    or for [::] ::ffff:127.0.0.1 when dual-stack (it exists where lo
+ *    has no IPv6) and ::1 when v6-only.  A knock that cannot be sent is
+ *    reported once, at warn.
+ *
+ * 5. In a prefork group the knock wakes whichever process has waited
+ *    longest, seldom the one whose worker read the header.  So each
+ *    PROXY-only listener gets, at the first fork after it is classified,
+ *    a "pool": a close-on-exec, non-blocking AF_UNIX datagram socket
+ *    pair that every process forked afterwards shares (a process that
+ *    never forks needs none, and keeps every descriptor for itself).  The worker sends a ready
+ *    connection there (SCM_RIGHTS, with the header bytes and what it
+ *    reports) before knocking, and whichever process takes a knock, its
+ *    own or another's, takes the oldest connection from the pool: the
+ *    header reader's state travels with the connection.  The worker
+ *    knocks again every PP_REKNOCK_MS while its connection is still
+ *    there (a knock taken by a process without the pool), and a
+ *    connection nobody took for a minute is reset.  Without a pool (no
+ *    slot, the listener classified after the fork) the ready list of
+ *    point 4 is used.
  *
  * A signal that interrupts the real accept makes accept return EINTR;
  * the pending connection stays with the worker and is served later.
@@ -137,14 +165,20 @@ static uint64_t pp_pool_seq;
  * The ready pool of a listener, shared by every process that inherited
  * it (see the top comment, point 5): a datagram socket pair whose
  * receive queue holds ready connections (SCM_RIGHTS) with their header.
- * Slots are claimed under pp_poolmtx; readers look them up without it.
+ * A slot is claimed when the listener is classified; its socket pair is
+ * made only when the process forks, so a process that never forks
+ * holds no descriptor of the library's.  Slots change under
+ * pp_poolmtx; readers look them up without it.
  */
 #define PP_POOLS 64
 #define PP_POOL_MAGIC 0x70706f6cU
 struct pp_pool {
 	_Atomic uint64_t lcookie; /* the listener's; 0: slot free */
 	int lfd;
-	int rfd, wfd; /* receive and send ends */
+	socklen_t laddrlen; /* its address: SO_REUSEPORT siblings share it */
+	union pp_sockaddr laddr;
+	_Atomic bool up; /* the socket pair exists (made at the first fork) */
+	int rfd, wfd;    /* receive and send ends */
 	uint64_t rcookie, wcookie;
 };
 static struct pp_pool pp_pools[PP_POOLS];
@@ -1088,9 +1122,9 @@ out:
 }
 
 /*
- * The pool of listener lcookie, or NULL.  Lock-free: a slot is filled
- * before its cookie is published, and the descriptors are checked by
- * their own cookies before each use.
+ * The pool of listener lcookie, or NULL when it has none (yet).
+ * Lock-free: a slot is filled before it is published, and the
+ * descriptors are checked by their own cookies before each use.
  */
 static struct pp_pool *
 pp_pool_find(uint64_t lcookie)
@@ -1102,7 +1136,10 @@ pp_pool_find(uint64_t lcookie)
 	for (i = 0; i < PP_POOLS; i++)
 		if (atomic_load_explicit(&pp_pools[i].lcookie,
 					 memory_order_acquire) == lcookie)
-			return &pp_pools[i];
+			return atomic_load_explicit(&pp_pools[i].up,
+						    memory_order_acquire)
+				       ? &pp_pools[i]
+				       : NULL;
 	return NULL;
 }
 
@@ -1121,47 +1158,80 @@ pp_pool_sweep(void)
 		    pp_same_socket(pl->lfd, pl->lcookie))
 			continue;
 		atomic_store_explicit(&pl->lcookie, 0, memory_order_release);
-		if (pp_same_socket(pl->rfd, pl->rcookie))
-			syscall(SYS_close, pl->rfd);
-		if (pp_same_socket(pl->wfd, pl->wcookie))
-			syscall(SYS_close, pl->wfd);
+		if (atomic_exchange(&pl->up, false)) {
+			if (pp_same_socket(pl->rfd, pl->rcookie))
+				syscall(SYS_close, pl->rfd);
+			if (pp_same_socket(pl->wfd, pl->wcookie))
+				syscall(SYS_close, pl->wfd);
+		}
 	}
 }
 
 /*
- * Give PROXY-only listener lfd a ready pool, so that every process that
- * inherits the listener from here on can take the connections any of
- * them finished.  Without one (no slot, no descriptor) knocks still
- * work, within the process.  Takes pp_poolmtx.
+ * Note PROXY-only listener lfd for a pool, made when the process forks
+ * (pp_pool_open_all).  Without a slot knocks still work, within the
+ * process.  Takes pp_poolmtx.
  */
 static void
-pp_pool_create(int lfd, uint64_t lcookie)
+pp_pool_note(int lfd, uint64_t lcookie, const union pp_sockaddr *laddr,
+	     socklen_t laddrlen)
 {
-	struct pp_pool *pl = NULL;
-	int sv[2], i;
+	struct pp_pool *pl;
+	int i;
 
 	if (lcookie == 0)
 		return;
 	pthread_mutex_lock(&pp_poolmtx);
 	pp_pool_sweep();
-	if (pp_pool_find(lcookie) != NULL)
-		goto out;
-	for (i = 0; i < PP_POOLS && pl == NULL; i++)
+	for (i = 0; i < PP_POOLS; i++)
 		if (atomic_load_explicit(&pp_pools[i].lcookie,
-					 memory_order_relaxed) == 0)
-			pl = &pp_pools[i];
-	if (pl == NULL ||
-	    syscall(SYS_socketpair, AF_UNIX,
-		    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
-		goto out;
-	pl->lfd = lfd;
-	pl->rfd = sv[0];
-	pl->wfd = sv[1];
-	pl->rcookie = pp_socket_cookie(sv[0]);
-	pl->wcookie = pp_socket_cookie(sv[1]);
-	(void)syscall(SYS_shutdown, sv[0], SHUT_WR);
-	atomic_store_explicit(&pl->lcookie, lcookie, memory_order_release);
+					 memory_order_relaxed) == lcookie)
+			goto out;
+	for (i = 0; i < PP_POOLS; i++) {
+		pl = &pp_pools[i];
+		if (atomic_load_explicit(&pl->lcookie, memory_order_relaxed) !=
+		    0)
+			continue;
+		atomic_store_explicit(&pl->up, false, memory_order_relaxed);
+		pl->lfd = lfd;
+		pl->laddrlen = laddrlen <= sizeof(pl->laddr) ? laddrlen : 0;
+		memcpy(&pl->laddr, laddr, pl->laddrlen);
+		atomic_store_explicit(&pl->lcookie, lcookie,
+				      memory_order_release);
+		break;
+	}
 out:
+	pthread_mutex_unlock(&pp_poolmtx);
+}
+
+/*
+ * Before a fork: give every noted listener still open its socket pair,
+ * so that the child shares it.  Takes pp_poolmtx.
+ */
+static void
+pp_pool_open_all(void)
+{
+	struct pp_pool *pl;
+	int sv[2], i;
+
+	pthread_mutex_lock(&pp_poolmtx);
+	pp_pool_sweep();
+	for (i = 0; i < PP_POOLS; i++) {
+		pl = &pp_pools[i];
+		if (atomic_load_explicit(&pl->lcookie, memory_order_relaxed) ==
+			    0 ||
+		    atomic_load_explicit(&pl->up, memory_order_relaxed) ||
+		    syscall(SYS_socketpair, AF_UNIX,
+			    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+			    sv) != 0)
+			continue;
+		pl->rfd = sv[0];
+		pl->wfd = sv[1];
+		pl->rcookie = pp_socket_cookie(sv[0]);
+		pl->wcookie = pp_socket_cookie(sv[1]);
+		(void)syscall(SYS_shutdown, sv[0], SHUT_WR);
+		atomic_store_explicit(&pl->up, true, memory_order_release);
+	}
 	pthread_mutex_unlock(&pp_poolmtx);
 }
 
@@ -1273,23 +1343,19 @@ pp_pool_recv(struct pp_pool *pl, struct pp_poolmsg *msg, uint8_t *hdr)
 }
 
 /*
- * A knock was taken on listener lcookie: take a ready connection from
- * its pool and hand it over as accept would.  Returns the descriptor,
- * or -1 when the pool is empty (another process was quicker).
+ * Take a ready connection from pool pl and hand it over as accept
+ * would.  hdr: PP_V2_MAX bytes of scratch.  Returns the descriptor, or
+ * -1 when the pool is empty.
  */
 static int
-pp_pool_take(uint64_t lcookie, int flags, struct sockaddr *addr,
-	     socklen_t *alen)
+pp_pool_take1(struct pp_pool *pl, uint8_t *hdr, int flags,
+	      struct sockaddr *addr, socklen_t *alen)
 {
-	struct pp_pool *pl = pp_pool_find(lcookie);
 	struct pp_poolmsg msg;
 	struct pp_job job;
-	uint8_t *hdr;
 	size_t used;
 	int fd, fl;
 
-	if (pl == NULL || (hdr = malloc(PP_V2_MAX)) == NULL)
-		return -1;
 	for (;;) {
 		fd = pp_pool_recv(pl, &msg, hdr);
 		if (fd < 0)
@@ -1317,6 +1383,38 @@ pp_pool_take(uint64_t lcookie, int flags, struct sockaddr *addr,
 		pp_job_free(&job);
 		if (fd >= 0)
 			break;
+	}
+	return fd;
+}
+
+/*
+ * A knock was taken on listener lcookie: take a ready connection from
+ * its pool, or else from the pool of an SO_REUSEPORT sibling (another
+ * listener on the same address, which the knock reached instead of
+ * that one), and hand it over as accept would.  Returns the
+ * descriptor, or -1 when there is none (another process was quicker).
+ */
+static int
+pp_pool_take(uint64_t lcookie, int flags, struct sockaddr *addr,
+	     socklen_t *alen)
+{
+	struct pp_pool *pl = pp_pool_find(lcookie), *sib;
+	uint8_t *hdr;
+	int fd, i;
+
+	if (pl == NULL || (hdr = malloc(PP_V2_MAX)) == NULL)
+		return -1;
+	fd = pp_pool_take1(pl, hdr, flags, addr, alen);
+	for (i = 0; fd < 0 && i < PP_POOLS; i++) {
+		sib = &pp_pools[i];
+		if (sib == pl ||
+		    atomic_load_explicit(&sib->lcookie, memory_order_acquire) ==
+			    0 ||
+		    !atomic_load_explicit(&sib->up, memory_order_acquire) ||
+		    sib->laddrlen == 0 || sib->laddrlen != pl->laddrlen ||
+		    memcmp(&sib->laddr, &pl->laddr, pl->laddrlen) != 0)
+			continue;
+		fd = pp_pool_take1(sib, hdr, flags, addr, alen);
 	}
 	free(hdr);
 	return fd;
@@ -1562,7 +1660,7 @@ pp_classify(int fd)
 	else if (sa.sa.sa_family == AF_INET6)
 		info.lport = sa.sin6.sin6_port;
 	info.cookie = pp_socket_cookie(fd);
-	pp_pool_create(fd, info.cookie);
+	pp_pool_note(fd, info.cookie, &sa, len);
 	if (pp_cfg.direct.n == 0 && sa.sa.sa_family != AF_UNIX) {
 		defer = (int)((pp_cfg.timeout_ms + 999) / 1000);
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
@@ -1586,6 +1684,7 @@ out:
 void
 pp_conn_atfork_prepare(void)
 {
+	pp_pool_open_all();
 	pthread_mutex_lock(&pp_poolmtx);
 	pthread_mutex_lock(&pp_kmtx);
 	pthread_mutex_lock(&pp_pmtx);

@@ -14,7 +14,10 @@
  *   prefork  -P N processes accept on one listener (the parent and N-1
  *            children forked after listen, which die with it).  Each
  *            connection gets "conn pid=PID peer=ADDR sock=ADDR", on
- *            stdout and to the client, then an echo until EOF.
+ *            stdout and to the client, then an echo until EOF.  With -U
+ *            an SO_REUSEPORT group instead: the parent opens N listeners
+ *            on the port before forking, and process i accepts on the
+ *            i-th (nginx's reuseport).
  *
  *   race     -t N threads accept on the listener; each reads one line
  *            "EXPECT ADDR" from the client, asks getpeername 20 times
@@ -41,7 +44,8 @@
  *            client gets "fdops ok peer=A sock=S" or "fdops bad step=N
  *            got=X want=Y".
  *
- * Options: -l ADDR -p PORT (the listener), -n N, -P N, -t N, -e PORT, -R.
+ * Options: -l ADDR -p PORT (the listener), -n N, -P N, -t N, -e PORT, -R,
+ * -U.
  * SIGTERM ends the process with _exit(0).
  */
 
@@ -85,6 +89,7 @@ static struct {
 	int threads;
 	int plain_port;
 	bool churn_listener;
+	bool reuseport_group;
 } opt = {
 	.mode = "fdops",
 	.addr = "127.0.0.1",
@@ -420,8 +425,17 @@ static void
 run_prefork(int lfd)
 {
 	pid_t parent = getpid(), pid;
-	int i;
+	int i, *lfds = calloc((size_t)opt.procs, sizeof(int));
 
+	if (lfds == NULL)
+		die("calloc");
+	for (i = 0; i < opt.procs; i++) {
+		lfds[i] = i == 0 || !opt.reuseport_group
+				  ? lfd
+				  : listen_inet(opt.addr, opt.port, true, NULL);
+		if (lfds[i] < 0)
+			die("listen");
+	}
 	for (i = 1; i < opt.procs; i++) {
 		pid = fork();
 		if (pid < 0)
@@ -430,7 +444,7 @@ run_prefork(int lfd)
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			if (getppid() != parent)
 				_exit(0);
-			prefork_loop(lfd);
+			prefork_loop(lfds[i]);
 		}
 		out("child pid=%ld", (long)pid);
 	}
@@ -835,7 +849,7 @@ usage(void)
 	fprintf(stderr, "usage: torture -m emfile|prefork|race|fdops [-l ADDR] "
 			"[-p PORT]\n"
 			"               [-n NOFILE] [-P PROCS] [-t THREADS] "
-			"[-e PORT] [-R]\n");
+			"[-e PORT] [-R] [-U]\n");
 	exit(2);
 }
 
@@ -845,7 +859,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	int c, lfd;
 
-	while ((c = getopt(argc, argv, "m:l:p:n:P:t:e:R")) != -1) {
+	while ((c = getopt(argc, argv, "m:l:p:n:P:t:e:RU")) != -1) {
 		switch (c) {
 		case 'm':
 			opt.mode = optarg;
@@ -871,6 +885,9 @@ main(int argc, char **argv)
 		case 'R':
 			opt.churn_listener = true;
 			break;
+		case 'U':
+			opt.reuseport_group = true;
+			break;
 		default:
 			usage();
 		}
@@ -885,7 +902,8 @@ main(int argc, char **argv)
 	log_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	if (log_fd < 0)
 		die("dup stdout");
-	lfd = listen_inet(opt.addr, opt.port, strcmp(opt.mode, "race") == 0,
+	lfd = listen_inet(opt.addr, opt.port,
+			  strcmp(opt.mode, "race") == 0 || opt.reuseport_group,
 			  &opt.port);
 	if (lfd < 0)
 		die("listen");

@@ -622,12 +622,14 @@ def torn_latencies(srv, n, pause=0.03):
     return sorted(lat)
 
 
-def make_prefork_latency_test(procs):
+def make_prefork_latency_test(procs, reuseport):
     def prefork_latency():
         # A header completed by the worker of one process reaches the
         # program within 100 ms (99th percentile), whichever of the
-        # processes blocked in accept takes the knock.
+        # processes blocked in accept takes the knock.  -U: each process
+        # has its own SO_REUSEPORT listener, all opened before the fork.
         srv = torture("-m", "prefork", "-P", str(procs),
+                      *(["-U"] if reuseport else []),
                       env=env(PP_TIMEOUT_MS="5000"))
         time.sleep(0.5)  # every process blocked in accept
         n = count(200, 2000)
@@ -637,11 +639,13 @@ def make_prefork_latency_test(procs):
               "max %.1f ms" % (procs, n, p50 * 1000, p99 * 1000,
                                lat[-1] * 1000))
         check(p99 < 0.1 * SLOW, "p99 %.3f s" % p99)
-    prefork_latency.__name__ = "prefork_%d_torn_header_p99" % procs
+    prefork_latency.__name__ = "prefork_%d_%storn_header_p99" % (
+        procs, "reuseport_" if reuseport else "")
     test(timeout=180)(prefork_latency)
 
 
-make_prefork_latency_test(16)
+make_prefork_latency_test(16, False)
+make_prefork_latency_test(16, True)
 
 
 @test(timeout=120)

@@ -844,6 +844,7 @@ finally:
 
 @test(timeout=60)
 def knock_without_ipv6_on_lo():
+    pp.require(pp.caps.netns)
     probe = subprocess.run(
         ["unshare", "-n", "sh", "-c",
          "ip link set lo up && "

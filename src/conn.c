@@ -61,16 +61,17 @@
  *    PROXY-only listener gets, at the first fork after it is classified,
  *    a "pool": a close-on-exec, non-blocking AF_UNIX datagram socket
  *    pair that every process forked afterwards shares (a process that
- *    never forks needs none, and keeps every descriptor for itself).  The worker sends a ready
- *    connection there (SCM_RIGHTS, with the header bytes and what it
- *    reports) before knocking, and whichever process takes a knock, its
- *    own or another's, takes the oldest connection from the pool: the
- *    header reader's state travels with the connection.  The worker
- *    knocks again every PP_REKNOCK_MS while its connection is still
- *    there (a knock taken by a process without the pool), and a
- *    connection nobody took for a minute is reset.  Without a pool (no
- *    slot, the listener classified after the fork) the ready list of
- *    point 4 is used.
+ *    never forks needs none, and keeps every descriptor for itself).
+ *    The worker sends a ready connection there (SCM_RIGHTS, with the
+ *    header bytes and what it reports) before knocking, and whichever
+ *    process takes a knock, its own or another's, takes the oldest
+ *    connection from the pool, or from the pool of an SO_REUSEPORT
+ *    sibling on the same address: the header reader's state travels
+ *    with the connection.  The worker knocks again every PP_REKNOCK_MS
+ *    while its connection is still there (a knock taken by a process
+ *    without the pool), and a connection nobody took for a minute is
+ *    reset.  Without a pool (no slot, the listener classified after the
+ *    fork, the pool full) the ready list of point 4 is used.
  *
  * A signal that interrupts the real accept makes accept return EINTR;
  * the pending connection stays with the worker and is served later.

@@ -760,7 +760,7 @@ def make_no_hold_test(mode, shape):
     test(timeout=30)(no_hold_test)
 
 
-for _mode in ("selectblock", "block"):
+for _mode in ("selectblock", "block", "threads"):
     for _shape in NO_HOLD_SHAPES:
         make_no_hold_test(_mode, _shape)
 

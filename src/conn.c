@@ -1206,6 +1206,25 @@ out:
 }
 
 /*
+ * fd, or a close-on-exec copy of it at 3 or above when it is 0, 1 or 2
+ * (a daemon that closed its standard descriptors reopens them next, and
+ * expects to get those numbers).  Raw calls: the descriptor is ours.
+ */
+static int
+pp_fd_above_stdio(int fd)
+{
+	int nfd;
+
+	if (fd > 2)
+		return fd;
+	nfd = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
+	if (nfd < 0)
+		return fd;
+	syscall(SYS_close, fd);
+	return nfd;
+}
+
+/*
  * Before a fork: give every noted listener still open its socket pair,
  * so that the child shares it.  Takes pp_poolmtx.
  */
@@ -1226,8 +1245,8 @@ pp_pool_open_all(void)
 			    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
 			    sv) != 0)
 			continue;
-		pl->rfd = sv[0];
-		pl->wfd = sv[1];
+		pl->rfd = pp_fd_above_stdio(sv[0]);
+		pl->wfd = pp_fd_above_stdio(sv[1]);
 		pl->rcookie = pp_socket_cookie(sv[0]);
 		pl->wcookie = pp_socket_cookie(sv[1]);
 		(void)syscall(SYS_shutdown, sv[0], SHUT_WR);

@@ -16,8 +16,16 @@ Like srv, it knows nothing about the PROXY protocol and prints
       loop, and for each call "accept ms=N conn peer=ADDR" or
       "accept ms=N errno=NAME".
 
+  sockserv.py daemonize HOST PORT
+      A listener, then the standard descriptors closed and a fork, as a
+      daemon does before it reopens them on /dev/null: the child prints
+      "reopened fds=A,B,C" (what three opens of /dev/null returned:
+      0,1,2 unless something else took those numbers), then serves one
+      connection: "conn peer=ADDR".
+
 SIGTERM ends it.
 """
+import os
 
 import errno
 import socket
@@ -103,11 +111,39 @@ def rcvtimeo(host, port, ms):
         c.close()
 
 
+def daemonize(host, port):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    ls = socket.socket(fam, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, int(port)))
+    ls.listen(64)
+    report = os.dup(1)
+
+    def say(line):
+        os.write(report, line.encode() + b"\n")
+    say("listening port=%d" % ls.getsockname()[1])
+    for fd in (0, 1, 2):
+        os.close(fd)
+    pid = os.fork()
+    if pid != 0:
+        os.waitpid(pid, 0)
+        os._exit(0)
+    fds = [os.open(os.devnull, os.O_RDWR) for _ in range(3)]
+    say("reopened fds=%s" % ",".join(str(fd) for fd in fds))
+    c, addr = ls.accept()
+    say("conn peer=%s" % fmt(addr))
+    c.sendall(b"conn peer=%s\n" % fmt(addr).encode())
+    c.close()
+    os._exit(0)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 5 and sys.argv[1] == "rcvtimeo":
         rcvtimeo(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 4 and sys.argv[1] == "daemonize":
+        daemonize(sys.argv[2], sys.argv[3])
     else:
         sys.stderr.write(__doc__)
         sys.exit(2)

@@ -871,6 +871,19 @@ def knock_without_ipv6_on_lo():
     check("cannot knock" not in text, "knock failed: %s" % text[-600:])
 
 
+@test(timeout=20)
+def daemon_reopens_stdio_after_fork():
+    # A daemon closes 0, 1 and 2, forks, and reopens them on /dev/null:
+    # whatever the library makes at the fork (a prefork group's ready
+    # pool) must not take those numbers.
+    srv = sockserv("daemonize", env=env(PP_ALLOW="127.0.0.1"))
+    srv.wait_line("^reopened ", timeout=10)
+    got = [ln for ln in srv.lines() if ln.startswith("reopened ")]
+    eq(got, ["reopened fds=0,1,2"], "the daemon's three opens")
+    r = exchange(srv.target, v1(sport=4322) + b"x")
+    check(r.line == "conn peer=%s:4322" % CLIENT4, "client: %r" % r)
+
+
 @test(timeout=30)
 def rcvtimeo_is_a_deadline_across_refusals():
     # An untrusted connection every 0.7 s and a 1 s SO_RCVTIMEO: each

@@ -45,6 +45,7 @@ import pwd
 import random
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -911,6 +912,501 @@ def sshd_ssh_client_auth_fails_as_client():
                       start=start)
         start += 1
     check(sshd.proc.alive(), "sshd died%s" % sshd.proc.tail())
+
+# ===== One bad connection holds up no one =====
+#
+# The daemons below watch blocking listeners with select/poll and call
+# accept when one is readable (xinetd, openbsd-inetd, sendmail, Python's
+# socketserver, srv -m selectblock).  A connection that the library
+# refuses or parks must not leave such a daemon inside the real blocking
+# accept:
+# its other listeners, its established clients and its own timers would
+# wait for the next connection to arrive.
+#
+# Each test measures good clients (probes) through HAProxy and, where the
+# daemon has them, on a second service that is not PROXY-only and on a
+# connection established before the bad one.  First each probe alone
+# (its baseline: the daemon's own work per connection, the slowest of
+# three), then right after each bad connection, made directly to the
+# PROXY-only port and held open while the probes run:
+#
+#   untrusted_byte  one byte from UNTRUSTED, in neither PP_ALLOW nor
+#                   PP_DIRECT;
+#   silent_trusted  a PP_ALLOW source that connects and sends nothing;
+#   connect_close   a PP_ALLOW source that connects and closes at once
+#                   (a load balancer's TCP health check).
+#
+# Bound: each probe is served within its baseline + 100 ms (times SLOW).
+# A probe not served within PROBE_TIMEOUT is reported as held.  A shape
+# whose probes were all served but one of them over the bound is measured
+# once more (the machine may be busy); a held probe is not.  The figures
+# are printed as TAP comments.
+#
+# PP_DIRECT names a monitoring address (MONITOR): the library then leaves
+# TCP_DEFER_ACCEPT off, so a silent client reaches accept at once, as it
+# does on any listener with direct clients.
+
+UNTRUSTED = "127.0.0.9"     # in neither PP_ALLOW nor PP_DIRECT
+MONITOR = "127.0.0.3"       # PP_DIRECT
+PLAIN = "127.0.0.6"         # the client of the services not PROXY-only
+SHAPES = ("untrusted_byte", "silent_trusted", "connect_close")
+DELAY_BOUND = 0.1           # seconds over the baseline, times SLOW
+PROBE_TIMEOUT = 1.5         # seconds, times SLOW: then the probe is held
+SETTLE = 0.05               # between the bad connection and the probes
+BASELINE_ROUNDS = 3
+
+
+class Held(Exception):
+    """A probe was not served within PROBE_TIMEOUT."""
+
+
+def holdup_env(port, **extra):
+    return shim_env(port, PP_DIRECT=MONITOR, **extra)
+
+
+def bad_connection(shape, port):
+    """Makes one bad connection of the shape to BACK:port.  Returns the
+    socket to close once the probes are done, or None."""
+    if shape == "untrusted_byte":
+        # The reset that the library sends from accept may come before
+        # the byte is out, or even before connect returns: the daemon
+        # took the connection all the same.
+        s = socket.socket()
+        s.bind((UNTRUSTED, 0))
+        s.settimeout(PROBE_TIMEOUT * SLOW)
+        try:
+            s.connect((BACK, port))
+            s.send(b"x")
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        return s
+    s = pp.connect((BACK, port), src=BACK)
+    if shape == "silent_trusted":
+        return s
+    s.close()
+    return None
+
+
+def first_line(s, t0, timeout=PROBE_TIMEOUT):
+    """Reads the first line from s, until t0 + timeout (times SLOW).
+    Raises Held when it did not come by then."""
+    buf = b""
+    try:
+        while b"\n" not in buf:
+            left = t0 + timeout * SLOW - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            s.settimeout(left)
+            chunk = s.recv(4096)
+            if not chunk:
+                raise Fail("closed before a line: %r" % buf)
+            buf += chunk
+    except socket.timeout:
+        raise Held("no line within %.1fs" % (timeout * SLOW))
+    except ConnectionResetError:
+        raise Fail("reset before a line: %r" % buf)
+    return buf.partition(b"\n")[0].decode(errors="replace")
+
+
+def ask(target, src, send=b""):
+    """Connects from src to target, sends, reads the first line.  Returns
+    (line, the client's port, seconds from connect to the line)."""
+    t0 = time.monotonic()
+    try:
+        s = pp.connect(target, src=src, timeout=PROBE_TIMEOUT)
+    except socket.timeout:
+        raise Held("connect took over %.1fs" % (PROBE_TIMEOUT * SLOW))
+    with s:
+        cport = s.getsockname()[1]
+        if send:
+            s.sendall(send)
+        line = first_line(s, t0)
+    return line, cport, time.monotonic() - t0
+
+
+def field(line, key):
+    """The value of key=value in a line of words, or None."""
+    for word in line.split():
+        k, _, v = word.partition("=")
+        if k == key:
+            return v
+    return None
+
+
+def peer_probe(target, src, send=b"", key="peer"):
+    """A probe whose answer names the client in key=HOST:PORT (whoami,
+    srv, the socketserver), checked against src and the client's port."""
+    def start():
+        def finish():
+            line, cport, dt = ask(target, src, send)
+            eq(field(line, key), "%s:%d" % (src, cport),
+               "%s:%d: %s in %r" % (target[0], target[1], key, line))
+            return dt
+        return finish
+    return start
+
+
+def child_pids(pid):
+    """The processes whose parent is pid (from /proc/*/stat)."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        stat = read_text("/proc/%s/stat" % name)
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            kids.append(int(name))
+    return kids
+
+
+def quiesce(proc, timeout=5):
+    """Waits until the daemon has no child left.  A child that exits
+    while the daemon is blocked in accept interrupts it (SIGCHLD, EINTR)
+    and would hide the hang this test looks for."""
+    deadline = time.monotonic() + timeout * SLOW
+    while child_pids(proc.pid):
+        if time.monotonic() > deadline:
+            raise Fail("%s still has children %r after %ss" % (
+                proc.name, child_pids(proc.pid), timeout * SLOW))
+        time.sleep(0.01)
+
+
+def measure_holdup(what, port, probes, proc=None):
+    """Runs probes (name -> start(); start() returns finish(), which
+    returns the seconds its client took) alone, then after each bad
+    connection to BACK:port, made once proc (the daemon) has no child.  Returns what was held or over the bound
+    (nothing when all is well)."""
+    base = {}
+    for name, start in probes:
+        try:
+            base[name] = max(start()() for _ in range(BASELINE_ROUNDS))
+        except Held as e:
+            raise Fail("%s: %s: not served without a bad connection: %s" %
+                       (what, name, e))
+    problems = []
+    for shape in SHAPES:
+        for attempt in (1, 2):
+            finishers = [(name, start()) for name, start in probes]
+            if proc is not None:
+                quiesce(proc)
+            keep = bad_connection(shape, port)
+            time.sleep(SETTLE)
+            got = {}
+            try:
+                for name, finish in finishers:
+                    try:
+                        got[name] = finish()
+                    except Held:
+                        got[name] = None
+            finally:
+                if keep is not None:
+                    keep.close()
+            over = [n for n, _ in probes if got[n] is None or
+                    got[n] > base[n] + DELAY_BOUND * SLOW]
+            print("# %s %s (try %d): %s" % (what, shape, attempt, ", ".join(
+                "%s %s (alone %.1f ms)" % (
+                    n, "held > %.1f s" % (PROBE_TIMEOUT * SLOW)
+                    if got[n] is None else "%.1f ms" % (got[n] * 1000),
+                    base[n] * 1000) for n, _ in probes)))
+            if not over or any(got[n] is None for n in over):
+                break
+        if over:
+            problems.append("%s: %s" % (shape, ", ".join(
+                "%s %s" % (n, "held" if got[n] is None else
+                           "+%.0f ms" % ((got[n] - base[n]) * 1000))
+                for n in over)))
+    sys.stdout.flush()
+    return ["%s %s" % (what, p) for p in problems]
+
+
+def check_holdups(problems):
+    check(not problems, "after a bad connection (bound: %.0f ms over the "
+          "time alone): %s" % (DELAY_BOUND * SLOW * 1000,
+                               "; ".join(problems)))
+
+
+def haproxy_probe(hap, version, send=b""):
+    return ("%s through haproxy" % version,
+            peer_probe(hap.target(version), CLIENT, send))
+
+
+# ----- srv -m selectblock: a select loop over blocking listeners -----
+
+
+def established_probe(srv, target):
+    """A client through HAProxy whose connection srv accepted before the
+    bad connection; measured from its request to srv's answer."""
+    def start():
+        s = pp.connect(target, src=CLIENT, timeout=PROBE_TIMEOUT)
+        cport = s.getsockname()[1]
+        try:
+            srv.wait_line(r"^conn .* peer=%s:%d " % (re.escape(CLIENT),
+                                                      cport))
+        except BaseException:
+            s.close()
+            raise
+
+        def finish():
+            with s:
+                t0 = time.monotonic()
+                s.sendall(b"ping\n")
+                line = first_line(s, t0)
+                eq(field(line, "peer"), "%s:%d" % (CLIENT, cport),
+                   "established client: peer in %r" % line)
+                return time.monotonic() - t0
+        return finish
+    return start
+
+
+@test(timeout=120)
+def holdup_select_server():
+    # srv -m selectblock: one thread, select over a PROXY-only listener
+    # and a plain one (both blocking) and its non-blocking connections.
+    srv = pp.start_srv("-m", "selectblock", host=BACK, extra_port=True,
+                       env=holdup_env("{port}"))
+    hap = HAProxy(srv.port)
+    problems = []
+    for version in VERSIONS:
+        problems += measure_holdup("srv %s" % version, srv.port, [
+            ("established %s" % version,
+             established_probe(srv, hap.target(version))),
+            ("plain port", peer_probe(srv.extra_target, PLAIN, b"hello\n")),
+            haproxy_probe(hap, version, b"hello\n")])
+    check(srv.alive(), "srv died%s" % srv.tail())
+    check_holdups(problems)
+
+
+# ----- Python's socketserver -----
+
+SOCKETSERVER_PY = r"""
+import signal, socketserver, sys, threading, time
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        line = self.rfile.readline()
+        host, port = self.request.getpeername()[:2]
+        self.wfile.write(("peer=%s:%d client_address=%s:%d\n" % (
+            host, port, self.client_address[0], self.client_address[1])
+            ).encode() + line)
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+server = Server((sys.argv[1], int(sys.argv[2])), Handler)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+loop = threading.Thread(target=server.serve_forever,
+                        kwargs={"poll_interval": 0.05})
+loop.start()
+print("listening", flush=True)
+signal.sigwait({signal.SIGUSR1})
+t0 = time.monotonic()
+server.shutdown()
+print("shutdown ms=%.1f" % ((time.monotonic() - t0) * 1000), flush=True)
+server.server_close()
+"""
+
+
+def start_socketserver():
+    """A socketserver.ThreadingTCPServer on BACK, serve_forever in a thread
+    (poll_interval 50 ms); SIGUSR1 calls shutdown() and prints how long it
+    took."""
+    port = free_port(BACK)
+    tmp = pp.tempdir()
+    script = write(os.path.join(tmp, "server.py"), SOCKETSERVER_PY)
+    proc = Proc([sys.executable, script, BACK, str(port)],
+                env=holdup_env(port), valgrind=False, name="socketserver")
+    proc.wait_line("^listening$", timeout=10)
+    return proc, port
+
+
+@test(timeout=120)
+def holdup_socketserver():
+    proc, port = start_socketserver()
+    hap = HAProxy(port)
+    problems = []
+    for version in VERSIONS:
+        target = hap.target(version)
+        # The handler names the client twice: getpeername, client_address.
+        line, cport, _ = ask(target, CLIENT, b"hello\n")
+        eq(field(line, "client_address"), "%s:%d" % (CLIENT, cport),
+           "client_address in %r" % line)
+        problems += measure_holdup("socketserver %s" % version, port,
+                                   [haproxy_probe(hap, version, b"hello\n")])
+    check(proc.alive(), "the server died%s" % proc.tail())
+    check_holdups(problems)
+
+
+@test(timeout=120)
+def socketserver_shutdown_after_bad_connection():
+    # shutdown() waits for serve_forever to see its flag, which it checks
+    # between two selects: never if the accept that follows one blocks.
+    # Bound: the poll interval (50 ms) + 100 ms, times SLOW.
+    bound = (0.05 + DELAY_BOUND) * SLOW
+    problems = []
+    for shape in SHAPES:
+        proc, port = start_socketserver()
+        hap = HAProxy(port)
+        for version in VERSIONS:
+            line, cport, _ = ask(hap.target(version), CLIENT, b"hello\n")
+            eq(field(line, "peer"), "%s:%d" % (CLIENT, cport), line)
+        keep = bad_connection(shape, port)
+        time.sleep(SETTLE)
+        try:
+            proc.p.send_signal(signal.SIGUSR1)
+            try:
+                _, line = proc.wait_line(r"^shutdown ms=",
+                                         timeout=PROBE_TIMEOUT)
+                ms = float(line.split("=")[1])
+            except Fail:
+                ms = None
+        finally:
+            if keep is not None:
+                keep.close()
+        print("# socketserver %s: shutdown() %s" % (
+            shape, "held > %.1f s" % (PROBE_TIMEOUT * SLOW) if ms is None
+            else "took %.1f ms" % ms))
+        if ms is None or ms > bound * 1000:
+            problems.append("%s: %s" % (shape, "held" if ms is None else
+                                        "%.0f ms" % ms))
+        proc.stop()
+    check(not problems, "shutdown() after a bad connection (bound %.0f "
+          "ms): %s" % (bound * 1000, "; ".join(problems)))
+
+
+# ----- Launchers: xinetd and openbsd-inetd -----
+
+
+def whoami_bin():
+    path = os.path.join(pp.BUILDDIR, "tests", "helpers", "whoami")
+    if not os.access(path, os.X_OK):
+        raise Skip("tests/helpers/whoami not built")
+    return path
+
+
+def launcher_probes(hap, version, plain_port):
+    """whoami behind the launcher: through HAProxy to the PROXY-only
+    service (the advertised client, through the hand-over), and directly
+    to the plain service (the real client)."""
+    return [("plain service", peer_probe((BACK, plain_port), PLAIN)),
+            haproxy_probe(hap, version)]
+
+
+XINETD_HOLDUP_CFG = """\
+defaults
+{{
+    log_type = FILE {tmp}/xinetd.log
+    log_on_success = PID HOST
+    log_on_failure = HOST
+    cps = 10000 1
+    instances = UNLIMITED
+}}
+
+service ppwhoami
+{{
+    type = UNLISTED
+    flags = IPv4
+    socket_type = stream
+    protocol = tcp
+    wait = no
+    user = root
+    bind = {back}
+    port = {port}
+    server = {whoami}
+}}
+
+service plainwhoami
+{{
+    type = UNLISTED
+    flags = IPv4
+    socket_type = stream
+    protocol = tcp
+    wait = no
+    user = root
+    bind = {back}
+    port = {plain}
+    server = {whoami}
+}}
+"""
+
+
+@test(timeout=120)
+def holdup_xinetd():
+    # The launcher setup of libppshim(8): xinetd preloaded, two services,
+    # one PROXY-only; whoami, executed per connection, prints what
+    # getpeername tells it.  xinetd's other service must keep answering.
+    need_root("xinetd (user = root)")
+    xinetd = find("xinetd", "/usr/sbin/xinetd")
+    whoami = whoami_bin()
+    tmp = daemon_tmp()
+    port, plain = free_port(BACK), free_port(BACK)
+    conf = write(os.path.join(tmp, "xinetd.conf"), XINETD_HOLDUP_CFG.format(
+        tmp=tmp, back=BACK, port=port, plain=plain, whoami=whoami))
+    proc = start_daemon([xinetd, "-dontfork", "-f", conf, "-pidfile",
+                         os.path.join(tmp, "xinetd.pid")], port,
+                        holdup_env(port), "xinetd")
+    wait_listening(proc, plain)
+    hap = HAProxy(port)
+    problems = []
+    for version in VERSIONS:
+        problems += measure_holdup("xinetd %s" % version, port,
+                                   launcher_probes(hap, version, plain),
+                                   proc)
+    log = read_text(os.path.join(tmp, "xinetd.log"))
+    froms = set(re.findall(r"START: ppwhoami pid=\d+ from=(\S+)", log))
+    eq(froms, {CLIENT}, "clients of ppwhoami in xinetd.log")
+    check(proc.alive(), "xinetd died%s" % proc.tail())
+    check_holdups(problems)
+
+
+UNPACKED = os.environ.get("PPSHIM_UNPACKED_DEBS", "/opt/ppshim-test")
+
+
+def unpacked(package, relpath):
+    """A program of a Debian package that cannot be installed next to the
+    others (it conflicts with xinetd or exim4): .ci/run unpacks it with
+    dpkg-deb -x into UNPACKED/package.  The installed one when there is
+    one."""
+    for path in (os.path.join(UNPACKED, package, relpath.lstrip("/")),
+                 relpath):
+        if os.access(path, os.X_OK):
+            return path
+    raise Skip("%s is not installed nor unpacked in %s (.ci/run: "
+               "apt-get download %s; dpkg-deb -x)" % (
+                   relpath, os.path.join(UNPACKED, package), package))
+
+
+@test(timeout=120)
+def holdup_openbsd_inetd():
+    # openbsd-inetd in the foreground (-d), a private configuration, two
+    # services on loopback ports, one PROXY-only.
+    need_root("inetd (user root)")
+    inetd = unpacked("openbsd-inetd", "/usr/sbin/inetd")
+    whoami = whoami_bin()
+    tmp = daemon_tmp()
+    port, plain = free_port(BACK), free_port(BACK)
+    # inetd removes LD_PRELOAD from the environment of the programs it
+    # executes: env puts it back, and whoami's library takes the
+    # addresses that the preloaded inetd handed over.
+    preload = pp.child_env()["LD_PRELOAD"]
+    conf = write(os.path.join(tmp, "inetd.conf"), "".join(
+        "%s:%d stream tcp nowait root /usr/bin/env env LD_PRELOAD=%s %s\n"
+        % (BACK, p, preload, whoami) for p in (port, plain)))
+    proc = start_daemon([inetd, "-d", "-R", "100000", conf], port,
+                        holdup_env(port), "inetd")
+    wait_listening(proc, plain)
+    hap = HAProxy(port)
+    problems = []
+    for version in VERSIONS:
+        problems += measure_holdup("openbsd-inetd %s" % version, port,
+                                   launcher_probes(hap, version, plain),
+                                   proc)
+    check(proc.alive(), "inetd died%s" % proc.tail())
+    check_holdups(problems)
+
 
 if __name__ == "__main__":
     pp.main("test_daemons")

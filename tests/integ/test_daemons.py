@@ -49,6 +49,7 @@ import signal
 import smtplib
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -1074,8 +1075,9 @@ def quiesce(proc, timeout=5):
 def measure_holdup(what, port, probes, proc=None):
     """Runs probes (name -> start(); start() returns finish(), which
     returns the seconds its client took) alone, then after each bad
-    connection to BACK:port, made once proc (the daemon) has no child.  Returns what was held or over the bound
-    (nothing when all is well)."""
+    connection to BACK:port, made once proc (the daemon) has no child.
+    Returns what was held or over the bound (nothing when all is
+    well)."""
     base = {}
     for name, start in probes:
         try:
@@ -1405,6 +1407,151 @@ def holdup_openbsd_inetd():
                                    launcher_probes(hap, version, plain),
                                    proc)
     check(proc.alive(), "inetd died%s" % proc.tail())
+    check_holdups(problems)
+
+
+# ----- sendmail -----
+
+SENDMAIL_MC = """\
+divert(-1)
+divert(0)dnl
+OSTYPE(`linux')dnl
+define(`confCF_VERSION', `ppshim')dnl
+define(`confSERVICE_SWITCH_FILE', `{tmp}/service.switch')dnl
+define(`confHOSTS_FILE', `/etc/hosts')dnl
+define(`confDONT_PROBE_INTERFACES', `True')dnl
+define(`confDOMAIN_NAME', `ppshim.test')dnl
+define(`confBIND_OPTS', `-DNSRCH -DEFNAMES')dnl
+define(`confTO_IDENT', `0s')dnl
+define(`confREFUSE_LA', `10000')dnl
+define(`confQUEUE_LA', `10000')dnl
+define(`confDELAY_LA', `0')dnl
+define(`confDONT_BLAME_SENDMAIL', `MapInUnsafeDirPath')dnl
+define(`QUEUE_DIR', `{tmp}/queue')dnl
+define(`STATUS_FILE', `{tmp}/statistics')dnl
+define(`ALIAS_FILE', `{tmp}/aliases')dnl
+define(`confPID_FILE', `{tmp}/sendmail.pid')dnl
+define(`confRECEIVED_HEADER', `from $s (${{client_addr}} port ${{client_port}})
+	by $j with $r id $i; $b')dnl
+define(`LOCAL_MAILER_PATH', `{tmp}/deliver')dnl
+define(`LOCAL_MAILER_ARGS', `deliver $u')dnl
+FEATURE(`nocanonify')dnl
+FEATURE(`accept_unresolvable_domains')dnl
+FEATURE(`no_default_msa')dnl
+DAEMON_OPTIONS(`Port={port}, Name=MTA, Addr={back}')dnl
+DAEMON_OPTIONS(`Port={plain}, Name=MSA, Addr={back}, M=E')dnl
+MAILER(`local')dnl
+MAILER(`smtp')dnl
+LOCAL_CONFIG
+Cw ppshim.test
+"""
+
+SENDMAIL_BIN = "/usr/libexec/sendmail/sendmail"
+SENDMAIL_CF_DIR = "/usr/share/sendmail/cf"
+
+
+class Sendmail:
+    """sendmail -bD (a daemon in the foreground) with a configuration
+    built with m4 from the package's cf files: two ports on BACK, the MTA
+    one PROXY-only, the MSA one plain; hosts from /etc/hosts only, no DNS,
+    no ident; local mail appended to a file, with a Received: header that
+    names the client's address and port.
+
+    sendmail qualifies the host name before it reads its configuration
+    (from DNS, then /etc/hosts) and sleeps a minute when it cannot: it
+    runs in a UTS namespace of its own whose host name is qualified."""
+
+    def __init__(self):
+        need_root("sendmail")
+        self.bin = unpacked("sendmail", SENDMAIL_BIN)
+        root = self.bin[:-len(SENDMAIL_BIN)]
+        cf_dir = root + SENDMAIL_CF_DIR
+        if not os.path.isdir(cf_dir):
+            raise Skip("no sendmail cf files in %s (sendmail-cf)" % cf_dir)
+        m4 = find("m4", "/usr/bin/m4")
+        unshare = find("unshare", "/usr/bin/unshare")
+        probe = subprocess.run([unshare, "--uts", "hostname",
+                                "mail.ppshim.test"],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=30)
+        if probe.returncode != 0:
+            raise Skip("no UTS namespace: %r" % probe.stdout[-200:])
+        self.tmp = daemon_tmp()
+        subdir(self.tmp, "queue", 0o700)
+        self.port, self.plain = free_port(BACK), free_port(BACK)
+        self.mailbox = os.path.join(self.tmp, "inbox")
+        write(os.path.join(self.tmp, "deliver"),
+              "#!/bin/sh\n{ echo 'From MAILER-DAEMON'; cat; echo; } >> %s\n"
+              % self.mailbox, 0o755)
+        write(os.path.join(self.tmp, "service.switch"),
+              "hosts files\naliases files\n")
+        write(os.path.join(self.tmp, "aliases"), "postmaster: root\n")
+        mc = write(os.path.join(self.tmp, "sendmail.mc"), SENDMAIL_MC.format(
+            tmp=self.tmp, back=BACK, port=self.port, plain=self.plain))
+        with open(os.path.join(self.tmp, "sendmail.cf"), "w") as f:
+            p = subprocess.run([m4, "-D_CF_DIR_=%s/" % cf_dir,
+                                os.path.join(cf_dir, "m4", "cf.m4"), mc],
+                               stdout=f, stderr=subprocess.PIPE, timeout=60)
+        check(p.returncode == 0, "m4: %r" % p.stderr[-500:])
+        self.cf = os.path.join(self.tmp, "sendmail.cf")
+        # Debian's sendmail is set-group-ID (for users' submissions): the
+        # loader would ignore LD_PRELOAD.  The daemon, started by root,
+        # needs no set-group-ID bit: run a copy without it.
+        if os.stat(self.bin).st_mode & (stat.S_ISUID | stat.S_ISGID):
+            copy = os.path.join(self.tmp, "sendmail")
+            shutil.copyfile(self.bin, copy)
+            os.chmod(copy, 0o755)
+            self.bin = copy
+        # unshare executes sh, which executes sendmail: one process, the
+        # one stop() ends.
+        named = [unshare, "--uts", "sh", "-c",
+                 'hostname mail.ppshim.test && exec "$0" "$@"', self.bin,
+                 "-C", self.cf]
+        p = subprocess.run(named + ["-bi"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60)
+        check(p.returncode == 0, "newaliases: %r" % p.stdout[-500:])
+        self.proc = Proc(named + ["-bD"], env=holdup_env(self.port),
+                         valgrind=False, name="sendmail")
+        wait_listening(self.proc, self.port)
+        wait_listening(self.proc, self.plain)
+
+
+def sendmail_banner_probe(target, src):
+    """The SMTP greeting through target from src; the client hangs up."""
+    def start():
+        def finish():
+            line, _, dt = ask(target, src)
+            check(line.startswith("220 ppshim.test ESMTP Sendmail "),
+                  "%s:%d: banner %r" % (target[0], target[1], line))
+            return dt
+        return finish
+    return start
+
+
+@test(timeout=180)
+def holdup_sendmail():
+    # sendmail's daemon loop: select over its daemon sockets, accept on
+    # the readable one, fork a child for the session.  The MSA port (not
+    # PROXY-only) must keep greeting, and the MTA port through HAProxy.
+    sm = Sendmail()
+    hap = HAProxy(sm.port)
+    problems = []
+    for version in VERSIONS:
+        subject = "ppshim sendmail %s %d" % (version,
+                                             random.randint(0, 1 << 30))
+        cport = send_mail(hap.target(version), subject)
+        received = received_header(sm.mailbox, subject)
+        check(re.match(r"Received: from client\.test \(%s port %d\)\s+by "
+                       r"ppshim\.test with ESMTP id " % (
+                           re.escape(CLIENT), cport), received),
+              "%s: %r" % (version, received))
+        problems += measure_holdup("sendmail %s" % version, sm.port, [
+            ("MSA port", sendmail_banner_probe((BACK, sm.plain), PLAIN)),
+            ("%s through haproxy" % version,
+             sendmail_banner_probe(hap.target(version), CLIENT))],
+            sm.proc)
+    check(sm.proc.alive(), "sendmail died%s" % sm.proc.tail())
     check_holdups(problems)
 
 

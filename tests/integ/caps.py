@@ -147,6 +147,17 @@ def netns():
 
 
 @_once
+def utsns():
+    """unshare --uts gives a namespace whose host name can be set."""
+    if shutil.which("unshare") is None:
+        return False, "unshare not installed (util-linux)"
+    rc, out = _run(["unshare", "--uts", "hostname", "mail.ppshim.test"])
+    if rc != 0:
+        return False, "unshare --uts failed: %s" % _last_line(out)
+    return True, "unshare --uts works"
+
+
+@_once
 def ipv6_lo():
     """A TCP connection to ::1 works."""
     try:
@@ -233,6 +244,8 @@ PROBES = [
     ("musl-gcc", musl, "tests/abi.sh musl"),
     ("network namespaces (unshare -n)", netns,
      "the tests of a host without ::1"),
+    ("UTS namespaces (unshare --uts)", utsns,
+     "test_daemons' holdup_sendmail"),
     ("IPv6 on lo", ipv6_lo, "the IPv6 tests"),
     ("SO_COOKIE", so_cookie, None),
     ("TCP_DEFER_ACCEPT", tcp_defer_accept, None),

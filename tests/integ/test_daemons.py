@@ -21,6 +21,13 @@ version 1 (send-proxy) and version 2 (send-proxy-v2) headers:
   - OpenSSH's sshd, which executes itself again for each connection: the
     re-executed process logs the client, for a raw connection and for a
     real ssh client that fails to authenticate.
+  - daemons that wait with select/poll before a blocking accept: xinetd
+    and openbsd-inetd (two services, one PROXY-only, whoami executed per
+    connection), sendmail (an MTA port PROXY-only, an MSA port not),
+    Python's socketserver and srv -m selectblock: one bad connection
+    (an untrusted byte, a silent trusted client, a health check that
+    connects and closes) holds up none of their other clients (the
+    holdup_* tests; see "One bad connection holds up no one" below).
 
 The client HAProxy relays binds 127.0.0.5, HAProxy listens on 127.0.0.2
 and connects from 127.0.0.1, the daemons listen on 127.0.0.1 and trust
@@ -28,7 +35,10 @@ only 127.0.0.1 (PP_ALLOW): any 127.0.0.5 a daemon reports came from a
 header.  Nothing leaves loopback: no DNS, no ident, no reverse lookups.
 
 The daemons need root (vsftpd and sshd drop privileges themselves; exim
-accepts -C from root only).  A test whose daemon is not installed, or that
+accepts -C from root only).  openbsd-inetd and sendmail conflict with
+xinetd and exim4 as Debian packages: .ci/run unpacks them under
+/opt/ppshim-test (PPSHIM_UNPACKED_DEBS), where the tests look for them
+when they are not installed.  A test whose daemon is not installed, or that
 is not run as root, is skipped with the reason.  Daemons run without
 valgrind under make valgrind: they execute setuid, sandboxed and
 re-executed children that memcheck cannot follow.  The vsftpd tests skip
@@ -56,6 +66,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import caps  # noqa: E402
 import pptest as pp  # noqa: E402
 from pptest import (SLOW, Fail, Proc, Skip, check, eq,  # noqa: E402
                     free_port, test, wait_listening)
@@ -1469,13 +1480,10 @@ class Sendmail:
         if not os.path.isdir(cf_dir):
             raise Skip("no sendmail cf files in %s (sendmail-cf)" % cf_dir)
         m4 = find("m4", "/usr/bin/m4")
+        ok, why = caps.utsns()
+        if not ok:
+            raise Skip(why)
         unshare = find("unshare", "/usr/bin/unshare")
-        probe = subprocess.run([unshare, "--uts", "hostname",
-                                "mail.ppshim.test"],
-                               stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, timeout=30)
-        if probe.returncode != 0:
-            raise Skip("no UTS namespace: %r" % probe.stdout[-200:])
         self.tmp = daemon_tmp()
         subdir(self.tmp, "queue", 0o700)
         self.port, self.plain = free_port(BACK), free_port(BACK)

@@ -951,8 +951,9 @@ def sshd_ssh_client_auth_fails_as_client():
 # Bound: each probe is served within its baseline + 100 ms (times SLOW).
 # A probe not served within PROBE_TIMEOUT is reported as held.  A shape
 # whose probes were all served but one of them over the bound is measured
-# once more (the machine may be busy); a held probe is not.  The figures
-# are printed as TAP comments.
+# again, up to ATTEMPTS times in all (the machine may be busy: two cores
+# shared with other builds); a held probe is not.  The figures are
+# printed as TAP comments.
 #
 # PP_DIRECT names a monitoring address (MONITOR): the library then leaves
 # TCP_DEFER_ACCEPT off, so a silent client reaches accept at once, as it
@@ -966,6 +967,7 @@ DELAY_BOUND = 0.1           # seconds over the baseline, times SLOW
 PROBE_TIMEOUT = 1.5         # seconds, times SLOW: then the probe is held
 SETTLE = 0.05               # between the bad connection and the probes
 BASELINE_ROUNDS = 3
+ATTEMPTS = 3
 
 
 class Held(Exception):
@@ -1098,7 +1100,7 @@ def measure_holdup(what, port, probes, proc=None):
                        (what, name, e))
     problems = []
     for shape in SHAPES:
-        for attempt in (1, 2):
+        for attempt in range(1, ATTEMPTS + 1):
             finishers = [(name, start()) for name, start in probes]
             if proc is not None:
                 quiesce(proc)
@@ -1257,37 +1259,49 @@ def holdup_socketserver():
 def socketserver_shutdown_after_bad_connection():
     # shutdown() waits for serve_forever to see its flag, which it checks
     # between two selects: never if the accept that follows one blocks.
-    # Bound: the poll interval (50 ms) + 100 ms, times SLOW.
+    # Bound: the poll interval (50 ms) + 100 ms, times SLOW; a shutdown
+    # over it but not held is tried again (ATTEMPTS), with a new server.
     bound = (0.05 + DELAY_BOUND) * SLOW
     problems = []
     for shape in SHAPES:
-        proc, port = start_socketserver()
-        hap = HAProxy(port)
-        for version in VERSIONS:
-            line, cport, _ = ask(hap.target(version), CLIENT, b"hello\n")
-            eq(field(line, "peer"), "%s:%d" % (CLIENT, cport), line)
-        keep = bad_connection(shape, port)
-        time.sleep(SETTLE)
-        try:
-            proc.p.send_signal(signal.SIGUSR1)
-            try:
-                _, line = proc.wait_line(r"^shutdown ms=",
-                                         timeout=PROBE_TIMEOUT)
-                ms = float(line.split("=")[1])
-            except Fail:
-                ms = None
-        finally:
-            if keep is not None:
-                keep.close()
-        print("# socketserver %s: shutdown() %s" % (
-            shape, "held > %.1f s" % (PROBE_TIMEOUT * SLOW) if ms is None
-            else "took %.1f ms" % ms))
+        for attempt in range(1, ATTEMPTS + 1):
+            ms = shutdown_after(shape)
+            print("# socketserver %s (try %d): shutdown() %s" % (
+                shape, attempt, "held > %.1f s" % (PROBE_TIMEOUT * SLOW)
+                if ms is None else "took %.1f ms" % ms))
+            if ms is None or ms <= bound * 1000:
+                break
         if ms is None or ms > bound * 1000:
             problems.append("%s: %s" % (shape, "held" if ms is None else
                                         "%.0f ms" % ms))
-        proc.stop()
     check(not problems, "shutdown() after a bad connection (bound %.0f "
           "ms): %s" % (bound * 1000, "; ".join(problems)))
+
+
+def shutdown_after(shape):
+    """A socketserver behind HAProxy serves a client of each version, gets
+    a bad connection of the shape, then SIGUSR1: the milliseconds its
+    shutdown() took, or None when it did not return."""
+    proc, port = start_socketserver()
+    hap = HAProxy(port)
+    for version in VERSIONS:
+        line, cport, _ = ask(hap.target(version), CLIENT, b"hello\n")
+        eq(field(line, "peer"), "%s:%d" % (CLIENT, cport), line)
+    keep = bad_connection(shape, port)
+    time.sleep(SETTLE)
+    try:
+        proc.p.send_signal(signal.SIGUSR1)
+        try:
+            _, line = proc.wait_line(r"^shutdown ms=", timeout=PROBE_TIMEOUT)
+            ms = float(line.split("=")[1])
+        except Fail:
+            ms = None
+    finally:
+        if keep is not None:
+            keep.close()
+    proc.stop()
+    hap.proc.stop()
+    return ms
 
 
 # ----- Launchers: xinetd and openbsd-inetd -----

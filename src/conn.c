@@ -409,12 +409,26 @@ pp_job_push(struct pp_job *j, const uint8_t *data, size_t n, size_t *used)
 	return st;
 }
 
+/* Copy a reason into the caller's buffer, printable bytes only (errors
+ * only: never on the path of a good connection). */
+static void
+pp_why(char why[PP_WHY_MAX], const char *text)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < PP_WHY_MAX && text[i] != '\0'; i++)
+		why[i] = text[i] >= 0x20 && text[i] <= 0x7e ? text[i] : '?';
+	why[i] = '\0';
+}
+
 /*
  * Read as much of the header as has arrived, never a byte past it.
- * Returns PP_STEP_MORE when the socket has nothing more for now.
+ * Returns PP_STEP_MORE when the socket has nothing more for now, and
+ * with PP_STEP_BAD the reason in why (a copy: the parser's own text dies
+ * with the job).
  */
 static enum pp_step
-pp_job_step(struct pp_job *j, const char **why)
+pp_job_step(struct pp_job *j, char why[PP_WHY_MAX])
 {
 	uint8_t scratch[PP_SCRATCH];
 	enum pp_status st;
@@ -425,7 +439,7 @@ pp_job_step(struct pp_job *j, const char **why)
 		want = pp_parser_want(&j->p);
 		total = pp_parser_total(&j->p);
 		if (total > j->p.cap && !pp_job_grow(j, total)) {
-			*why = "out of memory for the header";
+			pp_why(why, "out of memory for the header");
 			return PP_STEP_BAD;
 		}
 		if (want > 0)
@@ -441,14 +455,14 @@ pp_job_step(struct pp_job *j, const char **why)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return PP_STEP_MORE;
-			*why = errno == ECONNRESET ? "reset by the client"
-						   : "receive error";
+			pp_why(why, errno == ECONNRESET ? "reset by the client"
+							: "receive error");
 			return PP_STEP_BAD;
 		}
 		if (n == 0) {
-			*why = j->p.have
-				       ? "closed before the header was complete"
-				       : "closed without a header";
+			pp_why(why,
+			       j->p.have ? "closed before the header was complete"
+					 : "closed without a header");
 			return PP_STEP_BAD;
 		}
 		if (j->p.have == 0 && (size_t)n >= sizeof(pp_knock) &&
@@ -461,14 +475,14 @@ pp_job_step(struct pp_job *j, const char **why)
 		if (want == 0 && used > 0 &&
 		    pp_real.recv(j->fd, scratch, used,
 				 MSG_DONTWAIT | MSG_TRUNC) != (ssize_t)used) {
-			*why = "receive error";
+			pp_why(why, "receive error");
 			return PP_STEP_BAD;
 		}
 		if (st == PP_DONE)
 			return PP_STEP_DONE;
 		if (st == PP_INVALID) {
-			*why = j->p.reason[0] ? j->p.reason
-					      : pp_strerror(j->p.err);
+			pp_why(why, j->p.reason[0] ? j->p.reason
+						   : pp_strerror(j->p.err));
 			return PP_STEP_BAD;
 		}
 	}
@@ -505,11 +519,11 @@ pp_adv_addr(const union pp_sockaddr *a, int family, union pp_inaddr *out,
 
 /*
  * A complete header: decide what the connection reports, log it.
- * Returns false (with *why) when the advertised client cannot be
- * represented on this socket.
+ * Returns false (with the reason in why) when the advertised client
+ * cannot be represented on this socket.
  */
 static bool
-pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, const char **why)
+pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, char why[PP_WHY_MAX])
 {
 	const struct pp_header *h = pp_parser_header(&j->p);
 	char real[INET6_ADDRSTRLEN + 16], src[INET6_ADDRSTRLEN + 16];
@@ -544,7 +558,7 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, const char **why)
 		return true;
 	}
 	if (h->family == PP_FAM_INET6 && j->family == AF_INET) {
-		*why = "IPv6 client on an IPv4 socket";
+		pp_why(why, "IPv6 client on an IPv4 socket");
 		return false;
 	}
 	info->has_src = true;
@@ -814,7 +828,7 @@ static void
 pp_pend_add(struct pp_job *j, int lfd, uint64_t lcookie, int64_t deadline)
 {
 	struct pp_pend *pd = malloc(sizeof(*pd));
-	const char *why = "out of memory";
+	static const char why[] = "out of memory";
 
 	if (pd == NULL)
 		goto fail;
@@ -874,7 +888,7 @@ pp_worker(void *arg)
 	int64_t now, next;
 	int knocks[PP_KNOCKS_PER_ROUND], nk;
 	uint64_t kcookies[PP_KNOCKS_PER_ROUND];
-	const char *why;
+	char why[PP_WHY_MAX];
 	enum pp_step st;
 
 	(void)arg;
@@ -933,14 +947,14 @@ pp_worker(void *arg)
 				pd->state = PP_PEND_DEAD;
 				continue;
 			}
-			st = pfd[i].revents ? pp_job_step(&pd->job, &why)
+			st = pfd[i].revents ? pp_job_step(&pd->job, why)
 					    : PP_STEP_MORE;
 			if (st == PP_STEP_MORE && pd->deadline <= now) {
 				st = PP_STEP_BAD;
-				why = "timeout waiting for the header";
+				pp_why(why, "timeout waiting for the header");
 			}
 			if (st == PP_STEP_DONE &&
-			    !pp_job_finish(&pd->job, &pd->info, &why))
+			    !pp_job_finish(&pd->job, &pd->info, why))
 				st = PP_STEP_BAD;
 			switch (st) {
 			case PP_STEP_MORE:
@@ -1531,7 +1545,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 	socklen_t peerlen;
 	struct pp_job job;
 	struct pp_pend *pd;
-	const char *why;
+	char why[PP_WHY_MAX];
 	int saved = errno, fd, nonblock = -1;
 	bool took = false, parked = false;
 
@@ -1615,9 +1629,9 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 		}
 		pp_job_init(&job, fd, linfo.family, &peer, peerlen);
 		job.lport = linfo.lport;
-		switch (pp_job_step(&job, &why)) {
+		switch (pp_job_step(&job, why)) {
 		case PP_STEP_DONE:
-			if (!pp_job_finish(&job, &info, &why))
+			if (!pp_job_finish(&job, &info, why))
 				break;
 			fd = pp_hand_over(fd, &info, &job, addr, alen);
 			pp_job_free(&job);
@@ -1775,7 +1789,7 @@ pp_conn_atfork_child(void)
 int
 pp_read_header_wait(int fd, int family, const union pp_sockaddr *peer,
 		    socklen_t peerlen, struct pp_fdinfo *info,
-		    struct pp_tlvset *tlvs, const char **why)
+		    struct pp_tlvset *tlvs, char why[PP_WHY_MAX])
 {
 	int64_t deadline = pp_now_ms() + pp_cfg.timeout_ms, now;
 	const struct pp_header *h;
@@ -1785,20 +1799,21 @@ pp_read_header_wait(int fd, int family, const union pp_sockaddr *peer,
 	int ret = -1;
 
 	memset(tlvs, 0, sizeof(*tlvs));
+	why[0] = '\0';
 	pp_job_init(&job, fd, family, peer, peerlen);
 	for (;;) {
 		st = pp_job_step(&job, why);
 		if (st == PP_STEP_DONE)
 			break;
 		if (st == PP_STEP_KNOCK) {
-			*why = "not a PROXY header";
+			pp_why(why, "not a PROXY header");
 			goto out;
 		}
 		if (st == PP_STEP_BAD)
 			goto out;
 		now = pp_now_ms();
 		if (now >= deadline) {
-			*why = "timeout waiting for the header";
+			pp_why(why, "timeout waiting for the header");
 			goto out;
 		}
 		(void)poll(&pfd, 1, (int)(deadline - now));

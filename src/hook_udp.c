@@ -55,7 +55,7 @@ pp_chk_fail(void)
 	static const char msg[] = "*** buffer overflow detected ***: "
 				  "terminated\n";
 
-	(void)!write(2, msg, sizeof(msg) - 1);
+	(void)pp_write_stderr(msg, sizeof(msg) - 1);
 	abort();
 }
 #endif

@@ -184,7 +184,7 @@ pp_inherit_one(int fd, const int *fds, size_t nfds)
 	socklen_t llen = sizeof(local), plen = sizeof(peer), olen;
 	int type = 0, listening = 1;
 	uint64_t cookie;
-	const char *why;
+	char why[PP_WHY_MAX];
 	size_t i;
 
 	if (pp_fd_kind(fd) == PP_FD_CONN)
@@ -208,7 +208,7 @@ pp_inherit_one(int fd, const int *fds, size_t nfds)
 		pp_inherit_refuse(fd, &peer, plen, "untrusted source", 77);
 	}
 	if (pp_read_header_wait(fd, local.sa.sa_family, &peer, plen, &info,
-				&tlvs, &why) != 0)
+				&tlvs, why) != 0)
 		pp_inherit_refuse(fd, &peer, plen, why, 76);
 	cookie = pp_socket_cookie(fd);
 	info.kind = PP_FD_CONN;

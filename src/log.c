@@ -1,6 +1,9 @@
 /*
  * log.c - log lines to stderr or syslog.
  *
+ * Every byte the library writes to fd 2 goes through pp_write_stderr():
+ * log lines, the configuration error of the constructor, early warnings.
+ *
  * stderr: lines go to fd 2 only while it is not a socket.  An inetd-style
  * program has its client on 0, 1 and 2, and a daemon that closed stderr
  * may get number 2 back for a client connection: log text must never be
@@ -49,23 +52,30 @@ pp_stderr_usable(void)
 	struct stat st;
 
 	/* Never a socket: an inetd-style program has its client there. */
-	return fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode);
+	return syscall(SYS_fstat, 2, &st) == 0 && !S_ISSOCK(st.st_mode);
 }
 
-static void
-pp_write_all(int fd, const char *buf, size_t len)
+bool
+pp_write_stderr(const char *buf, size_t len)
 {
 	ssize_t n;
+	int saved = errno;
 
+	if (!pp_stderr_usable()) {
+		errno = saved;
+		return false;
+	}
 	while (len > 0) {
-		n = write(fd, buf, len);
+		n = (ssize_t)syscall(SYS_write, 2, buf, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return;
+			break;
 		buf += n;
 		len -= (size_t)n;
 	}
+	errno = saved;
+	return true;
 }
 
 static void
@@ -111,9 +121,9 @@ pp_emit(enum pp_loglevel level, const char *msg, bool both)
 	char line[1200];
 	int len;
 
-	if (pp_target == PP_TARGET_SYSLOG || both || !pp_stderr_usable())
-		pp_syslog_line(level, msg);
-	if ((pp_target == PP_TARGET_STDERR || both) && pp_stderr_usable()) {
+	bool written = false;
+
+	if (pp_target == PP_TARGET_STDERR || both) {
 		len = snprintf(line, sizeof(line), "ppshim[%ld]: %s\n",
 			       (long)getpid(), msg);
 		if (len > 0) {
@@ -121,9 +131,11 @@ pp_emit(enum pp_loglevel level, const char *msg, bool both)
 				len = sizeof(line) - 1;
 				line[len - 1] = '\n';
 			}
-			pp_write_all(2, line, (size_t)len);
+			written = pp_write_stderr(line, (size_t)len);
 		}
 	}
+	if (pp_target == PP_TARGET_SYSLOG || both || !written)
+		pp_syslog_line(level, msg);
 }
 
 void
@@ -151,9 +163,9 @@ pp_log_config_error(const char *msg)
 
 	len = snprintf(line, sizeof(line), "ppshim: %s\n", msg);
 	if (len > 0)
-		pp_write_all(2, line,
-			     (size_t)len < sizeof(line) ? (size_t)len
-							: sizeof(line) - 1);
+		(void)pp_write_stderr(line, (size_t)len < sizeof(line)
+						    ? (size_t)len
+						    : sizeof(line) - 1);
 	pp_syslog_line(PP_LOG_ERROR, msg);
 	errno = saved;
 }

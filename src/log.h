@@ -6,6 +6,7 @@
 #define PP_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "pp_config.h"
 
@@ -25,8 +26,16 @@ void pp_log(enum pp_loglevel level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
- * The configuration error of the contract: "ppshim: MSG" on stderr and
- * to syslog, whatever PP_LOG says.
+ * The one writer to fd 2: writes buf[0..len) there unless fd 2 is a
+ * socket (an inetd-style program has its client there) or not open.
+ * Returns false when nothing was written, so the caller can send the
+ * line to syslog instead.  Preserves errno; async-signal-safe.
+ */
+bool pp_write_stderr(const char *buf, size_t len);
+
+/*
+ * The configuration error of the contract: "ppshim: MSG" to syslog and
+ * on stderr (unless fd 2 is a socket), whatever PP_LOG says.
  */
 void pp_log_config_error(const char *msg);
 

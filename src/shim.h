@@ -72,14 +72,21 @@ int pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags);
 struct pp_tlvset;
 
 /*
+ * The reason a connection is refused, as logged: a copy in storage the
+ * caller owns (never a pointer into a parser or a frame that is gone).
+ */
+#define PP_WHY_MAX 128
+
+/*
  * Read the header of connection fd (accepted by someone else: an
  * inherited socket), waiting at most PP_TIMEOUT_MS.  Returns 0 with
  * *info (kind PP_FD_CONN, or PP_FD_NONE for LOCAL/UNKNOWN/UNSPEC) and
- * *tlvs filled, or -1 with *why.  Does not close fd.
+ * *tlvs filled, or -1 with the reason copied into why (PP_WHY_MAX
+ * bytes, NUL-terminated).  Does not close fd.
  */
 int pp_read_header_wait(int fd, int family, const union pp_sockaddr *peer,
 			socklen_t peerlen, struct pp_fdinfo *info,
-			struct pp_tlvset *tlvs, const char **why);
+			struct pp_tlvset *tlvs, char why[PP_WHY_MAX]);
 
 /* inherit.c: at load, take over connections an exec handed over, and
  * with PP_INHERIT=1 read the header of inherited connections. */

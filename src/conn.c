@@ -461,8 +461,9 @@ pp_job_step(struct pp_job *j, char why[PP_WHY_MAX])
 		}
 		if (n == 0) {
 			pp_why(why,
-			       j->p.have ? "closed before the header was complete"
-					 : "closed without a header");
+			       j->p.have
+				       ? "closed before the header was complete"
+				       : "closed without a header");
 			return PP_STEP_BAD;
 		}
 		if (j->p.have == 0 && (size_t)n >= sizeof(pp_knock) &&
@@ -1537,6 +1538,26 @@ pp_may_accept_again(int lfd, bool parked, int *nonblock)
 	       (pfd.revents & POLLIN) != 0;
 }
 
+/*
+ * PP_INHERIT=1 is for the program inetd or systemd starts per
+ * connection.  A process that also accepts connections on a PROXY-only
+ * listener has the two mixed up: it refuses them, and says so once.
+ */
+static void
+pp_inherit_misused(int lfd)
+{
+	static atomic_bool said;
+
+	if (atomic_exchange(&said, true))
+		return;
+	pp_log(PP_LOG_ERROR,
+	       "fd %d: PP_INHERIT=1 is for a program started per connection "
+	       "(inetd, systemd Accept=yes), not for one that accepts its "
+	       "own: connections on PROXY-only listeners are refused; unset "
+	       "PP_INHERIT",
+	       lfd);
+}
+
 int
 pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
@@ -1597,6 +1618,16 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 		if (pp_own_knock(&peer, peerlen)) {
 			pp_real.close(fd);
 			goto knocked;
+		}
+		if (pp_cfg.inherit) {
+			if (pp_peek_knock(fd)) {
+				pp_real.close(fd);
+				goto knocked;
+			}
+			pp_inherit_misused(lfd);
+			pp_refuse(fd, &peer, peerlen, PP_LOG_INFO,
+				  "PP_INHERIT=1 in a process that accepts");
+			continue;
 		}
 		if (linfo.family != AF_UNIX &&
 		    !pp_acl_match(&pp_cfg.allow, &peer.sa, peerlen)) {

@@ -5,20 +5,26 @@
  * Every exec entry point a program can call from outside libc (execve,
  * execv, execvp, execvpe, execl, execlp, execle, fexecve, posix_spawn,
  * posix_spawnp) goes through pp_exec_env(), which describes each
- * connection the new image inherits (tracked, not close-on-exec, still
- * the same socket) in PPSHIM_HANDOVER, and adds that to the environment
- * the program passes, so programs that build a fresh environment for
- * their child (xinetd) keep the hand-over.  For the connection on the
- * lowest descriptor it also exports the PP_TLV_* variables and rewrites
- * TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP and TCPLOCALPORT where present
- * (TCPREMOTEHOST and TCPREMOTEINFO described the proxy: they are removed
- * when the address changes).
+ * connection the new image receives (tracked, still the same socket,
+ * not close-on-exec; for posix_spawn, after its file actions and under
+ * the numbers they give it: spawn_fa.h) in PPSHIM_HANDOVER, and adds
+ * that to the environment the program passes, so programs that build a
+ * fresh environment for their child (xinetd) keep the hand-over.  It
+ * never describes a descriptor the new image does not get.  For the
+ * connection on the lowest of fds 0-2 (inetd style) it also exports the
+ * PP_TLV_* variables and rewrites TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP
+ * and TCPLOCALPORT where present (TCPREMOTEHOST and TCPREMOTEINFO
+ * described the proxy: they are removed when the address changes).
+ * PP_INHERIT is turned off in the new image once a header was read on
+ * this side: a connection's header is read once.
  *
- * Calls that libc makes internally (system, popen, and exec inside other
- * libc functions) cannot be interposed; their children inherit the
- * process environment, which still holds the PPSHIM_HANDOVER this image
- * received, so they too see the addresses of connections handed over to
- * this image.
+ * Calls that libc makes internally (system, popen, posix_spawn inside
+ * other libc functions) cannot be interposed; their children inherit the
+ * process environment.  pp_handover_environ() writes there, at load,
+ * the hand-over of the connections this image holds (received or read
+ * with PP_INHERIT), and inherit.c turns PP_INHERIT off there, so those
+ * children see the advertised addresses too and never read a header
+ * from the client's payload.
  *
  * execve may run in a vfork child: the work here uses the stack, mmap
  * and system calls only, and changes no shared state.
@@ -38,6 +44,7 @@
 
 #include "handover.h"
 #include "shim.h"
+#include "spawn_fa.h"
 
 extern char **environ;
 
@@ -94,20 +101,45 @@ pp_env_put(char **area, char *end, const char *name, const char *value)
 	return s;
 }
 
+/* Which descriptors the new image receives. */
+enum pp_view {
+	PP_VIEW_EXEC,  /* this process's, less the close-on-exec ones */
+	PP_VIEW_SPAWN, /* the same after posix_spawn's file actions */
+	PP_VIEW_NONE,  /* unknown: hand nothing over */
+};
+
+/* Add the entry for h; the lowest one on 0, 1 or 2 becomes *first. */
+static bool
+pp_collect_one(char *out, size_t cap, struct pp_handover *first,
+	       const struct pp_handover *h)
+{
+	if (!pp_handover_append(out, cap, h))
+		return false;
+	if (h->fd <= 2 && (first->fd < 0 || h->fd < first->fd))
+		*first = *h;
+	return true;
+}
+
 /*
- * Describe the connections the new image inherits; returns how many
- * (the value in out, NUL-terminated), and the lowest one in *first.
+ * Describe the connections the new image receives, under the numbers it
+ * receives them by; returns how many entries (the value in out,
+ * NUL-terminated).  *first is the connection on the lowest of fds 0-2
+ * (fd -1: none there); *any tells whether this process holds a
+ * connection at all.
  */
 static size_t
-pp_collect(char *out, size_t cap, struct pp_handover *first, bool cloexec)
+pp_collect(char *out, size_t cap, struct pp_handover *first, enum pp_view view,
+	   const struct pp_faplan *plan, bool *any)
 {
 	struct pp_handover h;
 	struct pp_fdent *page;
 	unsigned pg, i;
-	int fd, fdfl;
-	size_t n = 0;
+	int fd, fdfl, copies[PP_FA_COPIES];
+	size_t n = 0, c, k;
 
 	out[0] = '\0';
+	first->fd = -1;
+	*any = false;
 	for (pg = 0; pg < PP_FDTAB_PAGES; pg++) {
 		page = atomic_load_explicit(&pp_fdtab[pg],
 					    memory_order_acquire);
@@ -122,28 +154,59 @@ pp_collect(char *out, size_t cap, struct pp_handover *first, bool cloexec)
 			if (pp_fd_get(fd, &h.info) != PP_FD_CONN)
 				continue;
 			fdfl = (int)syscall(SYS_fcntl, fd, F_GETFD);
-			if (fdfl < 0 || (!cloexec && (fdfl & FD_CLOEXEC)))
+			if (fdfl < 0)
 				continue;
 			h.info.cookie = pp_conn_cookie(fd, &h.info);
 			if (h.info.cookie == 0)
 				continue;
-			h.fd = fd;
-			pp_tlvcache_get(h.info.cookie, &h.tlvs);
-			if (!pp_handover_append(out, cap, &h))
+			*any = true;
+			if (view == PP_VIEW_NONE)
 				continue;
-			if (n++ == 0)
-				*first = h;
+			if (view == PP_VIEW_EXEC) {
+				if (fdfl & FD_CLOEXEC)
+					continue;
+				c = 1;
+				copies[0] = fd;
+			} else {
+				c = pp_fa_fate(plan, fd,
+					       (fdfl & FD_CLOEXEC) != 0,
+					       copies);
+			}
+			if (c == 0)
+				continue;
+			pp_tlvcache_get(h.info.cookie, &h.tlvs);
+			for (k = 0; k < c; k++) {
+				h.fd = copies[k];
+				if (pp_collect_one(out, cap, first, &h))
+					n++;
+			}
 		}
 	}
 	return n;
 }
 
+/* Is entry PP_INHERIT with a value that turns it on? */
+static bool
+pp_inherit_on(const char *entry)
+{
+	return pp_has_name(entry, "PP_INHERIT") &&
+	       strcmp(entry + sizeof("PP_INHERIT"), "0") != 0;
+}
+
+static char pp_inherit_off[] = "PP_INHERIT=0";
+
 /*
  * Build the environment for exec from envp.  Returns false when envp can
  * be used as it is (nothing to hand over, nothing stale to remove).
+ *
+ * PP_INHERIT is turned off in the new image whenever a header was read
+ * on this side (a connection is handed over, this process holds one, or
+ * it was itself started with PP_INHERIT=1): a connection's header is
+ * read once, never again from the client's payload.
  */
 static bool
-pp_exec_env(char *const envp[], struct pp_execenv *x, bool cloexec)
+pp_exec_env(char *const envp[], struct pp_execenv *x, enum pp_view view,
+	    const struct pp_faplan *plan)
 {
 	struct pp_handover first;
 	char value[PP_HANDOVER_MAX], ip[INET6_ADDRSTRLEN], num[8];
@@ -152,17 +215,21 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, bool cloexec)
 	char *const empty[] = { NULL };
 	size_t n, count = 0, i, j, k, extra;
 	unsigned port;
-	bool stale = false, rewrite_host = false;
+	bool stale = false, inherit = false, any, off, rewrite_host = false;
 	int saved = errno;
 
 	if (envp == NULL)
 		envp = empty;
-	for (i = 0; envp[i] != NULL; i++)
+	for (i = 0; envp[i] != NULL; i++) {
 		if (pp_has_name(envp[i], PP_HANDOVER_VAR))
 			stale = true;
+		else if (pp_inherit_on(envp[i]))
+			inherit = true;
+	}
 	count = i;
-	n = pp_collect(value, sizeof(value), &first, cloexec);
-	if (n == 0 && !stale) {
+	n = pp_collect(value, sizeof(value), &first, view, plan, &any);
+	off = inherit && (n > 0 || any || pp_cfg.inherit);
+	if (n == 0 && !stale && !off) {
 		errno = saved;
 		return false;
 	}
@@ -182,6 +249,10 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, bool cloexec)
 	for (i = 0; i < count; i++) {
 		if (pp_has_name(envp[i], PP_HANDOVER_VAR))
 			continue;
+		if (off && pp_inherit_on(envp[i])) {
+			x->envp[k++] = pp_inherit_off;
+			continue;
+		}
 		if (n > 0) {
 			for (j = 0; j < PP_XTLV_COUNT; j++)
 				if (pp_has_name(
@@ -193,9 +264,11 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, bool cloexec)
 		}
 		x->envp[k++] = envp[i];
 	}
-	if (n > 0) {
-		if ((s = pp_env_put(&area, end, PP_HANDOVER_VAR, value)))
-			x->envp[k++] = s;
+	if (n > 0 && (s = pp_env_put(&area, end, PP_HANDOVER_VAR, value)))
+		x->envp[k++] = s;
+	/* The variables describe the connection on 0, 1 or 2 (inetd
+	 * style), and only one the new image really holds. */
+	if (n > 0 && first.fd >= 0) {
 		for (j = 0; j < PP_XTLV_COUNT; j++) {
 			if (!first.tlvs.present[j])
 				continue;
@@ -248,6 +321,26 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, bool cloexec)
 	return true;
 }
 
+void
+pp_handover_environ(void)
+{
+	struct pp_handover first;
+	char *value;
+	bool any;
+
+	value = malloc(PP_HANDOVER_MAX);
+	if (value == NULL) {
+		unsetenv(PP_HANDOVER_VAR);
+		return;
+	}
+	if (pp_collect(value, PP_HANDOVER_MAX, &first, PP_VIEW_EXEC, NULL,
+		       &any) > 0)
+		setenv(PP_HANDOVER_VAR, value, 1);
+	else
+		unsetenv(PP_HANDOVER_VAR);
+	free(value);
+}
+
 static void
 pp_exec_done(struct pp_execenv *x)
 {
@@ -265,7 +358,7 @@ execve(const char *path, char *const argv[], char *const envp[])
 
 	if (!pp_ready())
 		return (int)syscall(SYS_execve, path, argv, envp);
-	if (!pp_exec_env(envp, &x, false))
+	if (!pp_exec_env(envp, &x, PP_VIEW_EXEC, NULL))
 		return pp_real.execve(path, argv, envp);
 	ret = pp_real.execve(path, argv, x.envp);
 	pp_exec_done(&x);
@@ -282,7 +375,7 @@ execvpe(const char *file, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!pp_exec_env(envp, &x, false))
+	if (!pp_exec_env(envp, &x, PP_VIEW_EXEC, NULL))
 		return pp_real.execvpe(file, argv, envp);
 	ret = pp_real.execvpe(file, argv, x.envp);
 	pp_exec_done(&x);
@@ -311,7 +404,7 @@ fexecve(int fd, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!pp_exec_env(envp, &x, false))
+	if (!pp_exec_env(envp, &x, PP_VIEW_EXEC, NULL))
 		return pp_real.fexecve(fd, argv, envp);
 	ret = pp_real.fexecve(fd, argv, x.envp);
 	pp_exec_done(&x);
@@ -375,6 +468,24 @@ execle(const char *path, const char *arg, ...)
 	return execve(path, argv, envp);
 }
 
+/*
+ * The environment for posix_spawn(p): what the child receives follows
+ * from the file actions; when they cannot be read, nothing is handed
+ * over (the child sees the real addresses, never another client's).
+ */
+static bool
+pp_spawn_env(char *const envp[], const posix_spawn_file_actions_t *fa,
+	     struct pp_execenv *x)
+{
+	struct pp_faplan plan;
+	int saved = errno;
+	bool known = pp_fa_read(fa, &plan);
+
+	errno = saved;
+	return pp_exec_env(envp, x, known ? PP_VIEW_SPAWN : PP_VIEW_NONE,
+			   &plan);
+}
+
 PP_EXPORT int
 posix_spawn(pid_t *restrict pid, const char *restrict path,
 	    const posix_spawn_file_actions_t *fa,
@@ -386,7 +497,7 @@ posix_spawn(pid_t *restrict pid, const char *restrict path,
 
 	if (!pp_ready() || pp_real.posix_spawn == NULL)
 		return ENOSYS;
-	if (!pp_exec_env(envp, &x, true))
+	if (!pp_spawn_env(envp, fa, &x))
 		return pp_real.posix_spawn(pid, path, fa, attr, argv, envp);
 	ret = pp_real.posix_spawn(pid, path, fa, attr, argv, x.envp);
 	pp_exec_done(&x);
@@ -404,7 +515,7 @@ posix_spawnp(pid_t *restrict pid, const char *restrict file,
 
 	if (!pp_ready() || pp_real.posix_spawnp == NULL)
 		return ENOSYS;
-	if (!pp_exec_env(envp, &x, true))
+	if (!pp_spawn_env(envp, fa, &x))
 		return pp_real.posix_spawnp(pid, file, fa, attr, argv, envp);
 	ret = pp_real.posix_spawnp(pid, file, fa, attr, argv, x.envp);
 	pp_exec_done(&x);

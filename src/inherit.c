@@ -19,6 +19,13 @@
  *    sockets are never read.  Without PP_INHERIT=1 nothing is read: a
  *    header is configuration, never a guess.
  *
+ * 3. The header of a connection is read once.  After 1 and 2, the
+ *    process's own environment gets PPSHIM_HANDOVER describing the
+ *    connections it holds, and PP_INHERIT=0: children that libc starts
+ *    by itself (system, popen), which copy the environment and go
+ *    through no hook, take the hand-over and read nothing.  A program
+ *    that clears its environment drops PP_INHERIT with it.
+ *
  * Either way, TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP and TCPLOCALPORT
  * present in the environment are rewritten to the advertised values
  * (PP_INHERIT only: with a hand-over, the exec hook already did), and the
@@ -278,4 +285,12 @@ pp_inherit_load(void)
 	}
 	if (pp_cfg.inherit && pp_active())
 		pp_inherit_read();
+	if ((v != NULL && *v != '\0') || pp_cfg.inherit) {
+		/* Children libc starts (system, popen) copy this environment:
+		 * they find the hand-over there, and never read a header of
+		 * their own from the client's payload. */
+		pp_handover_environ();
+		if (pp_cfg.inherit)
+			setenv("PP_INHERIT", "0", 1);
+	}
 }

@@ -92,6 +92,14 @@ int pp_read_header_wait(int fd, int family, const union pp_sockaddr *peer,
  * with PP_INHERIT=1 read the header of inherited connections. */
 void pp_inherit_load(void);
 
+/*
+ * hook_exec.c: set PPSHIM_HANDOVER in this process's own environment to
+ * the connections it holds now (unset it when none), for the children
+ * libc starts internally (system, popen), which copy the environment.
+ * Called at load; not thread-safe (setenv).
+ */
+void pp_handover_environ(void);
+
 /* fork handlers for the pending-connection machinery. */
 void pp_conn_atfork_prepare(void);
 void pp_conn_atfork_parent(void);

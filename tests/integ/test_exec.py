@@ -135,16 +135,18 @@ def start(argv, name, env=None, preload_it=True, port=None, ready=None,
     raise Fail("%s could not bind a port" % name)
 
 
-def start_forkexec(*opts, args=(), env=None, host="127.0.0.1"):
-    """forkexec, preloaded, its port PROXY-only, running whoami ARGS."""
+def start_forkexec(*opts, args=(), env=None, host="127.0.0.1", prog=None):
+    """forkexec, preloaded, its port PROXY-only, running whoami ARGS (or
+    the program list prog)."""
     need_helpers()
     e = {"PP_PORTS": "{port}", "PATH": HELPERS + ":/usr/bin:/bin"}
     e.update(env or {})
     mode = opts[opts.index("-m") + 1] if "-m" in opts else "execve"
     # The PATH-searching calls are given a bare name.
-    prog = "whoami" if mode.endswith(("p", "pe")) else WHOAMI
-    argv = [FORKEXEC] + list(opts) + ["-l", host, "-p", "{port}", "--",
-                                      prog] + list(args)
+    if prog is None:
+        prog = ["whoami" if mode.endswith(("p", "pe")) else WHOAMI]
+    argv = [FORKEXEC] + list(opts) + ["-l", host, "-p", "{port}", "--"
+                                      ] + list(prog) + list(args)
     proc, port = start(argv, "forkexec", env=e, ready="^listening ",
                        host=host)
     return proc, (host, port)
@@ -198,11 +200,13 @@ def forkexec_payload_intact():
 
 @test
 def forkexec_child_with_pp_inherit_does_not_wait():
-    # The header was read by the parent: a child with PP_INHERIT=1 must
-    # neither wait for another header nor abort, also after LOCAL.  The
-    # client keeps its side open, as a waiting child would need it to.
+    # The header was read by the parent: a child given PP_INHERIT=1 (by
+    # env(1), itself preloaded) must neither wait for another header nor
+    # abort, also after LOCAL.  The client keeps its side open, as a
+    # waiting child would need it to.
     for mode in ("execve", "posix_spawn"):
-        fe, target = start_forkexec("-m", mode, env={"PP_INHERIT": "1"})
+        fe, target = start_forkexec(
+            "-m", mode, prog=["/usr/bin/env", "PP_INHERIT=1", WHOAMI])
         sport = pp.next_sport()
         fields, _, r = ask(target, v1(sport=sport), mode, shutdown=False)
         expect(fields, mode, **advertised(sport))

@@ -21,6 +21,7 @@ Run by make check; by hand from the build directory:
 """
 
 import os
+import re
 import shutil
 import socket
 import struct
@@ -386,6 +387,214 @@ def tcpserver_unpreloaded_pp_inherit_refusals():
         ts.wait_line(r"end \d+ status %d$" % (status << 8), timeout=5,
                      stream="err")
         ts.stop()
+
+
+def printable(line):
+    """Only printable ASCII (undecodable bytes became U+FFFD)."""
+    return all(" " <= ch <= "~" for ch in line)
+
+
+@test
+def pp_inherit_refusal_log_is_printable():
+    # The reason of a refused inherited connection is logged from storage
+    # of the caller's: the line is the reason itself, never bytes of a
+    # frame that is gone.
+    for what, data, reason in (
+            ("bad header", b"PROXY TCP4 garbage\r\n", "v1"),
+            ("no header", b"hello there, no header at all\r\n",
+             "not a PROXY header|signature|v1|v2"),
+            ("closed early", b"PROXY TCP4 1.2.3.4",
+             "closed before the header was complete")):
+        ts, target = start_tcpserver(inherit_prog("-r", PP_INHERIT="1"))
+        r = exchange(target, data)
+        check(r.refused, "%s: expected an abort, got %r" % (what, r))
+        ts.wait_line(r"end \d+ status %d$" % (76 << 8), timeout=5,
+                     stream="err")
+        lines = [ln for ln in ts.lines("err")
+                 if "refused inherited connection" in ln]
+        check(len(lines) == 1, "%s: one refusal line: %r" % (what, lines))
+        check(printable(lines[0]), "%s: non-printable bytes in %r" % (
+            what, lines[0]))
+        why = lines[0].split(": ", 2)[-1]
+        check(re.search(reason, why), "%s: reason %r, want /%s/" % (
+            what, why, reason))
+        ts.stop()
+
+
+@test
+def config_error_never_reaches_the_client():
+    # inetd style with fd 2 on the connection too: a configuration error
+    # ends the program with 78 before main, and the client receives
+    # nothing (the line goes to syslog); an early warning (empty
+    # PP_PORTS) is not written into the connection either.
+    for what, env, status in (
+            ("config error", {"PP_PORTS": "{port}",
+                              "PP_ALLOW": "10.0.0.0/33"}, 78),
+            ("early warning", {"PP_ALLOW": "127.0.0.1"}, 0)):
+        e = {"LD_PRELOAD": preload()}
+        e.update(env)
+        cmd = "exec 2>&1; exec /usr/bin/env %s %s" % (
+            " ".join("%s=%s" % kv for kv in e.items()), WHOAMI)
+        ts, target = start_tcpserver(["/bin/sh", "-c", cmd])
+        r = exchange(target, b"")
+        ts.wait_line(r"end \d+ status %d$" % (status << 8), timeout=5,
+                     stream="err")
+        check(b"ppshim" not in r.data, "%s: the client received %r" % (
+            what, r.data))
+        if status:
+            eq(r.data, b"", what + ": bytes the client received")
+        else:
+            check(r.data.startswith(b"whoami "), "%s: %r" % (what, r))
+        ts.stop()
+
+
+@test
+def pp_inherit_in_a_process_that_accepts_is_refused():
+    # PP_INHERIT=1 is for the program started per connection.  A process
+    # that has it and accepts on a PROXY-only listener refuses those
+    # connections and says why, once, in a printable line.
+    fe, target = start_forkexec(env={"PP_INHERIT": "1"})
+    for n in range(2):
+        r = exchange(target, v1(sport=pp.next_sport()))
+        check(r.refused, "connection %d: expected an abort, got %r" % (
+            n, r))
+    fe.wait_line("PP_INHERIT=1 is for a program started per connection",
+                 stream="err")
+    lines = [ln for ln in fe.lines("err") if "PP_INHERIT=1 is for" in ln]
+    eq(len(lines), 1, "error lines: %r" % lines)
+    check(printable(lines[0]), "non-printable bytes in %r" % lines[0])
+
+
+SPAWNER = os.path.join(HELPERS, "spawner")
+HOSTILE = b"PROXY TCP4 6.6.6.6 7.7.7.7 666 25\r\n"
+
+
+def fnv1a(data):
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return "%08x" % h
+
+
+def start_spawner_service(mode):
+    """tcpserver (not preloaded) running spawner -m MODE whoami with
+    PP_INHERIT=1: an inetd-style service that starts a child by MODE."""
+    if not os.access(SPAWNER, os.X_OK):
+        raise Skip("helper not built: %s" % SPAWNER)
+    e = {"LD_PRELOAD": preload(), "PP_PORTS": "{port}",
+         "PP_ALLOW": "127.0.0.1", "PP_INHERIT": "1"}
+    if ASAN_LIB:
+        e["ASAN_OPTIONS"] = "detect_leaks=0"
+    return start_tcpserver(["/usr/bin/env"] + ["%s=%s" % kv
+                                               for kv in e.items()] +
+                           [SPAWNER, "-m", mode, WHOAMI])
+
+
+@test(timeout=90)
+def pp_inherit_children_never_read_the_payload():
+    # A PP_INHERIT=1 service reads the real header at load, then starts a
+    # child by system(), popen(), posix_spawn() and fork+execve.  The
+    # client's first bytes after the header are a header of its own
+    # choosing: the child reports the advertised (or, after LOCAL, the
+    # real) address, never 6.6.6.6; it eats no byte (the service reads
+    # all of the payload); the service's system("true") returns 0 (no
+    # child exits 76); and the connection closes cleanly (no reset from a
+    # SO_LINGER 0 a child set).
+    failures = []
+    for mode in ("system", "popen", "posix_spawn", "execve"):
+        ts, target = start_spawner_service(mode)
+        for name in ("v1", "v2 LOCAL"):
+            what = "%s %s" % (mode, name)
+            sport = pp.next_sport()
+            hdr = (v1(sport=sport) if name == "v1"
+                   else v2(cmd="LOCAL", family="UNSPEC"))
+            payload = HOSTILE + b"rest of the request\r\n" + os.urandom(
+                8192)
+            r = exchange(target, hdr + payload, timeout=10)
+            try:
+                check(r.status == "eof", "%s: connection ended %s: %r" % (
+                    what, r.status, r))
+                fields = parse_whoami(r.data)
+                check(fields is not None, "%s: no whoami line: %r" % (
+                    what, r))
+                check("6.6.6.6" not in r.data.partition(b"\n")[0].decode(
+                    errors="replace"), "%s: the client chose its address: "
+                    "%r" % (what, r.data[:300]))
+                if name == "v1":
+                    expect(fields, what, peer="%s:%d" % (CLIENT4, sport),
+                           sock="%s:25" % SERVER4, TCPREMOTEIP=CLIENT4,
+                           TCPREMOTEPORT=sport)
+                else:
+                    expect(fields, what, TCPREMOTEIP="127.0.0.1",
+                           **real(r, target[1]))
+                last = r.data.rstrip(b"\n").rpartition(b"\n")[2].decode(
+                    errors="replace")
+                eq(last, "spawner true=0 read=%d sum=%s" % (
+                    len(payload), fnv1a(payload)), what + ": service")
+            except Fail as e:
+                failures.append(str(e))
+        ts.stop()
+    check(not failures, "; ".join(failures))
+
+
+def handover_entries(value):
+    """[(fd, source port or None, the entry)] of a PPSHIM_HANDOVER."""
+    out = []
+    for entry in ([] if value in (None, "-") else value.split(";")):
+        f = entry.split(",")
+        src = f[3]
+        port = int(src[4:8], 16) if len(src) >= 8 else None
+        out.append((int(f[0]), port, entry))
+    return out
+
+
+@test
+def posix_spawn_hands_over_only_what_the_child_gets():
+    # A preloaded server holds three proxied connections a, b, c (a
+    # close-on-exec, c closed by a file action) and posix_spawns whoami
+    # with dup2(X, 0) and dup2(X, 1).  The helper's environment describes
+    # only the descriptors it receives, under its own numbers: with X = b
+    # nothing of a (its TLVs included) or c; with X = a (close-on-exec,
+    # but dup2 carries it across) a on 0 and 1, never under its own
+    # number, and nothing of c.
+    if not os.access(SPAWNER, os.X_OK):
+        raise Skip("helper not built: %s" % SPAWNER)
+    for x in ("b", "a"):
+        proc, port = start([SPAWNER, "-s", "-p", "{port}", "-d", x, WHOAMI],
+                           "spawner", env={"PP_PORTS": "{port}",
+                                           "PP_ALLOW": "127.0.0.1"},
+                           ready="^listening ")
+        target = ("127.0.0.1", port)
+        base = pp.next_sport()
+        ports = {"a": base + 1, "b": base + 2, "c": base + 3}
+        hdrs = {"a": v2(sport=ports["a"], tlvs=all_tlvs()),
+                "b": v1(sport=ports["b"]),
+                "c": v2(sport=ports["c"], tlvs=all_tlvs())}
+        socks = {}
+        for k in ("a", "b", "c"):
+            socks[k] = pp.connect(target)
+            pp.defer(socks[k].close)
+            socks[k].sendall(hdrs[k])
+        _, rnd = proc.wait_line("^round ", timeout=10)
+        fds = {k: int(v) for k, v in (w.split("=") for w in
+                                     rnd.split()[1:])}
+        fields = parse_whoami(pp.read_line(socks[x]).encode() + b"\n")
+        what = "dup2 of %s (%s)" % (x, rnd)
+        expect(fields, what, peer="%s:%d" % (CLIENT4, ports[x]),
+               sock="%s:25" % SERVER4, TCPREMOTEIP="-",
+               PP_TLV_AUTHORITY="example.com" if x == "a" else "-")
+        entries = handover_entries(fields.get("PPSHIM_HANDOVER"))
+        got = sorted((fd, p) for fd, p, _ in entries)
+        # b is not close-on-exec: the helper holds it under its own
+        # number either way.
+        want = [(0, ports[x]), (1, ports[x]), (fds["b"], ports["b"])]
+        eq(got, sorted(want), what + ": hand-over entries")
+        check(ports["c"] not in [p for _, p, _ in entries],
+              what + ": c was closed by a file action")
+        if x == "b":
+            check(all("authority=" not in e for _, _, e in entries),
+                  what + ": a's TLVs reached the helper: %r" % entries)
+        proc.stop()
 
 
 @test

@@ -1026,7 +1026,7 @@ pp_options(int argc, char **argv, const char **library, bool *force)
  * (PP_EXIT_CANNOT_EXEC), or with force a warning and 0.  The message is
  * one line: "ppshim: " fmt, then what ppshim does about it.
  */
-static int
+static int __attribute__((format(printf, 2, 3)))
 pp_refuse(bool force, const char *fmt, ...)
 {
 	va_list ap;

@@ -1,0 +1,543 @@
+#!/usr/bin/env python3
+"""test_matrix.py - the legacy daemon matrix: mail, FTP and IMAP/POP
+daemons without PROXY support, behind HAProxy, under the shim.
+
+Each test starts one real Debian daemon on a loopback port under the
+library, with its configuration, state and logs in a temporary directory,
+and a real HAProxy in front of it (test_daemons.HAProxy: send-proxy and
+send-proxy-v2).  For version 1 and then version 2 it logs in or sends a
+message with the daemon's own protocol (ftplib, smtplib, poplib,
+imaplib) and finds the advertised client in the daemon's OWN log (and in
+the Received: header for mail).  Then:
+
+  - a header from an untrusted source (127.0.0.7, in neither PP_ALLOW nor
+    PP_DIRECT) is refused before the daemon sees it, and the daemon's log
+    never names that source;
+  - a monitoring client in PP_DIRECT (127.0.0.9) connects without a header
+    and gets the daemon's banner, logged as itself.
+
+The daemons:
+
+  - pure-ftpd, standalone (fork per connection), PP_SOCKNAME=real and
+    passive mode; its altlog (xferlog format) names the client;
+  - proftpd, standalone (fork per connection), passive mode; its
+    SystemLog and TransferLog;
+  - OpenSMTPD (smtpd -d, logging to stderr), a message delivered to an
+    mbox with its Received: header.  OpenSMTPD 6.8 has native PROXY
+    version 2 support (listen on ... proxy-v2); the test uses the shim
+    and not that option;
+  - Courier's POP3 server through couriertcpd (fork and execute per
+    connection), with its own authdaemond: login, STAT;
+  - Cyrus IMAP: its master process listens and preforks imapd, which
+    accepts; login, SELECT;
+  - inetutils-ftpd executed per connection by openbsd-inetd: the launcher
+    preloaded, the connection handed over to ftpd.
+
+Daemons that conflict with packages the suite installs (pure-ftpd, proftpd
+and inetutils-ftpd with vsftpd, OpenSMTPD with exim4, openbsd-inetd with
+xinetd) are not installed: tests/fetch-daemons.sh unpacks them into
+/opt/ppshim-test/PKG (PPSHIM_TEST_OPT), and they run from there.  Daemons
+that log to syslog only (Cyrus, inetutils-ftpd, and Courier's
+authdaemond) run in a private mount namespace whose /dev/log is a
+datagram socket the test reads; a host where unshare(1) cannot make one
+skips them with the reason.
+
+The last test checks that the README's "Servers tested" table and the
+daemon tests of this file and of test_daemons.py name each other.
+
+The daemons need root.  A daemon that is not installed or unpacked, or a
+host that is not root, skips with the reason.  Daemons run without
+valgrind under make valgrind (set-user-ID changes and executed children).
+
+Run by make check; by hand, as root, from the build directory:
+  PPSHIM_BUILDDIR=$PWD python3 SRCDIR/tests/integ/test_matrix.py [NAME...]
+"""
+
+import ast
+import ftplib
+import imaplib
+import os
+import poplib
+import random
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import pptest as pp  # noqa: E402
+from pptest import SLOW, Fail, Proc, Skip, check, eq, test  # noqa: E402
+from pptest import free_port, wait_listening  # noqa: E402
+
+_OWN = len(pp._tests)
+from test_daemons import (BACK, CLIENT, FRONT, VERSIONS,  # noqa: E402
+                          FtpClient, HAProxy, daemon_tmp, find,
+                          free_port_range, need_root, read_text,
+                          received_header, subdir, user_ids,
+                          wait_file_line, write)
+del pp._tests[_OWN:]  # test_daemons' tests run from their own file
+
+UNTRUSTED = "127.0.0.7"   # in neither PP_ALLOW nor PP_DIRECT
+MONITOR = "127.0.0.9"     # in PP_DIRECT: no header, served as itself
+OPT = os.environ.get("PPSHIM_TEST_OPT", "/opt/ppshim-test")
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+USER, PASSWORD = "ppuser", "pp-Secret-42"
+
+
+def matrix_env(port, **extra):
+    """The daemon's configuration: one PROXY-only port, HAProxy's source
+    trusted, a monitoring host served without a header."""
+    env = {"PP_PORTS": str(port), "PP_ALLOW": BACK, "PP_DIRECT": MONITOR,
+           "PP_LOG": "info"}
+    env.update(extra)
+    return env
+
+
+def unpacked(package, relpath):
+    """A program of a package tests/fetch-daemons.sh unpacked into
+    OPT/package, or Skip."""
+    path = os.path.join(OPT, package, relpath.lstrip("/"))
+    if not os.access(path, os.X_OK):
+        raise Skip("%s not unpacked in %s (run tests/fetch-daemons.sh "
+                   "%s as root)" % (relpath, os.path.join(OPT, package),
+                                    package))
+    return path
+
+
+def unpacked_libs(package):
+    return os.path.join(OPT, package, "usr/lib/x86_64-linux-gnu")
+
+
+def start(argv, port, env, name, cwd=None):
+    """A daemon under the shim, waited for until it listens on port."""
+    proc = Proc(argv, env=env, valgrind=False, name=name, cwd=cwd)
+    wait_listening(proc, port, timeout=20)
+    return proc
+
+
+def untrusted_refused(port, logs):
+    """A header from a source in neither list is refused before the daemon
+    sees anything, and no log names that source.  logs: a function
+    returning the daemon's log text."""
+    header = pp.v1(src=CLIENT, dst=BACK, sport=40001, dport=port)
+    for data in (header, b"QUIT\r\n"):
+        r = pp.exchange((BACK, port), data, src=UNTRUSTED, timeout=5)
+        check(r.refused, "untrusted source %s: %r" % (UNTRUSTED, r))
+    time.sleep(0.3)
+    # The library's own lines (ppshim[PID]: refused ...) excepted.
+    seen = [ln for ln in logs().splitlines()
+            if UNTRUSTED in ln and "ppshim[" not in ln]
+    check(not seen, "the daemon logged the untrusted source: %r" % seen)
+
+
+def monitor_banner(port, prefix, bye=b"QUIT\r\n"):
+    """A PP_DIRECT client without a header gets the banner.  Returns the
+    client's port."""
+    with pp.connect((BACK, port), src=MONITOR, timeout=10) as s:
+        cport = s.getsockname()[1]
+        banner = pp.read_line(s, timeout=10)
+        check(banner.startswith(prefix), "monitoring client: banner %r, "
+              "want %r" % (banner, prefix))
+        s.sendall(bye)
+        pp.wait_closed(s, 1)
+    return cport
+
+
+def log_tail(text, n=10):
+    return "\n  " + "\n  ".join(text.splitlines()[-n:])
+
+
+# ===== A private syslog: /dev/log in a mount namespace =====
+
+class Syslog:
+    """A datagram socket collecting syslog lines, and the shell prologue
+    that makes it /dev/log in a private mount namespace (unshare -m): /dev
+    becomes a tmpfs holding the usual device nodes (bind-mounted from the
+    real /dev) and log, a link to the socket.  binds: (source, target)
+    pairs mounted in the namespace too."""
+
+    def __init__(self, tmp, binds=()):
+        unshare = find("unshare", "/usr/bin/unshare")
+        self.path = os.path.join(tmp, "log.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        os.chmod(self.path, 0o666)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.done = False
+        pp.defer(self.close)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        old = os.path.join(tmp, "olddev")
+        os.mkdir(old)
+        mounts = ["mount --make-rprivate /",
+                  "mount --rbind /dev %s" % old,
+                  "mount -t tmpfs -o mode=755 ppshim-dev /dev"]
+        for n in ("null", "zero", "full", "random", "urandom", "tty"):
+            mounts.append("touch /dev/%s && mount --bind %s/%s /dev/%s" % (
+                n, old, n, n))
+        mounts += ["mkdir /dev/pts /dev/shm",
+                   "mount --rbind %s/pts /dev/pts" % old,
+                   "mount -t tmpfs -o mode=1777 ppshim-shm /dev/shm",
+                   "ln -s /proc/self/fd /dev/fd",
+                   "ln -s %s /dev/log" % self.path]
+        for src, dst in binds:
+            mounts.append("mount --bind %s %s" % (src, dst))
+        self.prologue = " && ".join(mounts)
+        self.unshare = unshare
+        self._probe()
+
+    def _read(self):
+        self.sock.settimeout(0.2)
+        while not self.done:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.lines.append(data.decode(errors="replace").rstrip(
+                    "\n\0"))
+
+    def close(self):
+        self.done = True
+        self.thread.join(2)
+        self.sock.close()
+
+    def argv(self, argv):
+        """argv run in the namespace, after the prologue, by exec."""
+        return [self.unshare, "-m", "/bin/sh", "-c",
+                self.prologue + ' && exec "$@"', "sh"] + list(argv)
+
+    def _probe(self):
+        p = subprocess.run(self.argv(["/usr/bin/logger", "-u", "/dev/log",
+                                      "ppshim-probe"]),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if "ppshim-probe" in self.text():
+                with self.lock:
+                    self.lines.clear()
+                return
+            time.sleep(0.05)
+        raise Skip("no private /dev/log in a mount namespace here "
+                   "(unshare -m: %s)" % p.stdout.decode(
+                       errors="replace").strip()[-200:])
+
+    def text(self):
+        with self.lock:
+            return "\n".join(self.lines)
+
+    def wait(self, pattern, timeout=10, what="syslog"):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            for line in self.text().splitlines():
+                if rx.search(line):
+                    return line
+            if time.monotonic() > deadline:
+                raise Fail("%s has no line matching %r within %ss:%s" % (
+                    what, pattern, timeout * SLOW, log_tail(self.text(), 15)))
+            time.sleep(0.05)
+
+
+# ===== FTP: pure-ftpd, proftpd, inetutils-ftpd =====
+
+class FtpHome:
+    """A home directory owned by user ftp holding one file, and the
+    passive port range."""
+
+    def __init__(self):
+        self.tmp = daemon_tmp()
+        self.owner = user_ids("ftp")
+        self.home = subdir(self.tmp, "home", 0o755, self.owner)
+        self.name = "hello.bin"
+        self.content = os.urandom(200000)
+        path = os.path.join(self.home, self.name)
+        with open(path, "wb") as f:
+            f.write(self.content)
+        os.chmod(path, 0o644)
+        os.chown(path, *self.owner)
+        self.pasv = free_port_range(20)
+
+
+def ftp_login_through(target, home, logs, user=USER, password=PASSWORD):
+    """A login, a passive listing and a passive download through target
+    from CLIENT.  Returns (passive addresses, client port)."""
+    ftp = FtpClient(source_address=(CLIENT, 0), timeout=10 * SLOW)
+    try:
+        welcome = ftp.connect(*target)
+        check(welcome.startswith("220"), "banner %r" % welcome)
+        cport = ftp.sock.getsockname()[1]
+        ftp.login(user, password)
+        listing = []
+        ftp.retrlines("LIST", listing.append)
+        check(any(line.endswith(" " + home.name) for line in listing),
+              "LIST: %r" % listing)
+        got = bytearray()
+        ftp.retrbinary("RETR " + home.name, got.extend)
+        check(bytes(got) == home.content, "RETR: got %d bytes, want %d" % (
+            len(got), len(home.content)))
+        ftp.quit()
+    except ftplib.all_errors + (EOFError,) as e:
+        raise Fail("FTP through %s:%d: %s: %s%s" % (
+            target[0], target[1], type(e).__name__, e, log_tail(logs())))
+    finally:
+        ftp.close()
+    return ftp.pasv, cport
+
+
+def xferlog_line(path, client, home, what):
+    """The xferlog line (wu-ftpd format) of the download by client."""
+    return wait_file_line(path, r" %s %d \S*%s b _ o r %s ftp " % (
+        re.escape(client), len(home.content), re.escape(home.name),
+        re.escape(USER)), what=what)
+
+
+# ----- pure-ftpd -----
+
+def pureftpd_setup(home):
+    """A PureDB of one virtual user (mapped to user ftp), made with the
+    unpacked pure-pw."""
+    pure_pw = unpacked("pure-ftpd", "/usr/bin/pure-pw")
+    pdb = os.path.join(home.tmp, "pureftpd.pdb")
+    p = subprocess.run([pure_pw, "useradd", USER, "-u", "ftp", "-g", "ftp",
+                        "-d", home.home, "-f",
+                        os.path.join(home.tmp, "pureftpd.passwd"), "-m",
+                        "-F", pdb], input=("%s\n%s\n" % (
+                            PASSWORD, PASSWORD)).encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=30)
+    check(p.returncode == 0 and os.path.isfile(pdb), "pure-pw: %r" % p.stdout)
+    return pdb
+
+
+@test(timeout=90)
+def pureftpd_standalone():
+    need_root("pure-ftpd")
+    pureftpd = unpacked("pure-ftpd", "/usr/sbin/pure-ftpd")
+    home = FtpHome()
+    pdb = pureftpd_setup(home)
+    port = free_port(BACK)
+    altlog = os.path.join(home.tmp, "xferlog")
+    argv = [pureftpd, "--bind", "%s,%d" % (BACK, port), "--ipv4only",
+            "--login", "puredb:" + pdb, "--noanonymous", "--chrooteveryone",
+            "--dontresolve", "--minuid", "1", "--syslogfacility", "none",
+            "--altlog", "xferlog:" + altlog, "--maxidletime", "1",
+            "--passiveportrange", "%d:%d" % home.pasv]
+    proc = start(argv, port, matrix_env(port, PP_SOCKNAME="real"),
+                 "pure-ftpd")
+    hap = HAProxy(port)
+    for version in VERSIONS:
+        pasv, cport = ftp_login_through(hap.target(version), home,
+                                        lambda: read_text(altlog))
+        # PP_SOCKNAME=real: the passive listener on pure-ftpd's own
+        # address; the client's data connection is checked against the
+        # control connection's (advertised) client.
+        eq(pasv, [BACK, BACK], "%s: passive address" % version)
+        xferlog_line(altlog, CLIENT, home, "pure-ftpd altlog")
+    untrusted_refused(port, lambda: read_text(altlog))
+    monitor_banner(port, "220")
+    check(proc.alive(), "pure-ftpd died%s" % proc.tail())
+
+
+# ----- proftpd -----
+
+PROFTPD_CFG = """\
+ServerType standalone
+ServerName "ppshim test"
+DefaultServer on
+UseIPv6 off
+DefaultAddress {back}
+SocketBindTight on
+Port {port}
+User ftp
+Group nogroup
+Umask 022
+MaxInstances 30
+PidFile {tmp}/proftpd.pid
+ScoreboardFile {tmp}/proftpd.scoreboard
+DelayTable none
+WtmpLog off
+UseReverseDNS off
+UseFtpUsers off
+RequireValidShell off
+AuthOrder mod_auth_file.c
+AuthUserFile {tmp}/passwd
+AuthGroupFile {tmp}/group
+DefaultRoot ~
+PassivePorts {pasv_min} {pasv_max}
+AllowForeignAddress off
+TimeoutIdle 60
+TimeoutLogin 30
+SystemLog {tmp}/proftpd.log
+SyslogLevel info
+TransferLog {tmp}/xferlog
+LogFormat ppauth "%a %u %S"
+ExtendedLog {tmp}/auth.log AUTH ppauth
+"""
+
+
+def crypt_password(password):
+    openssl = find("openssl", "/usr/bin/openssl")
+    p = subprocess.run([openssl, "passwd", "-6", password],
+                       stdout=subprocess.PIPE, timeout=30, check=True)
+    return p.stdout.decode().strip()
+
+
+@test(timeout=90)
+def proftpd_standalone():
+    need_root("proftpd")
+    proftpd = unpacked("proftpd-core", "/usr/sbin/proftpd")
+    home = FtpHome()
+    uid, gid = home.owner
+    write(os.path.join(home.tmp, "passwd"), "%s:%s:%d:%d::%s:/bin/false\n" % (
+        USER, crypt_password(PASSWORD), uid, gid, home.home), 0o600)
+    write(os.path.join(home.tmp, "group"), "ftp:x:%d:\n" % gid, 0o600)
+    port = free_port(BACK)
+    conf = write(os.path.join(home.tmp, "proftpd.conf"), PROFTPD_CFG.format(
+        back=BACK, port=port, tmp=home.tmp, pasv_min=home.pasv[0],
+        pasv_max=home.pasv[1]), 0o644)
+    xferlog = os.path.join(home.tmp, "xferlog")
+    authlog = os.path.join(home.tmp, "auth.log")
+
+    def logs():
+        return "\n".join(proc.lines("err")) + read_text(xferlog) + \
+            read_text(authlog)
+
+    env = matrix_env(port, PP_SOCKNAME="real",
+                     LD_LIBRARY_PATH=unpacked_libs("proftpd-core"))
+    proc = start([proftpd, "--nodaemon", "--config", conf], port, env,
+                 "proftpd")
+    hap = HAProxy(port)
+    start_at = 0
+    for version in VERSIONS:
+        pasv, cport = ftp_login_through(hap.target(version), home, logs)
+        eq(pasv, [BACK, BACK], "%s: passive address" % version)
+        xferlog_line(xferlog, CLIENT, home, "proftpd TransferLog")
+        # With --nodaemon, what goes to the SystemLog goes to stderr.
+        start_at, _ = proc.wait_line(
+            r"\(%s\[%s\]\): USER %s: Login successful" % (
+                re.escape(CLIENT), re.escape(CLIENT), USER),
+            start=start_at, stream="err")
+        start_at += 1
+        wait_file_line(authlog, r"^%s %s " % (re.escape(CLIENT), USER),
+                       what="proftpd ExtendedLog")
+    untrusted_refused(port, logs)
+    monitor_banner(port, "220")
+    proc.wait_line(r"\(%s\[%s\]\): FTP session opened" % (
+        re.escape(MONITOR), re.escape(MONITOR)), stream="err")
+    check(proc.alive(), "proftpd died%s" % proc.tail())
+
+
+# ===== SMTP: OpenSMTPD =====
+
+SMTPD_CFG = """\
+table domains {{ "ppshim.test" }}
+table clients {{ "{client}", "{monitor}" }}
+table vusers {{ "postmaster@ppshim.test" = "{user}" }}
+listen on {back} port {port} hostname ppshim.test
+action "deliver" maildir "{tmp}/Maildir" virtual <vusers>
+match from src <clients> for domain <domains> action "deliver"
+"""
+
+
+def maildir_message(maildir, subject, timeout=10, extra=lambda: ""):
+    """The text of the message with subject delivered to maildir/new."""
+    deadline = time.monotonic() + timeout * SLOW
+    new = os.path.join(maildir, "new")
+    while True:
+        for name in sorted(os.listdir(new)) if os.path.isdir(new) else ():
+            text = read_text(os.path.join(new, name)).replace("\r\n", "\n")
+            if "Subject: %s\n" % subject in text:
+                return text
+        if time.monotonic() > deadline:
+            raise Fail("no message %r delivered to %s%s" % (
+                subject, new, extra()))
+        time.sleep(0.05)
+
+
+def smtp_send(target, subject, src=CLIENT):
+    """A message to postmaster@ppshim.test through target from src with
+    smtplib.  Returns the client's port."""
+    rcpt = "postmaster@ppshim.test"
+    msg = ("From: sender@example.org\r\nTo: %s\r\nSubject: %s\r\n\r\n"
+           "Hello through the balancer.\r\n" % (rcpt, subject))
+    try:
+        with smtplib.SMTP(target[0], target[1], local_hostname="client.test",
+                          source_address=(src, 0),
+                          timeout=10 * SLOW) as smtp:
+            cport = smtp.sock.getsockname()[1]
+            refused = smtp.sendmail("sender@example.org", [rcpt], msg)
+    except (smtplib.SMTPException, OSError) as e:
+        raise Fail("SMTP through %s:%d: %s: %s" % (
+            target[0], target[1], type(e).__name__, e))
+    eq(refused, {}, "refused recipients")
+    return cport
+
+
+@test(timeout=90)
+def opensmtpd_through_haproxy():
+    need_root("smtpd")
+    smtpd = unpacked("opensmtpd", "/usr/sbin/smtpd")
+    user_ids("opensmtpd")
+    user_ids("opensmtpq")
+    owner = user_ids("nobody")
+    tmp = daemon_tmp()
+    maildir = subdir(tmp, "Maildir", 0o700, owner)
+    spool = subdir(tmp, "spool", 0o755)
+    # smtpd's queue (/var/spool/smtpd) and its delivery agents
+    # (/usr/libexec/opensmtpd) are compiled-in paths: private ones in a
+    # mount namespace.  Its resolver asks a name server on loopback that
+    # is not there: the reverse lookup of each client fails at once.
+    libexec = subdir(tmp, "libexec", 0o755)
+    os.symlink(os.path.join(OPT, "opensmtpd/usr/libexec/opensmtpd"),
+               os.path.join(libexec, "opensmtpd"))
+    resolv = write(os.path.join(tmp, "resolv.conf"),
+                   "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+                   0o644)
+    ns = Syslog(tmp, binds=[(spool, "/var/spool"),
+                            (libexec, "/usr/libexec"),
+                            (resolv, "/etc/resolv.conf")])
+    port = free_port(BACK)
+    conf = write(os.path.join(tmp, "smtpd.conf"), SMTPD_CFG.format(
+        back=BACK, port=port, tmp=tmp, client=CLIENT, monitor=MONITOR,
+        user="nobody"), 0o644)
+    proc = start(ns.argv([smtpd, "-d", "-v", "-f", conf]), port,
+                 matrix_env(port), "smtpd")
+
+    def logs():
+        return "\n".join(proc.lines("err") + proc.lines())
+
+    hap = HAProxy(port)
+    at = 0
+    for version in VERSIONS:
+        subject = "ppshim %s %d" % (version, random.randint(0, 1 << 30))
+        smtp_send(hap.target(version), subject)
+        text = maildir_message(maildir, subject,
+                               extra=lambda: log_tail(logs(), 30))
+        m = re.search(r"(?m)^Received: .*(?:\n[ \t].*)*", text)
+        check(m is not None, "no Received: in %r" % text)
+        check(m.group(0).startswith("Received: from client.test (<unknown> "
+                                     "[%s])\n" % CLIENT),
+              "%s: %r" % (version, m.group(0)))
+        at, _ = proc.wait_line(r"smtp connected address=%s host=" %
+                               re.escape(CLIENT), start=at, stream="err")
+        at += 1
+    untrusted_refused(port, logs)
+    monitor_banner(port, "220 ppshim.test ESMTP OpenSMTPD")
+    proc.wait_line(r"smtp connected address=%s host=" % re.escape(MONITOR),
+                   stream="err")
+    check(proc.alive(), "smtpd died%s" % proc.tail())
+
+
+if __name__ == "__main__":
+    pp.main("test_matrix")

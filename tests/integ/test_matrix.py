@@ -539,5 +539,116 @@ def opensmtpd_through_haproxy():
     check(proc.alive(), "smtpd died%s" % proc.tail())
 
 
+# ===== POP3: Courier through couriertcpd =====
+
+COURIER = "/usr/lib/courier/courier"
+
+
+def nsenter(holder, argv):
+    """argv run in the mount namespace of the process holder."""
+    return [find("nsenter", "/usr/bin/nsenter"), "-t", str(holder.pid),
+            "-m", "--"] + list(argv)
+
+
+class Pop3(poplib.POP3):
+    """poplib from CLIENT."""
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout,
+                                        source_address=(CLIENT, 0))
+
+
+def make_maildir(home, owner):
+    maildir = subdir(home, "Maildir", 0o700, owner)
+    for name in ("new", "cur", "tmp"):
+        subdir(maildir, name, 0o700, owner)
+    return maildir
+
+
+@test(timeout=90)
+def courier_pop3_couriertcpd():
+    need_root("couriertcpd")
+    couriertcpd = find("couriertcpd", "/usr/sbin/couriertcpd")
+    authdaemond = find("authdaemond",
+                       "/usr/lib/courier/courier-authlib/authdaemond")
+    makeuserdb = find("makeuserdb", "/usr/sbin/makeuserdb")
+    for prog in ("courierpop3login", "courierpop3d"):
+        find(prog, os.path.join(COURIER, prog))
+    if not os.path.isdir("/etc/courier") or not os.path.isdir(
+            "/run/courier"):
+        raise Skip("courier-pop is not installed (/etc/courier, "
+                   "/run/courier)")
+    courier = user_ids("courier")
+    owner = user_ids("ftp")
+    tmp = daemon_tmp()
+    home = subdir(tmp, "home", 0o755, owner)
+    maildir = make_maildir(home, owner)
+    with open(os.path.join(maildir, "new", "1.ppshim"), "w") as f:
+        f.write("From: a@ppshim.test\nSubject: waiting\n\nHello.\n")
+    os.chown(os.path.join(maildir, "new", "1.ppshim"), *owner)
+    # Courier's configuration and its authentication daemon's socket are
+    # compiled-in paths: private ones (/etc/courier, /run/courier) in a
+    # mount namespace, with a user database of one user.
+    etc = os.path.join(tmp, "etc-courier")
+    shutil.copytree("/etc/courier", etc, symlinks=True)
+    rc = read_text(os.path.join(etc, "authdaemonrc"))
+    rc = re.sub(r'(?m)^authmodulelist=.*$', 'authmodulelist="authuserdb"', rc)
+    rc = re.sub(r'(?m)^daemons=.*$', 'daemons=2', rc)
+    write(os.path.join(etc, "authdaemonrc"), rc, 0o660)
+    write(os.path.join(etc, "userdb"), "%s\tuid=%d|gid=%d|home=%s|"
+          "mail=%s|systempw=%s\n" % (USER, owner[0], owner[1], home, maildir,
+                                     crypt_password(PASSWORD)), 0o600)
+    run = subdir(tmp, "run-courier", 0o775)
+    subdir(run, "authdaemon", 0o750, courier)
+    ns = Syslog(tmp, binds=[(etc, "/etc/courier"), (run, "/run/courier")])
+    auth = Proc(ns.argv(["/bin/sh", "-c", '"$0" && exec "$1"', makeuserdb,
+                         authdaemond]), preload=False, name="authdaemond")
+    sock = os.path.join(run, "authdaemon", "socket")
+    deadline = time.monotonic() + 10 * SLOW
+    while not os.path.exists(sock):
+        check(auth.alive(), "authdaemond exited%s" % auth.tail())
+        check(time.monotonic() < deadline, "no %s%s" % (sock, auth.tail()))
+        time.sleep(0.05)
+    port = free_port(BACK)
+    env = matrix_env(port, POP3AUTH="", POP3_PROXY="0",
+                     MAILDIRPATH="Maildir")
+    proc = start(nsenter(auth, [
+        couriertcpd, "-address=%s" % BACK, "-maxprocs=10", "-maxperip=10",
+        "-nodnslookup", "-noidentlookup", str(port),
+        os.path.join(COURIER, "courierpop3login"),
+        os.path.join(COURIER, "courierpop3d"), "Maildir"]), port, env,
+        "couriertcpd")
+
+    def logs():
+        return "\n".join(proc.lines("err") + auth.lines("err"))
+
+    hap = HAProxy(port)
+    ip = r"ip=\[(?:::ffff:)?%s\]" % re.escape(CLIENT)
+    at = 0
+    for version in VERSIONS:
+        host, hport = hap.target(version)
+        try:
+            pop = Pop3(host, hport, timeout=10 * SLOW)
+            cport = pop.sock.getsockname()[1]
+            check(pop.getwelcome().startswith(b"+OK"),
+                  "banner %r" % pop.getwelcome())
+            pop.user(USER)
+            pop.pass_(PASSWORD)
+            count, size = pop.stat()
+            eq(count, 1, "%s: messages" % version)
+            pop.quit()
+        except (poplib.error_proto, OSError) as e:
+            raise Fail("POP3 through %s:%d: %s: %s%s" % (
+                host, hport, type(e).__name__, e, log_tail(logs(), 20)))
+        at, line = proc.wait_line(r"LOGIN, user=%s, %s, port=\[%d\]" % (
+            USER, ip, cport), start=at, stream="err")
+        at += 1
+    untrusted_refused(port, logs)
+    monitor_banner(port, "+OK")
+    proc.wait_line(r"Connection, ip=\[(?:::ffff:)?%s\]" % re.escape(MONITOR),
+                   stream="err")
+    check(proc.alive(), "couriertcpd died%s" % proc.tail())
+
+
 if __name__ == "__main__":
     pp.main("test_matrix")

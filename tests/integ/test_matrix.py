@@ -438,6 +438,59 @@ def proftpd_standalone():
     check(proc.alive(), "proftpd died%s" % proc.tail())
 
 
+# ----- inetutils-ftpd executed by openbsd-inetd -----
+
+@test(timeout=90)
+def inetutils_ftpd_under_openbsd_inetd():
+    # The launcher preloaded: inetd's accept strips the header, and the
+    # ftpd it executes per connection takes the addresses by hand-over.
+    need_root("inetd")
+    inetd = unpacked("openbsd-inetd", "/usr/sbin/inetd")
+    ftpd = unpacked("inetutils-ftpd", "/usr/sbin/ftpd")
+    if not os.path.isdir("/srv/ftp"):
+        raise Skip("no /srv/ftp to mount the anonymous FTP root on")
+    home = FtpHome()
+    # ftpd logs to syslog only, and serves anonymous users from the home
+    # of user ftp (/srv/ftp): a private /dev/log and /srv/ftp.
+    ns = Syslog(home.tmp, binds=[(home.home, "/srv/ftp")])
+    port = free_port(BACK)
+    # inetd executes its servers with an environment of its own, without
+    # LD_PRELOAD: env puts the library back in ftpd, which takes the
+    # connection by hand-over.  PP_SOCKNAME belongs to the process that
+    # accepts (inetd): ftpd's getsockname answers as inetd's library
+    # decided.
+    preload = pp.child_env()["LD_PRELOAD"]
+    conf = write(os.path.join(home.tmp, "inetd.conf"),
+                 "%s:%d stream tcp nowait root /usr/bin/env env "
+                 "LD_PRELOAD=%s %s -l -A\n" % (BACK, port, preload, ftpd),
+                 0o644)
+    proc = start(ns.argv([inetd, "-d", "-R", "100000", conf]), port,
+                 matrix_env(port, PP_SOCKNAME="real"), "inetd")
+
+    def logs():
+        return ns.text() + "\n".join(proc.lines("err"))
+
+    hap = HAProxy(port)
+    for version in VERSIONS:
+        pasv, cport = ftp_login_through(hap.target(version), home, logs,
+                                        user="anonymous",
+                                        password="ppshim@ppshim.test")
+        eq(pasv, [BACK, BACK], "%s: passive address" % version)
+    # ftpd's own syslog lines (its PID, not inetd's) name the client.
+    ns.wait(r" ftpd\[\d+\]: ANONYMOUS FTP LOGIN FROM %s$" % re.escape(
+        CLIENT), what="ftpd syslog")
+    text = ns.text()
+    eq(re.findall(r" ftpd\[\d+\]: connection from (\S+)$", text, re.M),
+       [CLIENT] * len(VERSIONS), "clients in ftpd's syslog lines")
+    eq(len(re.findall(r"ANONYMOUS FTP LOGIN FROM %s$" % re.escape(CLIENT),
+                      text, re.M)), len(VERSIONS), "logins in ftpd's syslog")
+    untrusted_refused(port, logs)
+    monitor_banner(port, "220")
+    ns.wait(r" ftpd\[\d+\]: connection from %s$" % re.escape(MONITOR),
+            what="ftpd syslog")
+    check(proc.alive(), "inetd died%s" % proc.tail())
+
+
 # ===== SMTP: OpenSMTPD =====
 
 SMTPD_CFG = """\

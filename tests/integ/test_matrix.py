@@ -703,5 +703,117 @@ def courier_pop3_couriertcpd():
     check(proc.alive(), "couriertcpd died%s" % proc.tail())
 
 
+# ===== IMAP: Cyrus =====
+
+CYRUS_IMAPD_CONF = """\
+configdirectory: {tmp}/lib
+partition-default: {tmp}/spool
+defaultpartition: default
+servername: ppshim.test
+admins: ppadmin
+allowplaintext: yes
+sasl_mech_list: PLAIN
+# Any password: this configuration is for the test only.
+sasl_pwcheck_method: alwaystrue
+autocreate_quota: 0
+statuscache: no
+idlesocket: {tmp}/run/idle
+notifysocket: {tmp}/run/notify
+lmtpsocket: {tmp}/run/lmtp
+mboxname_lockpath: {tmp}/run/lock
+proc_path: {tmp}/run/proc
+"""
+
+CYRUS_CONF = """\
+START {{
+  recover cmd="ctl_cyrusdb -r -C {conf}"
+}}
+SERVICES {{
+  imap cmd="imapd -C {conf}" listen="{back}:{port}" prefork=2 maxchild=10
+}}
+EVENTS {{
+}}
+DAEMON {{
+}}
+"""
+
+
+class Imap4(imaplib.IMAP4):
+    """imaplib from CLIENT."""
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout,
+                                        source_address=(CLIENT, 0))
+
+
+@test(timeout=120)
+def cyrus_imapd_master_prefork():
+    # Cyrus's master listens and preforks imapd processes, which accept
+    # on the socket they inherit: the library is in each of them.
+    need_root("cyrus master")
+    master = find("cyrus master", "/usr/lib/cyrus/bin/master")
+    find("imapd", "/usr/lib/cyrus/bin/imapd")
+    cyrus = user_ids("cyrus")
+    tmp = daemon_tmp()
+    for name in ("lib", "lib/db", "lib/socket", "lib/proc", "spool",
+                 "run"):
+        subdir(tmp, name, 0o750, cyrus)
+    port = free_port(BACK)
+    conf = write(os.path.join(tmp, "imapd.conf"),
+                 CYRUS_IMAPD_CONF.format(tmp=tmp), 0o644)
+    write(os.path.join(tmp, "cyrus.conf"), CYRUS_CONF.format(
+        conf=conf, back=BACK, port=port), 0o644)
+    # Cyrus logs to syslog only; it looks each client's name up: a private
+    # /dev/log, and a resolver that asks loopback (nothing answers).
+    resolv = write(os.path.join(tmp, "resolv.conf"),
+                   "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+                   0o644)
+    ns = Syslog(tmp, binds=[(resolv, "/etc/resolv.conf")])
+    proc = Proc(ns.argv([master, "-C", conf, "-M",
+                         os.path.join(tmp, "cyrus.conf"), "-p",
+                         os.path.join(tmp, "run", "master.pid")]),
+                env=matrix_env(port, PP_TIMEOUT_MS="20000"), valgrind=False,
+                name="cyrus master")
+    try:
+        wait_listening(proc, port, timeout=20)
+    except Fail as e:
+        raise Fail("%s%s" % (e, log_tail(ns.text(), 15)))
+
+    def logs():
+        return ns.text() + "\n".join(proc.lines("err"))
+
+    hap = HAProxy(port)
+    # A connection from the trusted proxy whose header has not come yet
+    # is parked in one imapd's accept: the other preforked imapd serves
+    # the clients meanwhile, and the parked one is still waiting after.
+    parked = pp.connect((BACK, port), src=BACK, timeout=10)
+    pp.defer(parked.close)
+    time.sleep(0.2)
+    for version in VERSIONS:
+        host, hport = hap.target(version)
+        try:
+            imap = Imap4(host, hport, timeout=10 * SLOW)
+            imap.login(USER, PASSWORD)
+            typ, data = imap.select("INBOX")
+            eq(typ, "OK", "%s: SELECT INBOX %r" % (version, data))
+            imap.logout()
+        except (imaplib.IMAP4.error, OSError) as e:
+            raise Fail("IMAP through %s:%d: %s: %s%s" % (
+                host, hport, type(e).__name__, e, log_tail(logs(), 20)))
+    status, _, data = pp.wait_closed(parked, 0.05)
+    eq((status, data), ("timeout", b""), "the parked connection")
+    parked.close()
+    # imapd's own login lines name the client, once per version.
+    ns.wait(r" cyrus/imap\[\d+\]: login: \S* ?\[%s\] %s plaintext" % (
+        re.escape(CLIENT), USER), what="cyrus syslog")
+    eq(len(re.findall(r" cyrus/imap\[\d+\]: login: \S* ?\[%s\] %s "
+                      r"plaintext User logged in" % (
+                          re.escape(CLIENT), USER), ns.text())),
+       len(VERSIONS), "logins in cyrus's syslog")
+    untrusted_refused(port, logs)
+    monitor_banner(port, "* OK", bye=b"a LOGOUT\r\n")
+    check(proc.alive(), "cyrus master died%s" % proc.tail())
+
+
 if __name__ == "__main__":
     pp.main("test_matrix")

@@ -815,5 +815,111 @@ def cyrus_imapd_master_prefork():
     check(proc.alive(), "cyrus master died%s" % proc.tail())
 
 
+# ===== The README's "Servers tested" table =====
+
+# Files whose every test is a daemon test, named by a row of the table.
+ALL_NAMED = ("test_daemons.py", "test_matrix.py")
+
+
+def registered_tests(path):
+    """The names of the functions decorated with @test in path."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    names = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for dec in node.decorator_list:
+            target = dec.func if isinstance(dec, ast.Call) else dec
+            if isinstance(target, ast.Name) and target.id == "test":
+                names.append(node.name)
+    return names
+
+
+def readme_rows():
+    """The rows of the README's "Servers tested" table, as lists of
+    cells."""
+    text = read_text(os.path.join(TOP, "README.md"))
+    m = re.search(r"(?ms)^## Servers tested\n(.*?)(?=^## )", text)
+    check(m is not None, "README.md has no section \"Servers tested\"")
+    lines = [ln for ln in m.group(1).splitlines() if ln.startswith("|")]
+    check(len(lines) > 2, "no table under \"Servers tested\"")
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    eq(header, ["Daemon", "Version", "Process shape", "v1/v2",
+                "What the test asserts", "Tests"], "the table's columns")
+    rows = []
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        check(len(cells) == len(header) and all(cells),
+              "README row with %d cells or an empty one: %r" % (len(cells),
+                                                                line))
+        rows.append(cells)
+    return rows
+
+
+def package_version(package):
+    """The version of package installed, or unpacked by
+    tests/fetch-daemons.sh, or None."""
+    p = subprocess.run(["dpkg-query", "-W", "-f", "${Status} ${Version}",
+                        package], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, timeout=30)
+    out = p.stdout.decode().split()
+    if p.returncode == 0 and "installed" in out and len(out) >= 4:
+        return out[-1]
+    try:
+        for name in os.listdir(OPT):
+            for line in read_text(os.path.join(OPT, name,
+                                               ".fetched")).split():
+                if line.startswith(package + "="):
+                    return line.split("=", 1)[1]
+    except OSError:
+        pass
+    return None
+
+
+@test(timeout=60)
+def readme_servers_table_matches_tests():
+    # Every row names tests that exist; every daemon test is in a row;
+    # every version is the one on this machine, where it is there.
+    rows = readme_rows()
+    tests = {}
+    for name in os.listdir(HERE):
+        if name.startswith("test_") and name.endswith(".py"):
+            tests[name] = set(registered_tests(os.path.join(HERE, name)))
+    named = {}
+    for row in rows:
+        current = None
+        for token in re.findall(r"`([^`]+)`", row[5]):
+            if token.endswith(".py"):
+                check(token in tests, "%s: no file %s" % (row[0], token))
+                current = token
+                continue
+            check(current is not None, "%s: test %s before its file" % (
+                row[0], token))
+            check(token in tests[current], "%s: %s has no test %s" % (
+                row[0], current, token))
+            named.setdefault(current, set()).add(token)
+        check(current is not None, "%s: no test named" % row[0])
+    for name in ALL_NAMED:
+        missing = tests[name] - named.get(name, set())
+        missing.discard("readme_servers_table_matches_tests")
+        check(not missing, "tests of %s in no row of the README's table: %s"
+              % (name, ", ".join(sorted(missing))))
+    checked = 0
+    for row in rows:
+        pairs = re.findall(r"`([a-z0-9][a-z0-9.+-]*)` ([0-9][^ ,]*)", row[1])
+        check(pairs, "%s: no `package` version in %r" % (row[0], row[1]))
+        for package, upstream in pairs:
+            have = package_version(package)
+            if have is None:
+                continue
+            have = have.split(":", 1)[-1]
+            check(have.startswith(upstream), "%s: README says %s %s, this "
+                  "machine has %s" % (row[0], package, upstream, have))
+            checked += 1
+    check(checked > 0 or not os.path.isdir("/var/lib/dpkg"),
+          "no version of the table could be checked")
+
+
 if __name__ == "__main__":
     pp.main("test_matrix")

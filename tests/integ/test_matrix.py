@@ -61,6 +61,7 @@ import poplib
 import random
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -618,19 +619,65 @@ def make_maildir(home, owner):
     return maildir
 
 
+COURIER_POP3D_ADD = """
+# ppshim: {port} on loopback, behind HAProxy (set -a: all exported)
+PORT={port}
+ADDRESS={back}
+TCPDOPTS="-nodnslookup -noidentlookup"
+LD_PRELOAD={preload}
+PP_PORTS={port}
+PP_ALLOW={back}
+PP_DIRECT={monitor}
+PP_LOG_TARGET=syslog
+"""
+
+
+def stop_pidfile(path, what):
+    """SIGTERM to the process whose PID is in path, waited for."""
+    try:
+        pid = int(read_text(path).split()[0])
+    except (IndexError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 5 * SLOW
+    while os.path.exists("/proc/%d" % pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            raise Fail("%s (%d) did not stop on SIGTERM" % (what, pid))
+        time.sleep(0.05)
+
+
+def children(pid):
+    """The PIDs of pid's children."""
+    kids = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        text = read_text("/proc/%d/task/%s/children" % (pid, task))
+        kids += [int(x) for x in text.split()]
+    return kids
+
+
 @test(timeout=90)
 def courier_pop3_couriertcpd():
+    # Started the Debian way, /usr/sbin/pop3d start (what
+    # courier-pop.service runs): its env -i drops the caller's environment,
+    # and the variables set in /etc/courier/pop3d (sourced with set -a)
+    # reach courierlogger and couriertcpd.  couriertcpd accepts, forks and
+    # executes courierpop3login for each connection; the daemons' stderr
+    # goes to syslog through courierlogger.
     need_root("couriertcpd")
-    couriertcpd = find("couriertcpd", "/usr/sbin/couriertcpd")
+    pop3d = find("pop3d", "/usr/sbin/pop3d")
+    find("couriertcpd", "/usr/sbin/couriertcpd")
     authdaemond = find("authdaemond",
                        "/usr/lib/courier/courier-authlib/authdaemond")
     makeuserdb = find("makeuserdb", "/usr/sbin/makeuserdb")
     for prog in ("courierpop3login", "courierpop3d"):
         find(prog, os.path.join(COURIER, prog))
-    if not os.path.isdir("/etc/courier") or not os.path.isdir(
-            "/run/courier"):
-        raise Skip("courier-pop is not installed (/etc/courier, "
-                   "/run/courier)")
+    for path in ("/etc/courier/pop3d", "/run/courier", "/var/lib/courier"):
+        if not os.path.exists(path):
+            raise Skip("courier-pop is not installed (no %s)" % path)
     courier = user_ids("courier")
     owner = user_ids("ftp")
     tmp = daemon_tmp()
@@ -639,9 +686,10 @@ def courier_pop3_couriertcpd():
     with open(os.path.join(maildir, "new", "1.ppshim"), "w") as f:
         f.write("From: a@ppshim.test\nSubject: waiting\n\nHello.\n")
     os.chown(os.path.join(maildir, "new", "1.ppshim"), *owner)
-    # Courier's configuration and its authentication daemon's socket are
-    # compiled-in paths: private ones (/etc/courier, /run/courier) in a
-    # mount namespace, with a user database of one user.
+    port = free_port(BACK)
+    # Courier's configuration, its run and state directories are
+    # compiled-in paths: private ones in a mount namespace, with a user
+    # database of one user and the lines above added to pop3d.
     etc = os.path.join(tmp, "etc-courier")
     shutil.copytree("/etc/courier", etc, symlinks=True)
     rc = read_text(os.path.join(etc, "authdaemonrc"))
@@ -651,9 +699,16 @@ def courier_pop3_couriertcpd():
     write(os.path.join(etc, "userdb"), "%s\tuid=%d|gid=%d|home=%s|"
           "mail=%s|systempw=%s\n" % (USER, owner[0], owner[1], home, maildir,
                                      crypt_password(PASSWORD)), 0o600)
+    with open(os.path.join(etc, "pop3d"), "a") as f:
+        f.write(COURIER_POP3D_ADD.format(
+            port=port, back=BACK, monitor=MONITOR,
+            preload=pp.child_env()["LD_PRELOAD"]))
     run = subdir(tmp, "run-courier", 0o775)
     subdir(run, "authdaemon", 0o750, courier)
-    ns = Syslog(tmp, binds=[(etc, "/etc/courier"), (run, "/run/courier")])
+    state = subdir(tmp, "lib-courier", 0o750, courier)
+    ns = Syslog(tmp, binds=[(etc, "/etc/courier"), (run, "/run/courier"),
+                            (state, "/var/lib/courier")])
+    # The namespace's first process: authdaemond, in the foreground.
     auth = Proc(ns.argv(["/bin/sh", "-c", '"$0" && exec "$1"', makeuserdb,
                          authdaemond]), preload=False, name="authdaemond")
     sock = os.path.join(run, "authdaemon", "socket")
@@ -662,22 +717,30 @@ def courier_pop3_couriertcpd():
         check(auth.alive(), "authdaemond exited%s" % auth.tail())
         check(time.monotonic() < deadline, "no %s%s" % (sock, auth.tail()))
         time.sleep(0.05)
-    port = free_port(BACK)
-    env = matrix_env(port, POP3AUTH="", POP3_PROXY="0",
-                     MAILDIRPATH="Maildir")
-    proc = start(nsenter(auth, [
-        couriertcpd, "-address=%s" % BACK, "-maxprocs=10", "-maxperip=10",
-        "-nodnslookup", "-noidentlookup", str(port),
-        os.path.join(COURIER, "courierpop3login"),
-        os.path.join(COURIER, "courierpop3d"), "Maildir"]), port, env,
-        "couriertcpd")
+    pidfile = os.path.join(run, "pop3d.pid")
+    pp.defer(stop_pidfile, pidfile, "courierlogger")
+    p = subprocess.run(nsenter(auth, [pop3d, "start"]),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, env=pp.child_env(
+                           preload=False), timeout=30 * SLOW)
+    check(p.returncode == 0, "pop3d start: %d %r" % (p.returncode,
+                                                      p.stdout[-500:]))
+    deadline = time.monotonic() + 10 * SLOW
+    while port not in pp.listening_ports():
+        check(time.monotonic() < deadline, "nothing listens on %d:%s" % (
+            port, log_tail(ns.text())))
+        time.sleep(0.05)
+    logger = int(read_text(pidfile).split()[0])
+    tcpd = [k for k in children(logger)
+            if "couriertcpd" in read_text("/proc/%d/cmdline" % k)]
+    check(len(tcpd) == 1, "courierlogger %d: children %r" % (
+        logger, children(logger)))
 
     def logs():
-        return "\n".join(proc.lines("err") + auth.lines("err"))
+        return ns.text() + "\n".join(auth.lines("err"))
 
     hap = HAProxy(port)
     ip = r"ip=\[(?:::ffff:)?%s\]" % re.escape(CLIENT)
-    at = 0
     for version in VERSIONS:
         host, hport = hap.target(version)
         try:
@@ -693,14 +756,20 @@ def courier_pop3_couriertcpd():
         except (poplib.error_proto, OSError) as e:
             raise Fail("POP3 through %s:%d: %s: %s%s" % (
                 host, hport, type(e).__name__, e, log_tail(logs(), 20)))
-        at, line = proc.wait_line(r"LOGIN, user=%s, %s, port=\[%d\]" % (
-            USER, ip, cport), start=at, stream="err")
-        at += 1
+        ns.wait(r" pop3d: LOGIN, user=%s, %s, port=\[%d\]" % (
+            USER, ip, cport), what="pop3d syslog")
     untrusted_refused(port, logs)
     monitor_banner(port, "+OK")
-    proc.wait_line(r"Connection, ip=\[(?:::ffff:)?%s\]" % re.escape(MONITOR),
-                   stream="err")
-    check(proc.alive(), "couriertcpd died%s" % proc.tail())
+    ns.wait(r" pop3d: Connection, ip=\[(?:::ffff:)?%s\]" % re.escape(
+        MONITOR), what="pop3d syslog")
+    check(os.path.exists("/proc/%d" % tcpd[0]), "couriertcpd died:%s" %
+          log_tail(logs()))
+    stop_pidfile(pidfile, "courierlogger")
+    deadline = time.monotonic() + 5 * SLOW
+    while os.path.exists("/proc/%d" % tcpd[0]):
+        check(time.monotonic() < deadline, "couriertcpd outlived "
+              "courierlogger")
+        time.sleep(0.05)
 
 
 # ===== IMAP: Cyrus =====

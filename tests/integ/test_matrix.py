@@ -156,6 +156,23 @@ def log_tail(text, n=10):
 
 # ===== A private syslog: /dev/log in a mount namespace =====
 
+def no_dns(tmp):
+    """Bind mounts that keep a daemon's name lookups on the host: an
+    nsswitch.conf whose hosts are looked up in /etc/hosts only (a client
+    not there is not found, and logged by address), and a resolv.conf for
+    resolvers of their own (OpenSMTPD's) that asks a name server on
+    loopback where none listens."""
+    text = read_text("/etc/nsswitch.conf")
+    text = re.sub(r"(?m)^hosts:.*$", "hosts: files", text)
+    if not re.search(r"(?m)^hosts:", text):
+        text += "hosts: files\n"
+    nss = write(os.path.join(tmp, "nsswitch.conf"), text, 0o644)
+    resolv = write(os.path.join(tmp, "resolv.conf"),
+                   "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+                   0o644)
+    return [(nss, "/etc/nsswitch.conf"), (resolv, "/etc/resolv.conf")]
+
+
 class Syslog:
     """A datagram socket collecting syslog lines, and the shell prologue
     that makes it /dev/log in a private mount namespace (unshare -m): /dev
@@ -451,9 +468,11 @@ def inetutils_ftpd_under_openbsd_inetd():
     if not os.path.isdir("/srv/ftp"):
         raise Skip("no /srv/ftp to mount the anonymous FTP root on")
     home = FtpHome()
-    # ftpd logs to syslog only, and serves anonymous users from the home
-    # of user ftp (/srv/ftp): a private /dev/log and /srv/ftp.
-    ns = Syslog(home.tmp, binds=[(home.home, "/srv/ftp")])
+    # ftpd logs to syslog only, looks up the client's name, and serves
+    # anonymous users from the home of user ftp (/srv/ftp): a private
+    # /dev/log, resolver and /srv/ftp.
+    ns = Syslog(home.tmp, binds=[(home.home, "/srv/ftp")] +
+                no_dns(home.tmp))
     port = free_port(BACK)
     # inetd executes its servers with an environment of its own, without
     # LD_PRELOAD: env puts the library back in ftpd, which takes the
@@ -552,15 +571,12 @@ def opensmtpd_through_haproxy():
     # (/usr/libexec/opensmtpd) are compiled-in paths: private ones in a
     # mount namespace.  Its resolver asks a name server on loopback that
     # is not there: the reverse lookup of each client fails at once.
+    # The same in the other tests of this file (no_dns).
     libexec = subdir(tmp, "libexec", 0o755)
     os.symlink(os.path.join(OPT, "opensmtpd/usr/libexec/opensmtpd"),
                os.path.join(libexec, "opensmtpd"))
-    resolv = write(os.path.join(tmp, "resolv.conf"),
-                   "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
-                   0o644)
     ns = Syslog(tmp, binds=[(spool, "/var/spool"),
-                            (libexec, "/usr/libexec"),
-                            (resolv, "/etc/resolv.conf")])
+                            (libexec, "/usr/libexec")] + no_dns(tmp))
     port = free_port(BACK)
     conf = write(os.path.join(tmp, "smtpd.conf"), SMTPD_CFG.format(
         back=BACK, port=port, tmp=tmp, client=CLIENT, monitor=MONITOR,
@@ -707,7 +723,7 @@ def courier_pop3_couriertcpd():
     subdir(run, "authdaemon", 0o750, courier)
     state = subdir(tmp, "lib-courier", 0o750, courier)
     ns = Syslog(tmp, binds=[(etc, "/etc/courier"), (run, "/run/courier"),
-                            (state, "/var/lib/courier")])
+                            (state, "/var/lib/courier")] + no_dns(tmp))
     # The namespace's first process: authdaemond, in the foreground.
     auth = Proc(ns.argv(["/bin/sh", "-c", '"$0" && exec "$1"', makeuserdb,
                          authdaemond]), preload=False, name="authdaemond")
@@ -820,7 +836,8 @@ def cyrus_imapd_master_prefork():
     # Cyrus's master listens and preforks imapd processes, which accept
     # on the socket they inherit: the library is in each of them.
     need_root("cyrus master")
-    master = find("cyrus master", "/usr/lib/cyrus/bin/master")
+    master = find("cyrmaster", "/usr/sbin/cyrmaster",
+                  "/usr/lib/cyrus/bin/master")
     find("imapd", "/usr/lib/cyrus/bin/imapd")
     cyrus = user_ids("cyrus")
     tmp = daemon_tmp()
@@ -833,11 +850,8 @@ def cyrus_imapd_master_prefork():
     write(os.path.join(tmp, "cyrus.conf"), CYRUS_CONF.format(
         conf=conf, back=BACK, port=port), 0o644)
     # Cyrus logs to syslog only; it looks each client's name up: a private
-    # /dev/log, and a resolver that asks loopback (nothing answers).
-    resolv = write(os.path.join(tmp, "resolv.conf"),
-                   "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
-                   0o644)
-    ns = Syslog(tmp, binds=[(resolv, "/etc/resolv.conf")])
+    # /dev/log, and name lookups in /etc/hosts only.
+    ns = Syslog(tmp, binds=no_dns(tmp))
     proc = Proc(ns.argv([master, "-C", conf, "-M",
                          os.path.join(tmp, "cyrus.conf"), "-p",
                          os.path.join(tmp, "run", "master.pid")]),

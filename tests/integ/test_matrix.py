@@ -338,8 +338,7 @@ def pureftpd_setup(home):
     return pdb
 
 
-@test(timeout=90)
-def pureftpd_standalone():
+def pureftpd_standalone(sockname):
     need_root("pure-ftpd")
     pureftpd = unpacked("pure-ftpd", "/usr/sbin/pure-ftpd")
     home = FtpHome()
@@ -351,20 +350,32 @@ def pureftpd_standalone():
             "--dontresolve", "--minuid", "1", "--syslogfacility", "none",
             "--altlog", "xferlog:" + altlog, "--maxidletime", "1",
             "--passiveportrange", "%d:%d" % home.pasv]
-    proc = start(argv, port, matrix_env(port, PP_SOCKNAME="real"),
+    proc = start(argv, port, matrix_env(port, PP_SOCKNAME=sockname),
                  "pure-ftpd")
     hap = HAProxy(port)
     for version in VERSIONS:
         pasv, cport = ftp_login_through(hap.target(version), home,
                                         lambda: read_text(altlog))
-        # PP_SOCKNAME=real: the passive listener on pure-ftpd's own
-        # address; the client's data connection is checked against the
-        # control connection's (advertised) client.
-        eq(pasv, [BACK, BACK], "%s: passive address" % version)
+        # pure-ftpd announces the address getsockname gives: its own
+        # (real) or HAProxy's frontend (proxied).  The client's data
+        # connection is checked against the control connection's
+        # (advertised) client.
+        want = BACK if sockname == "real" else FRONT
+        eq(pasv, [want, want], "%s: passive address" % version)
         xferlog_line(altlog, CLIENT, home, "pure-ftpd altlog")
     untrusted_refused(port, lambda: read_text(altlog))
     monitor_banner(port, "220")
     check(proc.alive(), "pure-ftpd died%s" % proc.tail())
+
+
+@test(timeout=90)
+def pureftpd_standalone_sockname_real():
+    pureftpd_standalone("real")
+
+
+@test(timeout=90)
+def pureftpd_standalone_sockname_proxied():
+    pureftpd_standalone("proxied")
 
 
 # ----- proftpd -----

@@ -78,9 +78,8 @@ from pptest import free_port, wait_listening  # noqa: E402
 _OWN = len(pp._tests)
 from test_daemons import (BACK, CLIENT, FRONT, VERSIONS,  # noqa: E402
                           FtpClient, HAProxy, daemon_tmp, find,
-                          free_port_range, need_root, read_text,
-                          received_header, subdir, user_ids,
-                          wait_file_line, write)
+                          free_port_range, need_root, read_text, subdir,
+                          user_ids, wait_file_line, write)
 del pp._tests[_OWN:]  # test_daemons' tests run from their own file
 
 UNTRUSTED = "127.0.0.7"   # in neither PP_ALLOW nor PP_DIRECT
@@ -231,6 +230,9 @@ class Syslog:
 
     def argv(self, argv):
         """argv run in the namespace, after the prologue, by exec."""
+        foreign = pp.foreign_program(argv[0])
+        if foreign:
+            raise Skip("cannot preload the library: " + foreign)
         return [self.unshare, "-m", "/bin/sh", "-c",
                 self.prologue + ' && exec "$@"', "sh"] + list(argv)
 
@@ -635,6 +637,9 @@ COURIER = "/usr/lib/courier/courier"
 
 def nsenter(holder, argv):
     """argv run in the mount namespace of the process holder."""
+    foreign = pp.foreign_program(argv[0])
+    if foreign:
+        raise Skip("cannot preload the library: " + foreign)
     return [find("nsenter", "/usr/bin/nsenter"), "-t", str(holder.pid),
             "-m", "--"] + list(argv)
 

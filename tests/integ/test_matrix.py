@@ -918,7 +918,10 @@ def cyrus_imapd_master_prefork():
                           re.escape(CLIENT), USER), ns.text())),
        len(VERSIONS), "logins in cyrus's syslog")
     untrusted_refused(port, logs)
-    monitor_banner(port, "* OK", bye=b"a LOGOUT\r\n")
+    monitor_banner(port, "* OK", bye=b"a LOGIN %s %s\r\nb LOGOUT\r\n" % (
+        USER.encode(), PASSWORD.encode()))
+    ns.wait(r" cyrus/imap\[\d+\]: login: \S* ?\[%s\] %s plaintext" % (
+        re.escape(MONITOR), USER), what="cyrus syslog")
     check(proc.alive(), "cyrus master died%s" % proc.tail())
 
 

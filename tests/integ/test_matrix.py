@@ -111,7 +111,12 @@ def unpacked(package, relpath):
 
 
 def unpacked_libs(package):
-    return os.path.join(OPT, package, "usr/lib/x86_64-linux-gnu")
+    """LD_LIBRARY_PATH for the libraries unpacked with package (those of
+    its dependencies that are not installed)."""
+    root = os.path.join(OPT, package, "usr", "lib")
+    dirs = [os.path.join(root, d) for d in sorted(os.listdir(root))
+            if d.endswith("-linux-gnu")] if os.path.isdir(root) else []
+    return ":".join(dirs)
 
 
 def start(argv, port, env, name, cwd=None):

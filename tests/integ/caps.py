@@ -200,6 +200,32 @@ def tcp_defer_accept():
         return False, "TCP_DEFER_ACCEPT unsupported (%s)" % (e.strerror or e)
 
 
+@_once
+def mountns():
+    """unshare -m gives a private mount namespace where a tmpfs can be
+    mounted over /dev and a file bound over another (what test_matrix.py
+    does for a private /dev/log and a daemon's compiled-in paths)."""
+    if shutil.which("unshare") is None:
+        return False, "unshare not installed (util-linux)"
+    tmp = tempfile.mkdtemp(prefix="ppshim-caps-")
+    try:
+        src = os.path.join(tmp, "src")
+        with open(src, "w") as f:
+            f.write("ppshim-mountns\n")
+        dst = os.path.join(tmp, "dst")
+        open(dst, "w").close()
+        rc, out = _run(["unshare", "-m", "sh", "-c",
+                        "mount --make-rprivate / && "
+                        "mount -t tmpfs ppshim-probe /dev && "
+                        "mount --bind \"$0\" \"$1\" && cat \"$1\"",
+                        src, dst])
+    finally:
+        shutil.rmtree(tmp, True)
+    if rc != 0 or "ppshim-mountns" not in out:
+        return False, "unshare -m failed: %s" % _last_line(out or "")
+    return True, "unshare -m, tmpfs and bind mounts work"
+
+
 # Programs the tests start, and the argument that makes each print its
 # version and exit without doing anything else.
 PROGRAMS = [
@@ -247,6 +273,8 @@ PROBES = [
     ("UTS namespaces (unshare --uts)", utsns,
      "test_daemons' holdup_sendmail"),
     ("IPv6 on lo", ipv6_lo, "the IPv6 tests"),
+    ("mount namespaces (unshare -m)", mountns,
+     "test_matrix's OpenSMTPD, Courier, Cyrus and inetutils-ftpd"),
     ("SO_COOKIE", so_cookie, None),
     ("TCP_DEFER_ACCEPT", tcp_defer_accept, None),
 ]

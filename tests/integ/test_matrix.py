@@ -71,6 +71,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import caps  # noqa: E402
 import pptest as pp  # noqa: E402
 from pptest import SLOW, Fail, Proc, Skip, check, eq, test  # noqa: E402
 from pptest import free_port, wait_listening  # noqa: E402
@@ -185,6 +186,7 @@ class Syslog:
     pairs mounted in the namespace too."""
 
     def __init__(self, tmp, binds=()):
+        pp.require(caps.mountns)
         unshare = find("unshare", "/usr/bin/unshare")
         self.path = os.path.join(tmp, "log.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -18,18 +18,20 @@ the Received: header for mail).  Then:
 
 The daemons:
 
-  - pure-ftpd, standalone (fork per connection), PP_SOCKNAME=real and
-    passive mode; its altlog (xferlog format) names the client;
-  - proftpd, standalone (fork per connection), passive mode; its
-    SystemLog and TransferLog;
-  - OpenSMTPD (smtpd -d, logging to stderr), a message delivered to an
-    mbox with its Received: header.  OpenSMTPD 6.8 has native PROXY
+  - pure-ftpd, standalone (fork per connection), passive mode with
+    PP_SOCKNAME=real and =proxied; its altlog (xferlog format);
+  - proftpd, standalone (fork per connection), passive mode; its system
+    log (stderr with --nodaemon), TransferLog and ExtendedLog;
+  - OpenSMTPD (smtpd -d -v, logging to stderr), a message delivered to a
+    maildir with its Received: header.  OpenSMTPD 6.8 has native PROXY
     version 2 support (listen on ... proxy-v2); the test uses the shim
     and not that option;
-  - Courier's POP3 server through couriertcpd (fork and execute per
-    connection), with its own authdaemond: login, STAT;
+  - Courier's POP3 server, started as Debian does (pop3d start: env -i,
+    the library's variables in /etc/courier/pop3d, courierlogger), with
+    its own authdaemond; couriertcpd forks and executes the login program
+    per connection: login, STAT;
   - Cyrus IMAP: its master process listens and preforks imapd, which
-    accepts; login, SELECT;
+    accepts; login, SELECT, and a connection parked without its header;
   - inetutils-ftpd executed per connection by openbsd-inetd: the launcher
     preloaded, the connection handed over to ftpd.
 
@@ -37,10 +39,13 @@ Daemons that conflict with packages the suite installs (pure-ftpd, proftpd
 and inetutils-ftpd with vsftpd, OpenSMTPD with exim4, openbsd-inetd with
 xinetd) are not installed: tests/fetch-daemons.sh unpacks them into
 /opt/ppshim-test/PKG (PPSHIM_TEST_OPT), and they run from there.  Daemons
-that log to syslog only (Cyrus, inetutils-ftpd, and Courier's
-authdaemond) run in a private mount namespace whose /dev/log is a
-datagram socket the test reads; a host where unshare(1) cannot make one
-skips them with the reason.
+that log to syslog only (Cyrus, inetutils-ftpd, Courier through
+courierlogger) or that have compiled-in paths (OpenSMTPD's queue,
+Courier's configuration) run in a private mount namespace: /dev/log is a
+datagram socket the test reads, private directories are mounted over the
+compiled-in ones, and name lookups go to /etc/hosts only (no_dns).  A host
+where unshare(1) cannot do that skips them with the reason
+(caps.mountns).
 
 The last test checks that the README's "Servers tested" table and the
 daemon tests of this file and of test_daemons.py name each other.

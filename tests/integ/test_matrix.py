@@ -85,7 +85,7 @@ _OWN = len(pp._tests)
 from test_daemons import (BACK, CLIENT, FRONT, VERSIONS,  # noqa: E402
                           FtpClient, HAProxy, daemon_tmp, find,
                           free_port_range, need_root, read_text, subdir,
-                          user_ids, wait_file_line, write)
+                          user_ids, write)
 del pp._tests[_OWN:]  # test_daemons' tests run from their own file
 
 UNTRUSTED = "127.0.0.7"   # in neither PP_ALLOW nor PP_DIRECT
@@ -158,6 +158,21 @@ def monitor_banner(port, prefix, bye=b"QUIT\r\n"):
         s.sendall(bye)
         pp.wait_closed(s, 1)
     return cport
+
+
+def wait_count(get_text, pattern, count, what, timeout=10):
+    """Waits until count lines of get_text() match pattern (no more: a
+    surplus fails too).  Returns the matches."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        found = [m for m in map(rx.search, get_text().splitlines()) if m]
+        if len(found) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    check(len(found) == count, "%s: %d lines matching %r, want %d:%s" % (
+        what, len(found), pattern, count, log_tail(get_text(), 15)))
+    return found
 
 
 def log_tail(text, n=10):
@@ -327,11 +342,21 @@ def ftp_login_through(target, home, logs, user=USER, password=PASSWORD):
     return ftp.pasv, cport
 
 
-def xferlog_line(path, client, home, what):
-    """The xferlog line (wu-ftpd format) of the download by client."""
-    return wait_file_line(path, r" %s %d \S*%s b _ o r %s ftp " % (
-        re.escape(client), len(home.content), re.escape(home.name),
-        re.escape(USER)), what=what)
+def xferlog_lines(path, client, home, count, what):
+    """Waits for count xferlog lines (wu-ftpd format) of downloads by
+    client, and for no line naming another host."""
+    rx = re.compile(r"^\w{3} \w{3} +\d+ [\d:]+ \d{4} \d+ (\S+) %d \S*%s "
+                    r"b _ o r %s ftp " % (len(home.content),
+                                          re.escape(home.name),
+                                          re.escape(USER)))
+    deadline = time.monotonic() + 10 * SLOW
+    while True:
+        hosts = [m.group(1) for m in map(rx.match, read_text(
+            path).splitlines()) if m]
+        if len(hosts) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    eq(hosts, [client] * count, "the hosts of the downloads in %s" % what)
 
 
 # ----- pure-ftpd -----
@@ -384,7 +409,8 @@ def pureftpd_standalone(sockname):
         # (advertised) client.
         want = BACK if sockname == "real" else FRONT
         eq(pasv, [want, want], "%s: passive address" % version)
-        xferlog_line(altlog, CLIENT, home, "pure-ftpd altlog")
+        xferlog_lines(altlog, CLIENT, home, VERSIONS.index(version) + 1,
+                      "pure-ftpd's altlog")
     untrusted_refused(port, logs)
     monitor_banner(port, "220")
     check(proc.alive(), "pure-ftpd died%s" % proc.tail())
@@ -473,15 +499,17 @@ def proftpd_standalone():
     for version in VERSIONS:
         pasv, cport = ftp_login_through(hap.target(version), home, logs)
         eq(pasv, [BACK, BACK], "%s: passive address" % version)
-        xferlog_line(xferlog, CLIENT, home, "proftpd TransferLog")
+        xferlog_lines(xferlog, CLIENT, home, VERSIONS.index(version) + 1,
+                      "proftpd's TransferLog")
         # With --nodaemon, what goes to the SystemLog goes to stderr.
         start_at, _ = proc.wait_line(
             r"\(%s\[%s\]\): USER %s: Login successful" % (
                 re.escape(CLIENT), re.escape(CLIENT), USER),
             start=start_at, stream="err")
         start_at += 1
-        wait_file_line(authlog, r"^%s %s " % (re.escape(CLIENT), USER),
-                       what="proftpd ExtendedLog")
+        wait_count(lambda: read_text(authlog), r"^%s %s " % (
+            re.escape(CLIENT), USER), VERSIONS.index(version) + 1,
+            "proftpd's ExtendedLog")
     untrusted_refused(port, logs)
     monitor_banner(port, "220")
     proc.wait_line(r"\(%s\[%s\]\): FTP session opened" % (
@@ -530,13 +558,12 @@ def inetutils_ftpd_under_openbsd_inetd():
                                         password="ppshim@ppshim.test")
         eq(pasv, [BACK, BACK], "%s: passive address" % version)
     # ftpd's own syslog lines (its PID, not inetd's) name the client.
-    ns.wait(r" ftpd\[\d+\]: ANONYMOUS FTP LOGIN FROM %s$" % re.escape(
-        CLIENT), what="ftpd syslog")
-    text = ns.text()
-    eq(re.findall(r" ftpd\[\d+\]: connection from (\S+)$", text, re.M),
-       [CLIENT] * len(VERSIONS), "clients in ftpd's syslog lines")
-    eq(len(re.findall(r"ANONYMOUS FTP LOGIN FROM %s$" % re.escape(CLIENT),
-                      text, re.M)), len(VERSIONS), "logins in ftpd's syslog")
+    wait_count(ns.text, r" ftpd\[\d+\]: ANONYMOUS FTP LOGIN FROM %s$" %
+               re.escape(CLIENT), len(VERSIONS), "ftpd's logins in syslog")
+    froms = wait_count(ns.text, r" ftpd\[\d+\]: connection from (\S+)$",
+                       len(VERSIONS), "ftpd's connections in syslog")
+    eq([m.group(1) for m in froms], [CLIENT] * len(VERSIONS),
+       "clients in ftpd's syslog lines")
     untrusted_refused(port, logs)
     monitor_banner(port, "220")
     ns.wait(r" ftpd\[\d+\]: connection from %s$" % re.escape(MONITOR),
@@ -923,12 +950,9 @@ def cyrus_imapd_master_prefork():
     eq((status, data), ("timeout", b""), "the parked connection")
     parked.close()
     # imapd's own login lines name the client, once per version.
-    ns.wait(r" cyrus/imap\[\d+\]: login: \S* ?\[%s\] %s plaintext" % (
-        re.escape(CLIENT), USER), what="cyrus syslog")
-    eq(len(re.findall(r" cyrus/imap\[\d+\]: login: \S* ?\[%s\] %s "
-                      r"plaintext User logged in" % (
-                          re.escape(CLIENT), USER), ns.text())),
-       len(VERSIONS), "logins in cyrus's syslog")
+    wait_count(ns.text, r" cyrus/imap\[\d+\]: login: \S* ?\[%s\] %s "
+               r"plaintext User logged in" % (re.escape(CLIENT), USER),
+               len(VERSIONS), "imapd's logins in syslog")
     untrusted_refused(port, logs)
     monitor_banner(port, "* OK", bye=b"a LOGIN %s %s\r\nb LOGOUT\r\n" % (
         USER.encode(), PASSWORD.encode()))

@@ -961,6 +961,82 @@ def cyrus_imapd_master_prefork():
     check(proc.alive(), "cyrus master died%s" % proc.tail())
 
 
+# ===== HTTP: nginx, master and workers =====
+
+NGINX_CFG = """\
+daemon off;
+master_process on;
+worker_processes 2;
+error_log {tmp}/error.log info;
+pid {tmp}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    log_format pp '$remote_addr $remote_port "$request" $status';
+    access_log {tmp}/access.log pp;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen {back}:{port};
+        location / {{
+            return 200 "hello $remote_addr $remote_port\\n";
+        }}
+    }}
+}}
+"""
+
+
+def http_get(target, src):
+    """GET / from src; returns (status line, body, client port)."""
+    with pp.connect(target, src=src, timeout=10) as s:
+        cport = s.getsockname()[1]
+        s.sendall(b"GET / HTTP/1.0\r\nHost: ppshim.test\r\n\r\n")
+        status, _, data = pp.wait_closed(s, 10 * SLOW)
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].decode(errors="replace"), body, cport
+
+
+@test(timeout=90)
+def nginx_master_workers():
+    # nginx as Debian runs it: a master that forks worker processes, which
+    # accept; the master read the library's configuration, the workers
+    # inherit it (nginx empties the workers' environment).
+    nginx = find("nginx", "/usr/sbin/nginx")
+    need_root("nginx (workers as nobody)")
+    tmp = daemon_tmp()
+    port = free_port(BACK)
+    cfg = write(os.path.join(tmp, "nginx.conf"), NGINX_CFG.format(
+        tmp=tmp, back=BACK, port=port), 0o644)
+    proc = Proc([nginx, "-e", os.path.join(tmp, "error.log"), "-p", tmp,
+                 "-c", cfg], env=matrix_env(port), valgrind=False,
+                name="nginx")
+    wait_listening(proc, port, timeout=20)
+    access = os.path.join(tmp, "access.log")
+    deadline = time.monotonic() + 10 * SLOW
+    while len(children(proc.pid)) < 2:
+        check(time.monotonic() < deadline, "nginx started no workers%s" %
+              proc.tail())
+        time.sleep(0.05)
+    hap = HAProxy(port)
+    for version in VERSIONS:
+        status, body, cport = http_get(hap.target(version), CLIENT)
+        check(" 200 " in status + " ", "%s: status %r" % (version, status))
+        eq(body, b"hello %s %d\n" % (CLIENT.encode(), cport),
+           "%s: body" % version)
+        wait_count(lambda: read_text(access), r"^%s %d \"GET / HTTP/1\.0\" "
+                   r"200$" % (re.escape(CLIENT), cport), 1,
+                   "nginx's access log")
+    untrusted_refused(port, lambda: read_text(access) + read_text(
+        os.path.join(tmp, "error.log")))
+    status, body, cport = http_get((BACK, port), MONITOR)
+    eq(body, b"hello %s %d\n" % (MONITOR.encode(), cport), "monitor: body")
+    wait_count(lambda: read_text(access), r"^%s %d " % (
+        re.escape(MONITOR), cport), 1, "nginx's access log")
+    check(proc.alive(), "nginx died%s" % proc.tail())
+
+
 # ===== The README's "Servers tested" table =====
 
 # Files whose every test is a daemon test, named by a row of the table.

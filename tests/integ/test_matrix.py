@@ -33,7 +33,9 @@ The daemons:
   - Cyrus IMAP: its master process listens and preforks imapd, which
     accepts; login, SELECT, and a connection parked without its header;
   - inetutils-ftpd executed per connection by openbsd-inetd: the launcher
-    preloaded, the connection handed over to ftpd.
+    preloaded, the connection handed over to ftpd;
+  - nginx with a master and two workers that accept: the response and
+    the access log.
 
 Daemons that conflict with packages the suite installs (pure-ftpd, proftpd
 and inetutils-ftpd with vsftpd, OpenSMTPD with exim4, openbsd-inetd with

@@ -18,6 +18,9 @@
 # needs a library it brought along, LD_LIBRARY_PATH.  System users a daemon
 # needs by name (compiled in) are created here, as its postinst would.
 #
+# .ci/run calls it after its own apt-get install (and after unpacking
+# sendmail for test_daemons.py the same way).
+#
 # Usage, as root:  sh tests/fetch-daemons.sh [PKG...]
 # Without arguments, the packages the matrix tests need.  Idempotent: a
 # package already unpacked at the version apt offers is left as it is.
@@ -59,7 +62,7 @@ fetch() {
 	(
 		cd "$tmp" || exit 1
 		# shellcheck disable=SC2086
-		apt-get download -q $want >download.log 2>&1 || {
+		apt-get download -q -o APT::Sandbox::User=root $want >download.log 2>&1 || {
 			cat download.log >&2
 			exit 1
 		}
@@ -79,7 +82,7 @@ fetch() {
 	fi
 	rm -rf "$dir"
 	mv "$dir.new" "$dir" || return 1
-	echo "fetch $pkg: unpacked in $dir:" $want
+	echo "fetch $pkg: unpacked in $dir:" "$want"
 	return 0
 }
 
@@ -101,8 +104,10 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 mkdir -p "$opt" || exit 1
+# shellcheck disable=SC2086 # a list of words
+[ $# -gt 0 ] || set -- $default_pkgs
 status=0
-for pkg in ${*:-$default_pkgs}; do
+for pkg in "$@"; do
 	fetch "$pkg" || status=1
 	case $pkg in
 	opensmtpd)

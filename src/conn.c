@@ -563,7 +563,9 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, char why[PP_WHY_MAX])
 		return false;
 	}
 	info->has_src = true;
-	info->has_dst = !pp_cfg.sockname_real;
+	/* Known whatever PP_SOCKNAME says: each process that asks (this
+	 * one, or a program it hands the connection to) applies its own. */
+	info->has_dst = true;
 	pp_adv_addr(&h->src, j->family, &info->src, &info->srclen);
 	pp_adv_addr(&h->dst, j->family, &info->dst, &info->dstlen);
 	if (pp_log_on(PP_LOG_INFO)) {

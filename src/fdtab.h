@@ -33,7 +33,8 @@ struct pp_fdinfo {
 	uint8_t socktype; /* PP_FD_LISTEN: SOCK_STREAM or SOCK_DGRAM */
 	uint16_t family;  /* the socket's own address family */
 	bool has_src;     /* PP_FD_CONN: src is advertised */
-	bool has_dst;     /* PP_FD_CONN: dst is advertised (getsockname) */
+	bool has_dst;     /* PP_FD_CONN: dst is advertised (getsockname
+			   * answers it unless PP_SOCKNAME=real) */
 	uint64_t cookie;  /* SO_COOKIE of the socket the entry describes,
 			     0 while not fetched (see rpeer) */
 	socklen_t srclen, dstlen;

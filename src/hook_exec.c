@@ -285,7 +285,8 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, enum pp_view view,
 				if (pp_has_name(x->envp[i], pp_tcpvars[j]))
 					break;
 			if (j == 4 || (j < 2 && !first.info.has_src) ||
-			    (j >= 2 && !first.info.has_dst))
+			    (j >= 2 &&
+			     (!first.info.has_dst || pp_cfg.sockname_real)))
 				continue;
 			pp_fmt_ip(j < 2 ? &first.info.src : &first.info.dst, ip,
 				  sizeof(ip), &port);

@@ -47,7 +47,7 @@ pp_name(enum pp_which which, int fd, struct sockaddr *addr, socklen_t *len)
 		pp_copy_addr(addr, len, &real.sa, reallen);
 	} else if (which == PP_PEER && info.has_src) {
 		pp_copy_addr(addr, len, &info.src.sa, info.srclen);
-	} else if (which == PP_SOCK && info.has_dst) {
+	} else if (which == PP_SOCK && info.has_dst && !pp_cfg.sockname_real) {
 		pp_copy_addr(addr, len, &info.dst.sa, info.dstlen);
 	} else {
 		pp_copy_addr(addr, len, &real.sa, reallen);

@@ -137,7 +137,8 @@ pp_export(const struct pp_fdinfo *info, const struct pp_tlvset *tlvs)
 	int i;
 
 	for (i = 0; i < 2; i++) {
-		if (!(i == 0 ? info->has_src : info->has_dst))
+		if (!(i == 0 ? info->has_src
+			     : info->has_dst && !pp_cfg.sockname_real))
 			continue;
 		a = i == 0 ? &info->src : &info->dst;
 		if (a->sa.sa_family == AF_INET) {

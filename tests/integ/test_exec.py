@@ -153,6 +153,24 @@ def start_forkexec(*opts, args=(), env=None, host="127.0.0.1", prog=None):
     return proc, (host, port)
 
 
+@test
+def sockname_follows_the_program_that_asks():
+    # PP_SOCKNAME is each process's own: a launcher that accepts with one
+    # setting hands the connection over, and the program it runs answers
+    # getsockname with its own (vsftpd under inetd needs real).
+    for launcher, child in (("proxied", "real"), ("real", "proxied")):
+        proc, target = start_forkexec(
+            env={"PP_SOCKNAME": launcher},
+            prog=["/usr/bin/env", "PP_SOCKNAME=" + child, WHOAMI])
+        what = "launcher %s, program %s" % (launcher, child)
+        fields, _, r = ask(target, v1(sport=4100), what)
+        want = {"peer": "%s:4100" % CLIENT4}
+        want["sock"] = ("127.0.0.1:%d" % target[1] if child == "real"
+                        else "%s:25" % SERVER4)
+        expect(fields, what, **want)
+        proc.stop()
+
+
 # ===== A preloaded server that forks and execs =====
 
 def check_exec_mode(mode):

@@ -539,9 +539,8 @@ def inetutils_ftpd_under_openbsd_inetd():
     port = free_port(BACK)
     # inetd executes its servers with an environment of its own, without
     # LD_PRELOAD: env puts the library back in ftpd, which takes the
-    # connection by hand-over.  PP_SOCKNAME belongs to the process that
-    # accepts (inetd): ftpd's getsockname answers as inetd's library
-    # decided.
+    # connection by hand-over.  PP_SOCKNAME=real, set for inetd, reaches
+    # ftpd through the environment, and ftpd's getsockname answers by it.
     preload = "LD_PRELOAD=" + pp.child_env()["LD_PRELOAD"]
     if pp.ASAN_LIB:
         # ftpd runs ls in the anonymous chroot, where LeakSanitizer finds

@@ -152,6 +152,14 @@ struct pp_pend {
 	struct pp_job job;
 };
 
+/*
+ * The pending and ready lists.  Taken by the worker (all signals
+ * blocked: never re-entered) and, on the program's threads, by accept
+ * and accept4 on a PROXY-only listener (pp_ready_take, pp_pend_add).
+ * From a signal handler, only accept/accept4 reach it; they take it as
+ * section PP_HOLD_PENDING and, when their thread is inside it already,
+ * fail with EAGAIN before taking a connection (pp_accept_proxy).
+ */
 static pthread_mutex_t pp_pmtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pp_pcond = PTHREAD_COND_INITIALIZER;
 static struct pp_pend *pp_pending;
@@ -169,7 +177,11 @@ static uint64_t pp_pool_seq;
  * A slot is claimed when the listener is classified; its socket pair is
  * made only when the process forks, so a process that never forks
  * holds no descriptor of the library's.  Slots change under
- * pp_poolmtx; readers look them up without it.
+ * pp_poolmtx; readers look them up without it.  Hooks that reach the
+ * lock from a signal handler: listen, accept and accept4 (classifying a
+ * listener: pp_pool_note) and fork (pp_pool_open_all, the fork
+ * handlers); taken as section PP_HOLD_POOL, and skipped by a handler
+ * whose thread holds it.
  */
 #define PP_POOLS 64
 #define PP_POOL_MAGIC 0x70706f6cU
@@ -199,7 +211,12 @@ struct pp_poolmsg {
 	struct pp_fdinfo info;
 };
 
-/* Knocks this process sent and has not seen back yet. */
+/*
+ * Knocks this process sent and has not seen back yet.  Taken by the
+ * worker, and by accept/accept4 on a PROXY-only listener
+ * (pp_own_knock), the only hooks that reach it from a signal handler:
+ * section PP_HOLD_KNOCKS, handled as pp_pmtx is.
+ */
 static pthread_mutex_t pp_kmtx = PTHREAD_MUTEX_INITIALIZER;
 static union pp_inaddr pp_knocks[PP_KNOCK_SLOTS];
 static unsigned pp_knock_next;
@@ -354,23 +371,49 @@ pp_job_init(struct pp_job *j, int fd, int family, const union pp_sockaddr *peer,
 		       pp_cfg.versions);
 }
 
+/*
+ * malloc and free on the accept path, as section PP_HOLD_MALLOC: a
+ * signal handler's accept must not allocate while its thread is inside
+ * the allocator (pp_accept_proxy checks).
+ */
+static void *
+pp_alloc(size_t n)
+{
+	void *p;
+
+	if (!pp_hold(PP_HOLD_MALLOC))
+		return NULL;
+	p = malloc(n);
+	pp_release(PP_HOLD_MALLOC);
+	return p;
+}
+
+static void
+pp_dealloc(void *p)
+{
+	if (p == NULL || !pp_hold(PP_HOLD_MALLOC))
+		return; /* unreachable from a handler: never leaked */
+	free(p);
+	pp_release(PP_HOLD_MALLOC);
+}
+
 static void
 pp_job_free(struct pp_job *j)
 {
-	free(j->heap);
+	pp_dealloc(j->heap);
 	j->heap = NULL;
 }
 
 static bool
 pp_job_grow(struct pp_job *j, size_t total)
 {
-	uint8_t *nb = malloc(total);
+	uint8_t *nb = pp_alloc(total);
 
 	if (nb == NULL || !pp_parser_setbuf(&j->p, nb, total)) {
-		free(nb);
+		pp_dealloc(nb);
 		return false;
 	}
-	free(j->heap);
+	pp_dealloc(j->heap);
 	j->heap = nb;
 	return true;
 }
@@ -602,9 +645,9 @@ pp_own_knock(const union pp_sockaddr *peer, socklen_t len)
 	unsigned i;
 	bool found = false;
 
-	if (atomic_load_explicit(&pp_nknocks, memory_order_acquire) == 0)
-		return false;
-	pthread_mutex_lock(&pp_kmtx);
+	if (atomic_load_explicit(&pp_nknocks, memory_order_acquire) == 0 ||
+	    !pp_lock(&pp_kmtx, PP_HOLD_KNOCKS))
+		return false; /* the knock's bytes still give it away */
 	for (i = 0; i < PP_KNOCK_SLOTS; i++) {
 		union pp_inaddr *k = &pp_knocks[i];
 		socklen_t klen = k->sa.sa_family == AF_INET
@@ -619,7 +662,7 @@ pp_own_knock(const union pp_sockaddr *peer, socklen_t len)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&pp_kmtx);
+	pp_unlock(&pp_kmtx, PP_HOLD_KNOCKS);
 	return found;
 }
 
@@ -830,7 +873,7 @@ pp_worker_start(void)
 static void
 pp_pend_add(struct pp_job *j, int lfd, uint64_t lcookie, int64_t deadline)
 {
-	struct pp_pend *pd = malloc(sizeof(*pd));
+	struct pp_pend *pd = pp_alloc(sizeof(*pd));
 	static const char why[] = "out of memory";
 
 	if (pd == NULL)
@@ -846,15 +889,16 @@ pp_pend_add(struct pp_job *j, int lfd, uint64_t lcookie, int64_t deadline)
 	pd->deadline = deadline;
 	/* Not the program's yet: keep it out of anything it execs. */
 	(void)pp_real.fcntl(j->fd, F_SETFD, FD_CLOEXEC);
-	pthread_mutex_lock(&pp_pmtx);
+	if (!pp_lock(&pp_pmtx, PP_HOLD_PENDING))
+		goto fail; /* unreachable: pp_accept_proxy checked */
 	pd->next = pp_pending;
 	pp_pending = pd;
 	pp_worker_start();
 	pthread_cond_signal(&pp_pcond);
-	pthread_mutex_unlock(&pp_pmtx);
+	pp_unlock(&pp_pmtx, PP_HOLD_PENDING);
 	return;
 fail:
-	free(pd);
+	pp_dealloc(pd);
 	pp_refuse(j->fd, &j->peer, j->peerlen, PP_LOG_WARN, why);
 	pp_job_free(j);
 }
@@ -865,7 +909,8 @@ pp_ready_take(uint64_t lcookie)
 {
 	struct pp_pend **pp, *pd = NULL;
 
-	pthread_mutex_lock(&pp_pmtx);
+	if (!pp_lock(&pp_pmtx, PP_HOLD_PENDING))
+		return NULL; /* unreachable: pp_accept_proxy checked */
 	for (pp = &pp_readyq; *pp != NULL; pp = &(*pp)->next) {
 		if ((*pp)->lcookie == lcookie) {
 			pd = *pp;
@@ -874,13 +919,15 @@ pp_ready_take(uint64_t lcookie)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&pp_pmtx);
+	pp_unlock(&pp_pmtx, PP_HOLD_PENDING);
 	return pd;
 }
 
 /*
  * The worker: finish pending headers, expire them, knock for the ready
  * ones.  Holds pp_pmtx only while it walks the lists, never across poll.
+ * It runs with every signal blocked, so nothing here is re-entered and
+ * its locks and allocations need no pp_hold (reentry.h).
  */
 static void *
 pp_worker(void *arg)
@@ -1096,6 +1143,14 @@ pp_hand_over(int fd, const struct pp_fdinfo *info, const struct pp_job *j,
 		 * which are kept by cookie for the exec hook. */
 		if (reg.rpeerlen == 0 || reg.lport == 0 || h->tlv_len > 0)
 			reg.cookie = pp_socket_cookie(fd);
+		/* A signal handler's accept got the number of an entry its
+		 * interrupted thread is writing (it closed that descriptor):
+		 * no entry, so the real addresses, in accept's answer too. */
+		if (pp_fd_busy(fd)) {
+			pp_fd_clear(fd);
+			pp_copy_addr(addr, alen, &peer->sa, peerlen);
+			return fd;
+		}
 		if (!pp_fd_set(fd, &reg)) {
 			pp_refuse(fd, peer, peerlen, PP_LOG_ERROR,
 				  "out of memory for the descriptor table");
@@ -1135,7 +1190,7 @@ pp_hand_ready(struct pp_pend *pd, int flags, struct sockaddr *addr,
 	fd = pp_hand_over(fd, &pd->info, &pd->job, addr, alen);
 out:
 	pp_job_free(&pd->job);
-	free(pd);
+	pp_dealloc(pd);
 	return fd;
 }
 
@@ -1197,9 +1252,10 @@ pp_pool_note(int lfd, uint64_t lcookie, const union pp_sockaddr *laddr,
 	struct pp_pool *pl;
 	int i;
 
-	if (lcookie == 0)
+	/* A signal handler's listen or accept whose thread holds the lock:
+	 * no pool for this listener (see above). */
+	if (lcookie == 0 || !pp_lock(&pp_poolmtx, PP_HOLD_POOL))
 		return;
-	pthread_mutex_lock(&pp_poolmtx);
 	pp_pool_sweep();
 	for (i = 0; i < PP_POOLS; i++)
 		if (atomic_load_explicit(&pp_pools[i].lcookie,
@@ -1219,7 +1275,7 @@ pp_pool_note(int lfd, uint64_t lcookie, const union pp_sockaddr *laddr,
 		break;
 	}
 out:
-	pthread_mutex_unlock(&pp_poolmtx);
+	pp_unlock(&pp_poolmtx, PP_HOLD_POOL);
 }
 
 /*
@@ -1251,7 +1307,9 @@ pp_pool_open_all(void)
 	struct pp_pool *pl;
 	int sv[2], i;
 
-	pthread_mutex_lock(&pp_poolmtx);
+	/* fork from a handler whose thread holds the lock: no new pools. */
+	if (!pp_lock(&pp_poolmtx, PP_HOLD_POOL))
+		return;
 	pp_pool_sweep();
 	for (i = 0; i < PP_POOLS; i++) {
 		pl = &pp_pools[i];
@@ -1269,7 +1327,7 @@ pp_pool_open_all(void)
 		(void)syscall(SYS_shutdown, sv[0], SHUT_WR);
 		atomic_store_explicit(&pl->up, true, memory_order_release);
 	}
-	pthread_mutex_unlock(&pp_poolmtx);
+	pp_unlock(&pp_poolmtx, PP_HOLD_POOL);
 }
 
 /* Send fd with msg and the header bytes into a pool.  Returns 0 or an
@@ -1439,7 +1497,7 @@ pp_pool_take(uint64_t lcookie, int flags, struct sockaddr *addr,
 	uint8_t *hdr;
 	int fd, i;
 
-	if (pl == NULL || (hdr = malloc(PP_V2_MAX)) == NULL)
+	if (pl == NULL || (hdr = pp_alloc(PP_V2_MAX)) == NULL)
 		return -1;
 	fd = pp_pool_take1(pl, hdr, flags, addr, alen);
 	for (i = 0; fd < 0 && i < PP_POOLS; i++) {
@@ -1453,7 +1511,7 @@ pp_pool_take(uint64_t lcookie, int flags, struct sockaddr *addr,
 			continue;
 		fd = pp_pool_take1(sib, hdr, flags, addr, alen);
 	}
-	free(hdr);
+	pp_dealloc(hdr);
 	return fd;
 }
 
@@ -1576,7 +1634,19 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 		errno = EFAULT;
 		return -1;
 	}
-	pp_fd_get(lfd, &linfo);
+	/*
+	 * A signal handler that interrupted its own thread inside the
+	 * lists' locks or malloc, or inside a write of the listener's
+	 * entry: this accept cannot finish a connection without waiting for
+	 * that thread, which cannot run.  It fails as a non-blocking accept
+	 * that found nothing does, before taking a connection, so none is
+	 * lost: the interrupted call or the next one takes it.
+	 */
+	if (pp_holding(PP_HOLD_PENDING | PP_HOLD_KNOCKS | PP_HOLD_MALLOC) ||
+	    (pp_fd_get(lfd, &linfo) != PP_FD_LISTEN && pp_fd_busy(lfd))) {
+		errno = EAGAIN;
+		return -1;
+	}
 	for (;;) {
 		if (atomic_load_explicit(&pp_nready, memory_order_acquire) >
 			    0 &&
@@ -1706,6 +1776,11 @@ pp_classify(int fd)
 	socklen_t len = sizeof(sa), olen;
 	int type = 0, listening = 0, defer, saved = errno;
 
+	/* Being classified by this very thread (a signal handler): taken
+	 * for PROXY-only, whose accept then fails with EAGAIN rather than
+	 * hand over bytes nobody checked. */
+	if (pp_fd_busy(fd))
+		return PP_FD_LISTEN;
 	memset(&info, 0, sizeof(info));
 	info.kind = PP_FD_PLAIN;
 	olen = sizeof(type);
@@ -1748,21 +1823,32 @@ out:
 	return (enum pp_fdkind)info.kind;
 }
 
+/* The locks the fork handlers took: not those the forking thread held
+ * already (fork from a handler that interrupted an accept). */
+static PP_TLS unsigned pp_fork_held;
+
 void
 pp_conn_atfork_prepare(void)
 {
 	pp_pool_open_all();
-	pthread_mutex_lock(&pp_poolmtx);
-	pthread_mutex_lock(&pp_kmtx);
-	pthread_mutex_lock(&pp_pmtx);
+	pp_fork_held = 0;
+	if (pp_lock(&pp_poolmtx, PP_HOLD_POOL))
+		pp_fork_held |= PP_HOLD_POOL;
+	if (pp_lock(&pp_kmtx, PP_HOLD_KNOCKS))
+		pp_fork_held |= PP_HOLD_KNOCKS;
+	if (pp_lock(&pp_pmtx, PP_HOLD_PENDING))
+		pp_fork_held |= PP_HOLD_PENDING;
 }
 
 void
 pp_conn_atfork_parent(void)
 {
-	pthread_mutex_unlock(&pp_pmtx);
-	pthread_mutex_unlock(&pp_kmtx);
-	pthread_mutex_unlock(&pp_poolmtx);
+	if (pp_fork_held & PP_HOLD_PENDING)
+		pp_unlock(&pp_pmtx, PP_HOLD_PENDING);
+	if (pp_fork_held & PP_HOLD_KNOCKS)
+		pp_unlock(&pp_kmtx, PP_HOLD_KNOCKS);
+	if (pp_fork_held & PP_HOLD_POOL)
+		pp_unlock(&pp_poolmtx, PP_HOLD_POOL);
 }
 
 /*
@@ -1813,10 +1899,11 @@ void
 pp_conn_atfork_child(void)
 {
 	pp_init_atfork_child();
-	pthread_mutex_unlock(&pp_pmtx);
-	pthread_mutex_unlock(&pp_kmtx);
-	pthread_mutex_unlock(&pp_poolmtx);
-	pp_conn_forget(true);
+	pp_conn_atfork_parent();
+	/* Forked from a handler that interrupted this thread's use of the
+	 * lists: they stay as they are for it. */
+	if (pp_fork_held == (PP_HOLD_POOL | PP_HOLD_PENDING | PP_HOLD_KNOCKS))
+		pp_conn_forget(true);
 }
 
 int

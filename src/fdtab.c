@@ -22,13 +22,21 @@
  *   close_range inside libc, a vfork child).  Every connection entry
  *   records the socket's SO_COOKIE, a 64-bit number the kernel never
  *   reuses, and the hooks compare it before answering from the entry.
+ * - A signal handler may call a hook while its own thread is inside a
+ *   write of the very entry it asks about (dup2 onto a tracked number,
+ *   close, accept).  That writer cannot finish while the handler runs,
+ *   so nobody here waits for a writer of its own thread (reentry.h):
+ *   its readers answer "untracked" (the hooks then answer from the
+ *   kernel), and its clears are left to the writer, which clears before
+ *   it leaves (PP_SEQ_FORGET).  Pages are mapped with mmap, never
+ *   malloc, which such a handler could find its thread inside.
  * - fork copies the table with the memory; nothing in here holds a lock
  *   across fork.
  */
 #include "config.h"
 
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "fdtab.h"
 
@@ -39,40 +47,34 @@ pp_fd_ent(int fd, bool create)
 {
 	struct pp_fdent *e = pp_fd_slot(fd), *page, *expected = NULL;
 	unsigned idx = (unsigned)fd / PP_FDTAB_PAGE;
+	size_t sz = PP_FDTAB_PAGE * sizeof(*page);
+	void *p;
 
 	if (e != NULL || !create || fd < 0 ||
 	    (unsigned)fd >= PP_FDTAB_PAGE * PP_FDTAB_PAGES)
 		return e;
-	page = calloc(PP_FDTAB_PAGE, sizeof(*page));
-	if (page == NULL)
+	/* mmap, not malloc: a signal handler may get here while its
+	 * thread is inside malloc (pages are zeroed, as calloc's). */
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
+	page = p;
 	if (!atomic_compare_exchange_strong(&pp_fdtab[idx], &expected, page)) {
-		free(page); /* another thread allocated it first */
+		munmap(p, sz); /* another thread allocated it first */
 		page = expected;
 	}
 	return &page[(unsigned)fd % PP_FDTAB_PAGE];
 }
 
+/* What a handler's clear leaves to the writer it interrupted. */
 static void
-pp_write_begin(struct pp_fdent *e)
+pp_fd_wipe(void *arg)
 {
-	uint32_t s;
+	struct pp_fdent *e = arg;
 
-	for (;;) {
-		s = atomic_load_explicit(&e->seq, memory_order_relaxed);
-		if ((s & 1) == 0 &&
-		    atomic_compare_exchange_weak_explicit(&e->seq, &s, s + 1,
-							  memory_order_acquire,
-							  memory_order_relaxed))
-			break;
-	}
-	atomic_thread_fence(memory_order_release);
-}
-
-static void
-pp_write_end(struct pp_fdent *e)
-{
-	atomic_fetch_add_explicit(&e->seq, 1, memory_order_release);
+	memset(&e->info, 0, sizeof(e->info));
+	atomic_store_explicit(&e->kind, PP_FD_NONE, memory_order_release);
 }
 
 enum pp_fdkind
@@ -81,15 +83,17 @@ pp_fd_get(int fd, struct pp_fdinfo *out)
 	struct pp_fdent *e = pp_fd_ent(fd, false);
 	uint32_t s1;
 
-	if (e == NULL) {
-		memset(out, 0, sizeof(*out));
-		return PP_FD_NONE;
-	}
+	if (e == NULL)
+		goto none;
 	do {
-		s1 = pp_fd_read_begin(e);
+		if (!pp_seq_read_begin(&e->seq, &s1))
+			goto none; /* written by this thread: unknown now */
 		memcpy(out, &e->info, sizeof(*out));
-	} while (pp_fd_read_moved(e, s1));
+	} while (!pp_seq_read_ok(&e->seq, s1));
 	return (enum pp_fdkind)out->kind;
+none:
+	memset(out, 0, sizeof(*out));
+	return PP_FD_NONE;
 }
 
 bool
@@ -99,10 +103,17 @@ pp_fd_set(int fd, const struct pp_fdinfo *in)
 
 	if (e == NULL)
 		return false;
-	pp_write_begin(e);
+	/* The fast path's kind before the write section: a handler's close
+	 * arriving inside it must not take the entry for untracked. */
+	if (in->kind != PP_FD_NONE)
+		atomic_store_explicit(&e->kind, in->kind, memory_order_release);
+	if (!pp_seq_write_begin(&e->seq)) {
+		pp_seq_ask_forget(&e->seq);
+		return false;
+	}
 	e->info = *in;
 	atomic_store_explicit(&e->kind, in->kind, memory_order_release);
-	pp_write_end(e);
+	pp_seq_write_end(&e->seq, pp_fd_wipe, e);
 	return true;
 }
 
@@ -114,10 +125,23 @@ pp_fd_clear(int fd)
 	if (e == NULL ||
 	    atomic_load_explicit(&e->kind, memory_order_acquire) == PP_FD_NONE)
 		return;
-	pp_write_begin(e);
-	memset(&e->info, 0, sizeof(e->info));
-	atomic_store_explicit(&e->kind, PP_FD_NONE, memory_order_release);
-	pp_write_end(e);
+	if (!pp_seq_write_begin(&e->seq)) {
+		pp_seq_ask_forget(&e->seq);
+		return;
+	}
+	pp_fd_wipe(e);
+	pp_seq_write_end(&e->seq, NULL, NULL);
+}
+
+bool
+pp_fd_busy(int fd)
+{
+	struct pp_fdent *e = pp_fd_slot(fd);
+
+	return e != NULL &&
+	       (atomic_load_explicit(&e->seq, memory_order_relaxed) &
+		PP_SEQ_BUSY) &&
+	       pp_seq_mine(&e->seq);
 }
 
 void

@@ -13,6 +13,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "reentry.h"
+
 enum pp_fdkind {
 	PP_FD_NONE = 0,   /* nothing known: classify on first accept */
 	PP_FD_PLAIN = 1,  /* a socket that is not a PROXY-only listener */
@@ -76,28 +78,6 @@ pp_fd_slot(int fd)
 }
 
 /*
- * The reader's side of an entry's seqlock: pp_fd_read_begin() waits out
- * a writer and returns the sequence number; after copying, the copy is
- * good unless pp_fd_read_moved() says a writer got in meanwhile.
- */
-static inline uint32_t
-pp_fd_read_begin(struct pp_fdent *e)
-{
-	uint32_t s;
-
-	while ((s = atomic_load_explicit(&e->seq, memory_order_acquire)) & 1)
-		;
-	return s;
-}
-
-static inline bool
-pp_fd_read_moved(struct pp_fdent *e, uint32_t s)
-{
-	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(&e->seq, memory_order_relaxed) != s;
-}
-
-/*
  * The fast path: the kind of fd, with one or two loads and no call,
  * syscall, lock or allocation.  PP_FD_NONE for anything not tracked.
  */
@@ -115,7 +95,8 @@ pp_fd_kind(int fd)
 /*
  * The kind, family and lport of fd's entry, and nothing else: what the
  * datagram path needs per datagram, without copying the whole entry.
- * PP_FD_NONE (and *family, *lport 0) when untracked.  Lock-free;
+ * PP_FD_NONE (and *family, *lport 0) when untracked, or when this
+ * thread is writing the entry (see pp_fd_get).  Lock-free;
  * async-signal-safe.
  */
 static inline enum pp_fdkind
@@ -130,26 +111,45 @@ pp_fd_brief(int fd, uint16_t *family, uint16_t *lport)
 	if (e == NULL)
 		return PP_FD_NONE;
 	do {
-		s1 = pp_fd_read_begin(e);
+		if (!pp_seq_read_begin(&e->seq, &s1))
+			return PP_FD_NONE; /* see pp_fd_get */
 		k = e->info.kind;
 		f = e->info.family;
 		l = e->info.lport;
-	} while (pp_fd_read_moved(e, s1));
+	} while (!pp_seq_read_ok(&e->seq, s1));
 	*family = f;
 	*lport = l;
 	return (enum pp_fdkind)k;
 }
 
-/* Copy the entry of fd into *out.  Returns its kind (PP_FD_NONE when
- * untracked, *out then zeroed).  Lock-free; async-signal-safe. */
+/*
+ * Copy the entry of fd into *out.  Returns its kind (PP_FD_NONE when
+ * untracked, *out then zeroed).  Also PP_FD_NONE at once when this very
+ * thread is writing the entry (the caller is a signal handler that
+ * interrupted it; see reentry.h): the hooks then answer from the
+ * kernel.  Lock-free; async-signal-safe.
+ */
 enum pp_fdkind pp_fd_get(int fd, struct pp_fdinfo *out);
 
-/* Replace the entry of fd with *in (allocating its page when needed).
- * Returns false when fd is out of range or memory is short. */
+/*
+ * Replace the entry of fd with *in (allocating its page when needed).
+ * Returns false when fd is out of range or memory is short, or when
+ * this thread is writing the entry already (a signal handler): the
+ * entry is then cleared once that write ends.  Async-signal-safe.
+ */
 bool pp_fd_set(int fd, const struct pp_fdinfo *in);
 
-/* Forget fd.  Allocates nothing; async-signal-safe. */
+/*
+ * Forget fd.  Allocates nothing; async-signal-safe.  From a signal
+ * handler whose thread is writing the entry, the clear is left to that
+ * writer, which does it before its write ends: the entry is never
+ * reported again either way.
+ */
 void pp_fd_clear(int fd);
+
+/* Is this thread writing fd's entry (the caller is a signal handler that
+ * interrupted the write)?  The answer of pp_fd_get is unknown then. */
+bool pp_fd_busy(int fd);
 
 /* Forget fds first..last (inclusive, clipped to the table). */
 void pp_fd_clear_range(unsigned first, unsigned last);

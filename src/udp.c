@@ -96,9 +96,8 @@
 /*
  * The hooks' per-thread state.  The library is loaded at start (it is
  * preloaded), so its thread-local variables can live in the static TLS
- * block, reached without a call to __tls_get_addr.
+ * block, reached without a call to __tls_get_addr (PP_TLS, reentry.h).
  */
-#define PP_TLS __thread __attribute__((tls_model("initial-exec")))
 
 /* ===== The per-thread receive buffer ===== */
 
@@ -142,6 +141,38 @@ pp_udp_buf(void)
 	pp_tfresh = (uint64_t *)((uint8_t *)p + PP_UDP_BUF);
 	pp_tbuf = p;
 	return p;
+}
+
+/*
+ * The buffer for one receive: the thread's, or, for a signal handler
+ * that interrupted its thread inside a receive (*own false), a mapping
+ * of its own, so that the interrupted receive finds its datagram intact.
+ * Give it back with pp_udp_buf_give().  NULL when memory is short.
+ */
+static uint8_t *
+pp_udp_buf_take(bool *own)
+{
+	void *p;
+
+	*own = pp_hold(PP_HOLD_UDPBUF);
+	if (*own) {
+		p = pp_udp_buf();
+		if (p == NULL)
+			pp_release(PP_HOLD_UDPBUF);
+		return p;
+	}
+	p = mmap(NULL, PP_UDP_BUF, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+pp_udp_buf_give(uint8_t *buf, bool own)
+{
+	if (own)
+		pp_release(PP_HOLD_UDPBUF);
+	else
+		munmap(buf, PP_UDP_BUF);
 }
 
 /* ===== Addresses ===== */
@@ -358,16 +389,21 @@ static struct {
 
 static atomic_bool pp_rt_up;
 
+/* Did the prepare handler take the lock (not when fork is called from a
+ * signal handler whose thread holds it)? */
+static PP_TLS bool pp_rt_fork_held;
+
 static void
 pp_rt_atfork_prepare(void)
 {
-	pthread_mutex_lock(&pp_rt.mtx);
+	pp_rt_fork_held = pp_lock(&pp_rt.mtx, PP_HOLD_ROUTES);
 }
 
 static void
 pp_rt_atfork_parent(void)
 {
-	pthread_mutex_unlock(&pp_rt.mtx);
+	if (pp_rt_fork_held)
+		pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
 }
 
 /* The child has the table (its sockets are the parent's too) and a
@@ -375,7 +411,10 @@ pp_rt_atfork_parent(void)
 static void
 pp_rt_atfork_child(void)
 {
+	if (!pp_rt_fork_held)
+		return; /* in use below the handler: left to its holder */
 	pthread_mutex_init(&pp_rt.mtx, NULL);
+	pp_release(PP_HOLD_ROUTES);
 }
 
 /* Called with the lock held. */
@@ -492,11 +531,14 @@ pp_rt_get(const union pp_rkeyw *k, uint32_t h, struct pp_rsnap *out)
 		if (atomic_load_explicit(&b->seq, memory_order_relaxed) == s0)
 			return i != 0;
 	}
-	pthread_mutex_lock(&pp_rt.mtx);
+	/* This thread holds the lock (a signal handler interrupted it in
+	 * the middle of this very bucket): no route for now. */
+	if (!pp_lock(&pp_rt.mtx, PP_HOLD_ROUTES))
+		return false;
 	i = pp_rt_find(k, h);
 	if (i != 0)
 		pp_rt_copy(i, out);
-	pthread_mutex_unlock(&pp_rt.mtx);
+	pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
 	return i != 0;
 }
 
@@ -741,9 +783,11 @@ pp_rt_note(struct pp_note *nt)
 		    memcmp(&cur.real, rwp, sizeof(*rwp)) == 0)
 			goto fresh;
 	}
-	pthread_mutex_lock(&pp_rt.mtx);
+	/* A signal handler whose thread holds the lock: not noted. */
+	if (!pp_lock(&pp_rt.mtx, PP_HOLD_ROUTES))
+		goto out;
 	if (!pp_rt_create()) {
-		pthread_mutex_unlock(&pp_rt.mtx);
+		pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
 		goto out;
 	}
 	h = pp_rt_hash(k);
@@ -776,7 +820,7 @@ pp_rt_note(struct pp_note *nt)
 		pp_rt_wend(b);
 	}
 	pp_lru_push(i);
-	pthread_mutex_unlock(&pp_rt.mtx);
+	pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
 	if (pp_tfresh != NULL && set == NULL && !nested) { /* a new table */
 		mark = pp_fresh_mark(k, rwp, reallen, now);
 		set = pp_fresh_set(mark);
@@ -1062,6 +1106,9 @@ pp_consume(int fd, uint8_t *buf)
 
 static ssize_t pp_udp_recv(int fd, struct msghdr *msg, int flags,
 			   pp_recvmsg_fn via);
+static ssize_t pp_udp_recv_in(int fd, struct msghdr *msg, int flags,
+			      pp_recvmsg_fn via, uint8_t *buf, uint16_t family,
+			      uint16_t lport);
 
 ssize_t
 pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
@@ -1137,20 +1184,10 @@ pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 static ssize_t
 pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 {
-	struct pp_note nt;
-	union pp_sockaddr src;
-	union pp_inaddr adv;
-	struct msghdr m;
-	enum pp_verdict v;
-	const char *why = "";
-	socklen_t advlen = 0;
-	size_t skip, have = 0, plen, done, len0 = 0;
-	const uint8_t *d = NULL;
-	uint8_t *buf, *d0 = NULL;
 	uint16_t family, lport;
-	bool direct, note;
+	uint8_t *buf;
 	ssize_t n;
-	int saved = errno;
+	bool own;
 
 	/* The error queue holds our own datagrams; a bad msg is the
 	 * kernel's to refuse (EFAULT). */
@@ -1161,11 +1198,36 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 		errno = EMSGSIZE;
 		return -1;
 	}
-	buf = pp_udp_buf();
+	buf = pp_udp_buf_take(&own);
 	if (buf == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
+	n = pp_udp_recv_in(fd, msg, flags, via, buf, family, lport);
+	pp_udp_buf_give(buf, own);
+	return n;
+}
+
+/* pp_udp_recv() on PROXY-only socket fd (family, bound to port lport),
+ * with buf as the private buffer. */
+static ssize_t
+pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
+	       uint8_t *buf, uint16_t family, uint16_t lport)
+{
+	struct pp_note nt;
+	union pp_sockaddr src;
+	union pp_inaddr adv;
+	struct msghdr m;
+	enum pp_verdict v;
+	const char *why = "";
+	socklen_t advlen = 0;
+	size_t skip, have = 0, plen, done, len0 = 0;
+	const uint8_t *d = NULL;
+	uint8_t *d0 = NULL;
+	bool direct, note;
+	ssize_t n;
+	int saved = errno;
+
 	/* One buffer of the caller's (recvfrom, recv, read, most recvmsg):
 	 * the datagram goes straight into it. */
 	direct = msg->msg_iovlen == 1 && msg->msg_iov != NULL &&

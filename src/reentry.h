@@ -50,6 +50,7 @@ enum pp_hold {
 	PP_HOLD_POOL = 1u << 6,    /* conn.c pp_poolmtx: ready pools */
 	PP_HOLD_ROUTES = 1u << 3,  /* udp.c pp_rt.mtx: the reply table */
 	PP_HOLD_UDPBUF = 1u << 4,  /* udp.c: the thread's receive buffer */
+	PP_HOLD_UDPBUF2 = 1u << 5, /* udp.c: its spare, for a handler */
 };
 
 /* Write sections one thread can be inside at once (nested handlers). */

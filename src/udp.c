@@ -101,9 +101,12 @@
 
 /* ===== The per-thread receive buffer ===== */
 
-/* The receive buffer, then the thread's fresh-route slots (see
- * pp_rt_note), in one mapping. */
-#define PP_TMAP (PP_UDP_BUF + (sizeof(uint64_t) << PP_FRESH_BITS))
+/* The receive buffer, the thread's fresh-route slots (see pp_rt_note),
+ * then the buffer of a signal handler's receive that interrupted one of
+ * the thread's (pp_udp_buf_take), in one mapping.  Pages never touched
+ * cost no memory. */
+#define PP_TFRESH_SZ (sizeof(uint64_t) << PP_FRESH_BITS)
+#define PP_TMAP (PP_UDP_BUF + PP_TFRESH_SZ + PP_UDP_BUF)
 
 static PP_TLS uint8_t *pp_tbuf;
 static PP_TLS uint64_t *pp_tfresh;
@@ -144,22 +147,30 @@ pp_udp_buf(void)
 }
 
 /*
- * The buffer for one receive: the thread's, or, for a signal handler
- * that interrupted its thread inside a receive (*own false), a mapping
- * of its own, so that the interrupted receive finds its datagram intact.
- * Give it back with pp_udp_buf_give().  NULL when memory is short.
+ * The buffer for one receive: the thread's; for a signal handler that
+ * interrupted its thread inside a receive, the spare one beside it, so
+ * that the interrupted receive finds its datagram intact; deeper still
+ * (or before the thread's mapping exists), a mapping of its own.  *held
+ * says which (a PP_HOLD_* bit, or 0 for a mapping of its own); give it
+ * back with pp_udp_buf_give().  NULL when memory is short.
  */
 static uint8_t *
-pp_udp_buf_take(bool *own)
+pp_udp_buf_take(unsigned *held)
 {
 	void *p;
 
-	*own = pp_hold(PP_HOLD_UDPBUF);
-	if (*own) {
+	*held = 0;
+	if (pp_hold(PP_HOLD_UDPBUF)) {
 		p = pp_udp_buf();
 		if (p == NULL)
 			pp_release(PP_HOLD_UDPBUF);
+		else
+			*held = PP_HOLD_UDPBUF;
 		return p;
+	}
+	if (pp_tbuf != NULL && pp_hold(PP_HOLD_UDPBUF2)) {
+		*held = PP_HOLD_UDPBUF2;
+		return pp_tbuf + PP_UDP_BUF + PP_TFRESH_SZ;
 	}
 	p = mmap(NULL, PP_UDP_BUF, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -167,10 +178,10 @@ pp_udp_buf_take(bool *own)
 }
 
 static void
-pp_udp_buf_give(uint8_t *buf, bool own)
+pp_udp_buf_give(uint8_t *buf, unsigned held)
 {
-	if (own)
-		pp_release(PP_HOLD_UDPBUF);
+	if (held != 0)
+		pp_release(held);
 	else
 		munmap(buf, PP_UDP_BUF);
 }
@@ -1187,7 +1198,7 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 	uint16_t family, lport;
 	uint8_t *buf;
 	ssize_t n;
-	bool own;
+	unsigned own;
 
 	/* The error queue holds our own datagrams; a bad msg is the
 	 * kernel's to refuse (EFAULT). */

@@ -122,8 +122,7 @@ pp_fd_clear(int fd)
 {
 	struct pp_fdent *e = pp_fd_ent(fd, false);
 
-	if (e == NULL ||
-	    atomic_load_explicit(&e->kind, memory_order_acquire) == PP_FD_NONE)
+	if (e == NULL || !pp_fd_clearable(fd))
 		return;
 	if (!pp_seq_write_begin(&e->seq)) {
 		pp_seq_ask_forget(&e->seq);

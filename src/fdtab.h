@@ -93,6 +93,25 @@ pp_fd_kind(int fd)
 }
 
 /*
+ * Would pp_fd_clear(fd) have anything to do?  True when fd is tracked,
+ * or when a writer is inside its entry and may not have set its kind
+ * yet (a close from a signal handler that interrupted that writer, or
+ * from another thread, must still clear).  Two or three loads, one
+ * cache line; no call.
+ */
+static inline bool
+pp_fd_clearable(int fd)
+{
+	struct pp_fdent *e = pp_fd_slot(fd);
+
+	return e != NULL &&
+	       (atomic_load_explicit(&e->kind, memory_order_acquire) !=
+			PP_FD_NONE ||
+		(atomic_load_explicit(&e->seq, memory_order_acquire) &
+		 PP_SEQ_BUSY));
+}
+
+/*
  * The kind, family and lport of fd's entry, and nothing else: what the
  * datagram path needs per datagram, without copying the whole entry.
  * PP_FD_NONE (and *family, *lport 0) when untracked, or when this

@@ -174,7 +174,10 @@ pp_seq_write_begin(_Atomic uint32_t *seq)
 	unsigned n = pp_inside.nwriting;
 	uint32_t s;
 
-	if (pp_seq_mine(seq))
+	/* Listed but not busy: the interrupted writer has not begun yet,
+	 * or has just ended; this one goes first, or after. */
+	if ((atomic_load_explicit(seq, memory_order_relaxed) & PP_SEQ_BUSY) &&
+	    pp_seq_mine(seq))
 		return false;
 	/* The count first: a handler arriving between the two stores
 	 * uses the slots above, and at worst sees a stale pointer in this

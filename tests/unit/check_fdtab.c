@@ -1,15 +1,21 @@
 /*
  * check_fdtab.c - the per-descriptor table: set, get, clear, copy, the
- * range clears of close_range/closefrom, numbers far above 1024, and
- * readers that never see a torn entry while writers race.
+ * range clears of close_range/closefrom, numbers far above 1024,
+ * readers that never see a torn entry while writers race, and a signal
+ * handler that reads, clears or sets an entry its own thread is in the
+ * middle of writing (it must not wait for that thread).
  */
 #include "config.h"
 
 #include <check.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/time.h>
 
 #include "fdtab.h"
 
@@ -218,6 +224,165 @@ START_TEST(no_torn_reads)
 }
 END_TEST
 
+/* What the table's writer does when a handler asked it to forget. */
+static void
+wipe(void *arg)
+{
+	struct pp_fdent *e = arg;
+
+	memset(&e->info, 0, sizeof(e->info));
+	atomic_store(&e->kind, PP_FD_NONE);
+}
+
+/*
+ * This thread is inside a write of fd 9's entry (as when a signal
+ * handler interrupted dup2 onto 9): what the handler then calls returns
+ * at once, reads nothing half-written, and its clear is carried out by
+ * the interrupted writer when it finishes.
+ */
+START_TEST(own_write_is_not_waited_for)
+{
+	struct pp_fdinfo a = conn_info(0x01010101, 1111, 1111);
+	struct pp_fdinfo b = conn_info(0x02020202, 2222, 2222), out;
+	struct pp_fdent *e;
+	uint16_t fam, lport;
+
+	ck_assert(pp_fd_set(9, &a));
+	ck_assert(pp_fd_set(10, &a));
+	e = pp_fd_slot(9);
+	ck_assert(!pp_fd_busy(9));
+	ck_assert(pp_seq_write_begin(&e->seq));
+	memset(&e->info, 0xA5, sizeof(e->info) / 2); /* half-written */
+	/* The handler's calls: */
+	ck_assert(pp_fd_busy(9));
+	ck_assert(!pp_fd_busy(10));
+	ck_assert_int_eq(pp_fd_get(9, &out), PP_FD_NONE);
+	ck_assert_int_eq(out.kind, PP_FD_NONE);
+	ck_assert(!out.has_src);
+	ck_assert_int_eq(pp_fd_brief(9, &fam, &lport), PP_FD_NONE);
+	ck_assert_int_eq(pp_fd_get(10, &out), PP_FD_CONN); /* others: as ever */
+	ck_assert(!pp_fd_set(9, &b));
+	pp_fd_copy(9, 10); /* unknown source: the copy is untracked */
+	ck_assert_int_eq(pp_fd_kind(10), PP_FD_NONE);
+	pp_fd_clear(9);
+	ck_assert(atomic_load(&e->seq) & PP_SEQ_FORGET);
+	/* The interrupted writer finishes, and forgets as asked. */
+	e->info = a;
+	pp_seq_write_end(&e->seq, wipe, e);
+	ck_assert_uint_eq(atomic_load(&e->seq) & (PP_SEQ_BUSY | PP_SEQ_FORGET),
+			  0);
+	ck_assert(!pp_fd_busy(9));
+	ck_assert_int_eq(pp_fd_kind(9), PP_FD_NONE);
+	ck_assert_int_eq(pp_fd_get(9, &out), PP_FD_NONE);
+	/* And the entry works as before. */
+	ck_assert(pp_fd_set(9, &b));
+	ck_assert_int_eq(pp_fd_get(9, &out), PP_FD_CONN);
+	ck_assert_mem_eq(&out, &b, sizeof(b));
+	pp_fd_clear(9);
+	ck_assert_int_eq(pp_inside.nwriting, 0);
+}
+END_TEST
+
+/* Another thread's write is waited for, and read whole. */
+static void *
+slow_writer(void *arg)
+{
+	struct pp_fdent *e = pp_fd_slot(11);
+	struct pp_fdinfo *b = arg;
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	pp_seq_write_begin(&e->seq);
+	memset(&e->info, 0xA5, sizeof(e->info));
+	nanosleep(&ts, NULL);
+	e->info = *b;
+	pp_seq_write_end(&e->seq, NULL, NULL);
+	return NULL;
+}
+
+START_TEST(other_threads_write_is_waited_for)
+{
+	struct pp_fdinfo a = conn_info(0x01010101, 1111, 1111);
+	struct pp_fdinfo b = conn_info(0x02020202, 2222, 2222), out;
+	pthread_t t;
+
+	ck_assert(pp_fd_set(11, &a));
+	ck_assert_int_eq(pthread_create(&t, NULL, slow_writer, &b), 0);
+	while (!(atomic_load(&pp_fd_slot(11)->seq) & PP_SEQ_BUSY))
+		;
+	ck_assert(!pp_fd_busy(11));
+	ck_assert_int_eq(pp_fd_get(11, &out), PP_FD_CONN);
+	ck_assert_mem_eq(&out, &b, sizeof(b));
+	pthread_join(t, NULL);
+	pp_fd_clear(11);
+}
+END_TEST
+
+/*
+ * Real signals: a timer interrupts the thread inside pp_fd_set of fd 13
+ * again and again; the handler reads the entry (never a mix of two
+ * values) and now and then clears it.  A clear that arrived in the
+ * middle of a write leaves the entry cleared once the write is done.
+ */
+static volatile sig_atomic_t h_calls, h_bad, h_midwrite, h_midwrites;
+
+static void
+on_alarm(int sig)
+{
+	struct pp_fdinfo out;
+
+	(void)sig;
+	h_calls++;
+	if (pp_fd_get(13, &out) != PP_FD_NONE &&
+	    (out.cookie != ntohs(out.src.sin.sin_port) ||
+	     ntohl(out.src.sin.sin_addr.s_addr) !=
+		     (out.cookie == 1111 ? 0x01010101u : 0x02020202u)))
+		h_bad++;
+	if (h_calls % 4 == 0) {
+		if (atomic_load(&pp_fd_slot(13)->seq) & PP_SEQ_BUSY) {
+			h_midwrite = 1;
+			h_midwrites++;
+		}
+		pp_fd_clear(13);
+	}
+}
+
+START_TEST(signal_handler_inside_writes)
+{
+	struct pp_fdinfo a = conn_info(0x01010101, 1111, 1111);
+	struct pp_fdinfo b = conn_info(0x02020202, 2222, 2222);
+	struct itimerval it = { { 0, 20 }, { 0, 20 } };
+	struct sigaction sa;
+	struct timespec t0, t;
+	unsigned long i, stale = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	ck_assert(pp_fd_set(13, &a));
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0;; i++) {
+		h_midwrite = 0;
+		pp_fd_set(13, (i & 1) ? &a : &b);
+		if (h_midwrite && pp_fd_kind(13) != PP_FD_NONE)
+			stale++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec >= 2 && h_midwrites > 0)
+			break;
+		if (t.tv_sec - t0.tv_sec >= 20)
+			break;
+	}
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	signal(SIGALRM, SIG_IGN);
+	ck_assert_int_gt(h_calls, 0);
+	ck_assert_int_eq(h_bad, 0);
+	ck_assert_uint_eq(stale, 0);
+	ck_assert_uint_eq(pp_inside.nwriting, 0);
+	pp_fd_clear(13);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -233,6 +398,9 @@ main(void)
 	tcase_add_test(tc, copy_follows_dup);
 	tcase_add_test(tc, range_clear);
 	tcase_add_test(tc, no_torn_reads);
+	tcase_add_test(tc, own_write_is_not_waited_for);
+	tcase_add_test(tc, other_threads_write_is_waited_for);
+	tcase_add_test(tc, signal_handler_inside_writes);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

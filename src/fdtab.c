@@ -29,7 +29,12 @@
  *   its readers answer "untracked" (the hooks then answer from the
  *   kernel), and its clears are left to the writer, which clears before
  *   it leaves (PP_SEQ_FORGET).  Pages are mapped with mmap, never
- *   malloc, which such a handler could find its thread inside.
+ *   malloc, which such a handler could find its thread inside.  Hooks
+ *   that reach an entry's seqlock from a handler: writers close, dup,
+ *   dup2, dup3, fcntl(F_DUPFD*), close_range, closefrom, accept, accept4,
+ *   listen, bind, socket; readers getpeername, getsockname, the receive
+ *   and send hooks of datagram sockets, connect, execve and the other
+ *   exec and spawn hooks.
  * - fork copies the table with the memory; nothing in here holds a lock
  *   across fork.
  */

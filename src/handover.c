@@ -342,8 +342,9 @@ pp_tlv_envvalue(const uint8_t *v, size_t len, char *out, size_t cap)
  * Lock-free (a seqlock per slot, like the descriptor table), because the
  * exec hook may run in a vfork child, where taking a lock the parent
  * held would hang; nor does anything wait for a writer of its own
- * thread, which a signal handler (an accept, an execve) may interrupt
- * (reentry.h).  Slots are reused round-robin: the TLVs of one of the
+ * thread, which a signal handler may interrupt (reentry.h): accept and
+ * accept4 write a slot, execve and the other exec and spawn hooks read
+ * them.  Slots are reused round-robin: the TLVs of one of the
  * PP_TLVCACHE_SLOTS most recent proxied connections are found.
  */
 #define PP_TLVCACHE_SLOTS 64

@@ -126,7 +126,9 @@ pp_tbuf_key_init(void)
 	pp_tbuf_key_ok = pthread_key_create(&pp_tbuf_key, pp_tbuf_free) == 0;
 }
 
-/* mmap rather than malloc: no allocator lock inside a receive call. */
+/* mmap rather than malloc: no allocator lock inside a receive call.
+ * Called as section PP_HOLD_UDPBUF only (pp_udp_buf_take): a handler
+ * never enters the pthread_once below while its thread is inside it. */
 static uint8_t *
 pp_udp_buf(void)
 {
@@ -387,6 +389,14 @@ pp_same_dst(const union pp_inaddr *a, const struct sockaddr *dst,
 	       memcmp(&d->sin6.sin6_addr, &a->sin6.sin6_addr, 16) == 0;
 }
 
+/*
+ * The reply table.  Its lock is reached from a signal handler by every
+ * receive hook on a PROXY-only datagram socket (recv, recvfrom, recvmsg,
+ * recvmmsg, read: pp_rt_note) and by sendto, sendmsg, sendmmsg and
+ * connect to a client on one (pp_rt_get, after PP_RT_TRIES); taken as
+ * section PP_HOLD_ROUTES, so a handler whose thread holds it notes no
+ * route and finds none in the bucket being changed (reentry.h).
+ */
 static struct {
 	pthread_mutex_t mtx;
 	struct pp_route *r;        /* PP_ROUTE_MAX entries */
@@ -1117,9 +1127,9 @@ pp_consume(int fd, uint8_t *buf)
 
 static ssize_t pp_udp_recv(int fd, struct msghdr *msg, int flags,
 			   pp_recvmsg_fn via);
-static ssize_t pp_udp_recv_in(int fd, struct msghdr *msg, int flags,
-			      pp_recvmsg_fn via, uint8_t *buf, uint16_t family,
-			      uint16_t lport);
+static inline __attribute__((always_inline)) ssize_t
+pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
+	       uint8_t *buf, uint16_t family, uint16_t lport);
 
 ssize_t
 pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
@@ -1220,8 +1230,9 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 }
 
 /* pp_udp_recv() on PROXY-only socket fd (family, bound to port lport),
- * with buf as the private buffer. */
-static ssize_t
+ * with buf as the private buffer.  Inlined: a call of its own costs
+ * the datagram path a few per cent of its instructions. */
+static inline __attribute__((always_inline)) ssize_t
 pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 	       uint8_t *buf, uint16_t family, uint16_t lport)
 {

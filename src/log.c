@@ -15,6 +15,11 @@
  * closing descriptors it does not own could turn into a write to an
  * unrelated socket; logging is per connection at most, so the extra
  * socket per line costs nothing that matters.
+ *
+ * A hook called from a signal handler may log: nothing here takes a
+ * lock or allocates (lines are put together on the stack with
+ * vsnprintf, of strings and integers only, and written with raw system
+ * calls), so a line never waits for the interrupted thread.
  */
 #include "config.h"
 

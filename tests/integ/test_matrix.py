@@ -321,7 +321,9 @@ class FtpHome:
 def ftp_login_through(target, home, logs, user=USER, password=PASSWORD):
     """A login, a passive listing and a passive download through target
     from CLIENT.  Returns (passive addresses, client port)."""
-    ftp = FtpClient(source_address=(CLIENT, 0), timeout=10 * SLOW)
+    # pure-ftpd's PASS takes 3 s of CPU here (its password hash): on a
+    # loaded machine, several times that.
+    ftp = FtpClient(source_address=(CLIENT, 0), timeout=40 * SLOW)
     try:
         welcome = ftp.connect(*target)
         check(welcome.startswith("220"), "banner %r" % welcome)

@@ -924,6 +924,23 @@ pp_ready_take(uint64_t lcookie)
 }
 
 /*
+ * Count one more knock for ready connection pd, due again in
+ * PP_REKNOCK_MS, and queue its listener in knocks/kcookies (room for
+ * PP_KNOCKS_PER_ROUND, *nk used).  Called with pp_pmtx held.
+ */
+static void
+pp_knock_again(struct pp_pend *pd, int64_t now, int *knocks, uint64_t *kcookies,
+	       int *nk)
+{
+	pd->knocks++;
+	pd->deadline = now + PP_REKNOCK_MS;
+	if (*nk < PP_KNOCKS_PER_ROUND) {
+		knocks[*nk] = pd->lfd;
+		kcookies[(*nk)++] = pd->lcookie;
+	}
+}
+
+/*
  * The worker: finish pending headers, expire them, knock for the ready
  * ones.  Holds pp_pmtx only while it walks the lists, never across poll.
  * It runs with every signal blocked, so nothing here is re-entered and
@@ -1078,12 +1095,7 @@ pp_worker(void *arg)
 				free(pd);
 				continue;
 			}
-			pd->knocks++;
-			pd->deadline = now + PP_REKNOCK_MS;
-			if (nk < PP_KNOCKS_PER_ROUND) {
-				knocks[nk] = pd->lfd;
-				kcookies[nk++] = pd->lcookie;
-			}
+			pp_knock_again(pd, now, knocks, kcookies, &nk);
 			pp = &pd->next;
 		}
 		/*
@@ -1110,12 +1122,7 @@ pp_worker(void *arg)
 				free(pd);
 				continue;
 			}
-			pd->knocks++;
-			pd->deadline = now + PP_REKNOCK_MS;
-			if (nk < PP_KNOCKS_PER_ROUND) {
-				knocks[nk] = pd->lfd;
-				kcookies[nk++] = pd->lcookie;
-			}
+			pp_knock_again(pd, now, knocks, kcookies, &nk);
 			pp = &pd->next;
 		}
 		pthread_mutex_unlock(&pp_pmtx);

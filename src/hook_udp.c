@@ -105,6 +105,19 @@ pp_sys_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 	return (int)syscall(SYS_recvmmsg, fd, vec, vlen, flags, tmo);
 }
 
+/* recvmmsg returned n messages into vec: forget the stale entries of
+ * the descriptors they carried (SCM_RIGHTS).  Returns n. */
+static int
+pp_mmsg_rights(int n, const struct mmsghdr *vec)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (vec[i].msg_hdr.msg_controllen > 0)
+			pp_fd_fresh_rights(&vec[i].msg_hdr);
+	return n;
+}
+
 /* ===== Classification ===== */
 
 PP_EXPORT int
@@ -230,8 +243,13 @@ pp_recvmsg_any(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn real)
 
 	if (real == NULL)
 		return syscall(SYS_recvmsg, fd, msg, flags);
-	if (!pp_is_udp(fd))
-		return real(fd, msg, flags);
+	if (!pp_is_udp(fd)) {
+		n = real(fd, msg, flags);
+		/* Descriptors received (SCM_RIGHTS) are new numbers here. */
+		if (n >= 0 && msg->msg_controllen > 0)
+			pp_fd_fresh_rights(msg);
+		return n;
+	}
 	n = pp_udp_recvmsg_via(fd, msg, flags, real);
 	if (n == PP_UDP_PASS)
 		return real(fd, msg, flags);
@@ -263,7 +281,8 @@ recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, PP_MMSG_FLAGS flags,
 		return pp_sys_recvmmsg(fd, vec, vlen, (int)flags, t,
 				       sizeof(t->tv_sec) == 8);
 	if (!pp_is_udp(fd) || vec == NULL || vlen == 0)
-		return pp_real.recvmmsg(fd, vec, vlen, flags, tmo);
+		return pp_mmsg_rights(
+			pp_real.recvmmsg(fd, vec, vlen, flags, tmo), vec);
 	if (t != NULL && !pp_tmo_ns(t->tv_sec, t->tv_nsec, &ns)) {
 		errno = EINVAL;
 		return -1;
@@ -321,7 +340,8 @@ __recvmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 	if (!pp_ready() || pp_real.recvmmsg64 == NULL)
 		return pp_sys_recvmmsg(fd, vec, vlen, flags, tmo, true);
 	if (!pp_is_udp(fd) || vec == NULL || vlen == 0)
-		return pp_real.recvmmsg64(fd, vec, vlen, flags, tmo);
+		return pp_mmsg_rights(
+			pp_real.recvmmsg64(fd, vec, vlen, flags, tmo), vec);
 	if (tmo != NULL && !pp_tmo_ns(tmo->tv_sec, tmo->tv_nsec, &ns)) {
 		errno = EINVAL;
 		return -1;

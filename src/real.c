@@ -84,6 +84,30 @@ pp_bind_all(void)
 #ifdef HAVE___FCNTL_TIME64
 	pp_real.fcntl_time64 = pp_sym("__fcntl_time64");
 #endif
+	pp_real.socketpair = pp_sym("socketpair");
+	pp_real.pipe = pp_sym("pipe");
+	pp_real.pipe2 = pp_sym("pipe2");
+	pp_real.open = pp_sym("open");
+	pp_real.open64 = pp_sym("open64");
+	pp_real.openat = pp_sym("openat");
+	pp_real.openat64 = pp_sym("openat64");
+	pp_real.open_2 = pp_sym("__open_2");
+	pp_real.open64_2 = pp_sym("__open64_2");
+	pp_real.openat_2 = pp_sym("__openat_2");
+	pp_real.openat64_2 = pp_sym("__openat64_2");
+	pp_real.creat = pp_sym("creat");
+	pp_real.creat64 = pp_sym("creat64");
+	pp_real.eventfd = pp_sym("eventfd");
+	pp_real.signalfd = pp_sym("signalfd");
+	pp_real.timerfd_create = pp_sym("timerfd_create");
+	pp_real.epoll_create = pp_sym("epoll_create");
+	pp_real.epoll_create1 = pp_sym("epoll_create1");
+	pp_real.memfd_create = pp_sym("memfd_create");
+	pp_real.inotify_init = pp_sym("inotify_init");
+	pp_real.inotify_init1 = pp_sym("inotify_init1");
+	pp_real.fanotify_init = pp_sym("fanotify_init");
+	pp_real.pidfd_open = pp_sym("pidfd_open");
+	pp_real.pidfd_getfd = pp_sym("pidfd_getfd");
 	pp_in_bind = false;
 	errno = saved;
 }

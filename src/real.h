@@ -60,6 +60,34 @@ struct pp_real {
 	ssize_t (*sendmsg64)(int, const struct msghdr *, int);
 	int (*sendmmsg64)(int, struct mmsghdr *, unsigned int, int);
 	int (*fcntl_time64)(int, int, ...);
+	/*
+	 * Calls that hand out a descriptor number (hook_newfd.c): their
+	 * hooks only forget a stale entry of the number they return.
+	 */
+	int (*socketpair)(int, int, int, int[2]);
+	int (*pipe)(int[2]);
+	int (*pipe2)(int[2], int);
+	int (*open)(const char *, int, ...);
+	int (*open64)(const char *, int, ...);
+	int (*openat)(int, const char *, int, ...);
+	int (*openat64)(int, const char *, int, ...);
+	int (*open_2)(const char *, int);
+	int (*open64_2)(const char *, int);
+	int (*openat_2)(int, const char *, int);
+	int (*openat64_2)(int, const char *, int);
+	int (*creat)(const char *, mode_t);
+	int (*creat64)(const char *, mode_t);
+	int (*eventfd)(unsigned int, int);
+	int (*signalfd)(int, const void *, int);
+	int (*timerfd_create)(int, int);
+	int (*epoll_create)(int);
+	int (*epoll_create1)(int);
+	int (*memfd_create)(const char *, unsigned int);
+	int (*inotify_init)(void);
+	int (*inotify_init1)(int);
+	int (*fanotify_init)(unsigned int, unsigned int);
+	int (*pidfd_open)(pid_t, unsigned int);
+	int (*pidfd_getfd)(int, int, unsigned int);
 };
 
 extern struct pp_real pp_real;

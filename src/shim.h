@@ -53,6 +53,25 @@ extern void *pp_vfork_real;
 /* Called from the fork child handler: this is a new process now. */
 void pp_init_atfork_child(void);
 
+/*
+ * hook_newfd.c: a call that hands out descriptor numbers returned fd,
+ * so whatever the table knew of that number is stale: forget it.  One
+ * or two loads when the number is untracked (nearly always); keeps
+ * errno; changes nothing in a vfork child.
+ */
+void pp_fd_forget(int fd);
+
+static inline void
+pp_fd_fresh(int fd)
+{
+	if (__builtin_expect(pp_fd_kind(fd) != PP_FD_NONE, 0))
+		pp_fd_forget(fd);
+}
+
+/* The same for every descriptor a received message carried (SCM_RIGHTS
+ * in msg's control data, as recvmsg left it).  Lock-free. */
+void pp_fd_fresh_rights(const struct msghdr *msg);
+
 /* Are any PROXY-only sockets configured at all? */
 static inline bool
 pp_active(void)

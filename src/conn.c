@@ -275,17 +275,23 @@ pp_conn_matches(int fd, const struct pp_fdinfo *info, bool peer,
 {
 	if (info->rpeerlen == 0 || info->lport == 0)
 		return pp_same_socket(fd, info->cookie);
+	union pp_sockaddr p;
+	socklen_t plen = sizeof(p);
+
 	if (peer)
 		return pp_inaddr_equal(real, reallen, &info->rpeer,
 				       info->rpeerlen);
-	if (real->sa_family == AF_INET && reallen >= sizeof(struct sockaddr_in))
-		return ((const struct sockaddr_in *)real)->sin_port ==
-		       info->lport;
-	if (real->sa_family == AF_INET6 &&
-	    reallen >= sizeof(struct sockaddr_in6))
-		return ((const struct sockaddr_in6 *)real)->sin6_port ==
-		       info->lport;
-	return false;
+	if (!(real->sa_family == AF_INET &&
+	      reallen >= sizeof(struct sockaddr_in) &&
+	      ((const struct sockaddr_in *)real)->sin_port == info->lport) &&
+	    !(real->sa_family == AF_INET6 &&
+	      reallen >= sizeof(struct sockaddr_in6) &&
+	      ((const struct sockaddr_in6 *)real)->sin6_port == info->lport))
+		return false;
+	/* Every connection of the listener has that local port: the real
+	 * peer tells them apart (the one system call of the check). */
+	return pp_real.getpeername(fd, &p.sa, &plen) == 0 &&
+	       pp_inaddr_equal(&p.sa, plen, &info->rpeer, info->rpeerlen);
 }
 
 uint64_t
@@ -515,8 +521,10 @@ pp_job_step(struct pp_job *j, char why[PP_WHY_MAX])
 		st = pp_job_push(j, scratch, (size_t)n, &used);
 		/* Take the header bytes the peek saw off the socket.  They
 		 * are in the parser already: MSG_TRUNC has TCP drop them
-		 * without copying them out again. */
-		if (want == 0 && used > 0 &&
+		 * without copying them out again.  Not those of an invalid
+		 * header: the connection is refused, or given back intact if
+		 * its listener turns out to be another socket. */
+		if (want == 0 && used > 0 && st != PP_INVALID &&
 		    pp_real.recv(j->fd, scratch, used,
 				 MSG_DONTWAIT | MSG_TRUNC) != (ssize_t)used) {
 			pp_why(why, "receive error");
@@ -1625,6 +1633,23 @@ pp_inherit_misused(int lfd)
 	       lfd);
 }
 
+/*
+ * Is lfd no longer the listener of entry linfo (closed behind our back,
+ * its number reused)?  Then the entry is forgotten.  One getsockopt:
+ * asked only before a connection would be refused or left pending, and
+ * when the kernel's answer does not fit the listener (the accept path
+ * of a complete header has no system call to spare).  False when the
+ * kernel has no cookies (nothing to compare).
+ */
+static bool
+pp_listener_gone(int lfd, const struct pp_fdinfo *linfo)
+{
+	if (linfo->cookie == 0 || pp_same_socket(lfd, linfo->cookie))
+		return false;
+	pp_fd_forget(lfd);
+	return true;
+}
+
 int
 pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
@@ -1688,12 +1713,19 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 		fd = pp_real.accept4(lfd, &peer.sa, &peerlen, flags);
 		if (fd < 0) {
 			/* EAGAIN after taking something: the listener is
-			 * non-blocking, and that is what it says. */
+			 * non-blocking, and that is what it says.  EINVAL,
+			 * ENOTSOCK, EOPNOTSUPP: lfd is no listener (now). */
+			if (errno == EINVAL || errno == ENOTSOCK ||
+			    errno == EOPNOTSUPP)
+				pp_fd_forget(lfd);
 			return -1;
 		}
 		took = true;
 		if (pp_fd_kind(fd) != PP_FD_NONE)
 			pp_fd_clear(fd);
+		if (peer.sa.sa_family != linfo.family &&
+		    pp_listener_gone(lfd, &linfo))
+			goto plain;
 		if (pp_own_knock(&peer, peerlen)) {
 			pp_real.close(fd);
 			goto knocked;
@@ -1733,6 +1765,8 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 				pp_real.close(fd);
 				goto knocked;
 			}
+			if (pp_listener_gone(lfd, &linfo))
+				goto plain;
 			pp_refuse(fd, &peer, peerlen, PP_LOG_INFO,
 				  "untrusted source");
 			continue;
@@ -1750,6 +1784,10 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			errno = saved;
 			return fd;
 		case PP_STEP_MORE:
+			if (pp_listener_gone(lfd, &linfo)) {
+				pp_job_free(&job);
+				goto plain;
+			}
 			pp_pend_add(&job, lfd, linfo.cookie,
 				    pp_now_ms() + pp_cfg.timeout_ms);
 			parked = true;
@@ -1761,8 +1799,10 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 		case PP_STEP_BAD:
 			break;
 		}
-		pp_refuse(fd, &peer, peerlen, PP_LOG_WARN, why);
 		pp_job_free(&job);
+		if (pp_listener_gone(lfd, &linfo))
+			goto plain;
+		pp_refuse(fd, &peer, peerlen, PP_LOG_WARN, why);
 		continue;
 	knocked:
 		/* A knock, ours or another process's: a connection is ready
@@ -1773,6 +1813,12 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			return fd;
 		}
 	}
+plain:
+	/* lfd is another socket than the listener of the entry: the
+	 * connection is the program's, untouched, with its real peer. */
+	pp_copy_addr(addr, alen, &peer.sa, peerlen);
+	errno = saved;
+	return fd;
 }
 
 enum pp_fdkind

@@ -14,14 +14,36 @@
  *   and retry while seq was odd or changed.  No reader ever blocks a
  *   writer, and a reader in a signal handler cannot deadlock.
  * - Writes happen only where the kernel hands out or takes back a
- *   number: accept, dup*, close*.  close clears the entry before the
- *   real close, so a number the kernel gives to another thread right
- *   after is never wiped by a late clear.
+ *   number: accept, socket, socketpair, dup*, fcntl(F_DUPFD*), recvmsg
+ *   with SCM_RIGHTS, open, pipe and the other calls of hook_newfd.c
+ *   (which forget a stale entry of the number they return), close*.
+ *   close clears the entry before the real close, so a number the
+ *   kernel gives to another thread right after is never wiped by a
+ *   late clear.
  * - Entries are not trusted blindly: a descriptor can be closed behind
  *   the hooks' back (fclose of an fdopen'ed socket, a raw syscall,
- *   close_range inside libc, a vfork child).  Every connection entry
- *   records the socket's SO_COOKIE, a 64-bit number the kernel never
- *   reuses, and the hooks compare it before answering from the entry.
+ *   close_range inside libc, a vfork child) and its number handed out
+ *   where no hook sees it (libc's own calls, raw system calls).  So
+ *   every entry is checked against the descriptor before it answers,
+ *   with what the kernel says anyway where that is enough, and the
+ *   socket's SO_COOKIE (a 64-bit number the kernel never reuses, one
+ *   getsockopt) where it is not, off the hot path:
+ *   - a connection (PP_FD_CONN): getpeername's real answer must be the
+ *     real peer accept saw (address and port); getsockname's real
+ *     local port must be the listener's, and the real peer (one
+ *     getpeername) the one accept saw.  Hand-overs: the cookie.
+ *   - a listener (PP_FD_LISTEN): accept fails on anything that is not
+ *     listening; a peer of another family, or a connection that would
+ *     be refused or left pending, makes pp_accept_proxy compare the
+ *     cookie first and, on a mismatch, give the connection to the
+ *     program untouched.
+ *   - a UDP socket (PP_FD_UDP): every receive carries MSG_OOB, which
+ *     UDP ignores and every other kind of socket refuses before taking
+ *     a byte; a receive that fails with ENOTSOCK, or reports a source
+ *     that is not an address of the socket's family, is another
+ *     descriptor's; the cookie is compared before a datagram would be
+ *     dropped.
+ *   A mismatch forgets the entry, and the call goes on as libc's.
  * - A signal handler may call a hook while its own thread is inside a
  *   write of the very entry it asks about (dup2 onto a tracked number,
  *   close, accept).  That writer cannot finish while the handler runs,

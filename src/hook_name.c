@@ -6,10 +6,18 @@
  * EFAULT for a missing length) is the kernel's own; only on success is
  * the answer replaced by the advertised address, copied the kernel's way
  * (truncated to the buffer, full length reported).  The real answer is
- * also the identity check: it must be the real peer (or local port) the
- * connection was accepted with, so a number that was closed behind the
- * hooks' back and reused never reports a stale address, at no system
- * call of its own.  Every other descriptor costs a table load.
+ * also the identity check: an advertised address is only given while
+ * the descriptor is still the connection it was accepted as.
+ * getpeername compares the real peer, address and port, with the one
+ * accept saw (no system call of its own: the kernel gives one peer
+ * endpoint to one connection of a listening port at a time, and a
+ * number reused behind the hooks' back is another connection);
+ * getsockname compares the real local port, and then the real peer too
+ * (one getpeername), since every connection of the listener shares the
+ * local port.  Entries without those (handed over by an exec) compare
+ * the SO_COOKIE.  A number closed behind the hooks' back and reused
+ * therefore never reports a stale address.  Every other descriptor
+ * costs a table load.
  */
 #include "config.h"
 
@@ -26,7 +34,8 @@ pp_name(enum pp_which which, int fd, struct sockaddr *addr, socklen_t *len)
 {
 	struct pp_fdinfo info;
 	union pp_sockaddr real;
-	socklen_t reallen = sizeof(real);
+	const struct sockaddr *a;
+	socklen_t reallen = sizeof(real), alen;
 	int ret, saved;
 
 	/* Errors (and bad pointers: EFAULT) exactly as the kernel's. */
@@ -39,19 +48,23 @@ pp_name(enum pp_which which, int fd, struct sockaddr *addr, socklen_t *len)
 	if (ret != 0)
 		return ret;
 	saved = errno;
-	if (pp_fd_get(fd, &info) != PP_FD_CONN ||
-	    !pp_conn_matches(fd, &info, which == PP_PEER, &real.sa, reallen)) {
-		/* Closed behind our back and the number reused. */
-		if (info.kind == PP_FD_CONN && !pp_foreign_process())
+	a = &real.sa;
+	alen = reallen;
+	/* Only an advertised answer needs the check; the real one is the
+	 * kernel's whatever the number is now. */
+	if (pp_fd_get(fd, &info) == PP_FD_CONN &&
+	    (which == PP_PEER ? info.has_src
+			      : info.has_dst && !pp_cfg.sockname_real)) {
+		if (pp_conn_matches(fd, &info, which == PP_PEER, &real.sa,
+				    reallen)) {
+			a = which == PP_PEER ? &info.src.sa : &info.dst.sa;
+			alen = which == PP_PEER ? info.srclen : info.dstlen;
+		} else if (!pp_foreign_process()) {
+			/* Closed behind our back and the number reused. */
 			pp_fd_clear(fd);
-		pp_copy_addr(addr, len, &real.sa, reallen);
-	} else if (which == PP_PEER && info.has_src) {
-		pp_copy_addr(addr, len, &info.src.sa, info.srclen);
-	} else if (which == PP_SOCK && info.has_dst && !pp_cfg.sockname_real) {
-		pp_copy_addr(addr, len, &info.dst.sa, info.dstlen);
-	} else {
-		pp_copy_addr(addr, len, &real.sa, reallen);
+		}
 	}
+	pp_copy_addr(addr, len, a, alen);
 	errno = saved;
 	return 0;
 passthrough:

@@ -11,6 +11,19 @@
  * receive call on any other descriptor (read() on every file of the
  * program included) costs one table load and goes straight to libc.
  *
+ * Identity.  The number of a PROXY-only socket may be closed behind the
+ * hooks' back and given to another descriptor where no hook sees it.
+ * Each receive asks the kernel at no extra cost: it carries MSG_OOB,
+ * which UDP ignores and every other socket refuses (EINVAL, EOPNOTSUPP)
+ * before taking a byte, a non-socket fails with ENOTSOCK, and a
+ * datagram whose source is not an address of the entry's family is
+ * another socket's.  Such a descriptor's entry is forgotten and the
+ * call is libc's, every byte still there (a datagram already received
+ * is delivered as the kernel gave it).  A UDP socket of the same family
+ * is told apart by its cookie, compared before a datagram is dropped,
+ * so its datagrams are never lost; one whose sources send valid headers
+ * is not (see doc/security.md, section 4).
+ *
  * Receiving.  The header length differs from one datagram to the next,
  * so the kernel cannot be asked to put the payload where the program
  * wants it.  Each datagram is received whole (MSG_TRUNC tells its real
@@ -1131,6 +1144,43 @@ static inline __attribute__((always_inline)) ssize_t
 pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 	       uint8_t *buf, uint16_t family, uint16_t lport);
 
+/*
+ * Is fd still the datagram socket its entry describes?  The datagram
+ * path asks the kernel at no cost of its own (see pp_udp_recv); this,
+ * one getsockopt, is only asked before a datagram is dropped and when
+ * the kernel refused the probe.  True when the kernel has no cookies
+ * (nothing to compare: the entry is kept, as it always was).
+ */
+static bool
+pp_udp_same(int fd)
+{
+	struct pp_fdinfo info;
+
+	if (pp_fd_get(fd, &info) != PP_FD_UDP)
+		return false;
+	return info.cookie == 0 || pp_same_socket(fd, info.cookie);
+}
+
+/* A source the kernel reports for a datagram of a socket of family fam:
+ * an address of that family, whole. */
+static bool
+pp_udp_source(int fam, const union pp_sockaddr *src, socklen_t len)
+{
+	if (src->sa.sa_family != fam)
+		return false;
+	return len == (fam == AF_INET6 ? sizeof(struct sockaddr_in6)
+				       : sizeof(struct sockaddr_in));
+}
+
+/*
+ * The identity probe: MSG_OOB on every receive of the datagram path.
+ * UDP ignores the flag; a stream socket (TCP, a socketpair, any UNIX
+ * socket) and every other kind refuses it at once, EINVAL or
+ * EOPNOTSUPP, before a byte is taken.  Turned off for good if a kernel
+ * ever refuses it on the very socket (checked by cookie).
+ */
+static atomic_int pp_udp_probe = MSG_OOB;
+
 ssize_t
 pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
 {
@@ -1248,7 +1298,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 	uint8_t *d0 = NULL;
 	bool direct, note;
 	ssize_t n;
-	int saved = errno;
+	int saved = errno, probe, e;
 
 	/* One buffer of the caller's (recvfrom, recv, read, most recvmsg):
 	 * the datagram goes straight into it. */
@@ -1259,27 +1309,64 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 		d0 = msg->msg_iov[0].iov_base;
 		len0 = msg->msg_iov[0].iov_len;
 	}
+	probe = atomic_load_explicit(&pp_udp_probe, memory_order_relaxed);
 	for (;;) {
 		memset(&m, 0, sizeof(m));
 		m.msg_name = &src;
 		m.msg_namelen = sizeof(src);
 		m.msg_control = msg->msg_control;
 		m.msg_controllen = msg->msg_controllen;
-		n = pp_udp_get(fd, &m, flags, via, direct, d0, len0, buf, &d,
-			       &have);
+		n = pp_udp_get(fd, &m, flags | probe, via, direct, d0, len0,
+			       buf, &d, &have);
+		/*
+		 * The entry is checked before any answer, by the kernel's
+		 * own: a number closed behind our back and reused is no
+		 * socket now (ENOTSOCK), or a socket that refuses the
+		 * probe, taking nothing, or not a datagram socket of the
+		 * entry's family (its source says so).
+		 */
 		if (n < 0) {
-			if (errno != ENOTSOCK)
+			e = errno;
+			if (e == ENOTSOCK)
+				goto stale;
+			if (probe == 0 || (e != EINVAL && e != EOPNOTSUPP))
 				return -1;
-			/* A stale entry: the number is no socket now. */
+			if (!pp_udp_same(fd))
+				goto stale;
+			probe = 0; /* this kernel refuses it on UDP */
+			n = pp_udp_get(fd, &m, flags, via, direct, d0, len0,
+				       buf, &d, &have);
+			if (n < 0)
+				return -1;
+			atomic_store_explicit(&pp_udp_probe, 0,
+					      memory_order_relaxed);
+		}
+		if (!pp_udp_source(family, &src, m.msg_namelen)) {
+			/* No source: a stream socket's urgent byte answered
+			 * the probe (TCP without SO_OOBINLINE). */
+			if (m.msg_namelen == 0)
+				goto stale;
+			/* A datagram of another socket: delivered as the
+			 * kernel gave it. */
 			if (!pp_foreign_process())
 				pp_fd_clear(fd);
-			errno = saved;
-			return PP_UDP_PASS;
+			v = PP_DG_REAL;
+			skip = 0;
+			break;
 		}
 		v = pp_judge(family, &src, m.msg_namelen, d, have, &skip, &adv,
 			     &advlen, &why);
 		if (v != PP_DG_DROP)
 			break;
+		/* Never drop a datagram of a socket that only has the
+		 * number of a PROXY-only one. */
+		if (!pp_udp_same(fd)) {
+			if (!pp_foreign_process())
+				pp_fd_clear(fd);
+			v = PP_DG_REAL;
+			skip = 0;
+			break;
+		}
 		pp_dropped(fd, &src, m.msg_namelen, why);
 		if (flags & MSG_PEEK)
 			pp_consume(fd, buf);
@@ -1326,6 +1413,13 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 	}
 	errno = saved;
 	return (flags & MSG_TRUNC) ? (ssize_t)plen : (ssize_t)done;
+stale:
+	/* Not the socket of the entry: forget it, and let the program's
+	 * own call have the descriptor, every byte still in it. */
+	if (!pp_foreign_process())
+		pp_fd_clear(fd);
+	errno = saved;
+	return PP_UDP_PASS;
 }
 
 ssize_t

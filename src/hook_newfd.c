@@ -44,6 +44,12 @@
 #define O_LARGEFILE 0
 #endif
 
+/* musl's headers (before 1.2.4, with _GNU_SOURCE) make these macros for
+ * the plain names: the hooks keep their own. */
+#undef open64
+#undef openat64
+#undef creat64
+
 /*
  * Prototypes of our own: a hook must be defined whatever this libc
  * declares, and the names differ between glibc versions and musl.

@@ -206,9 +206,9 @@ open64(const char *path, int flags, ...)
 	mode_t mode;
 
 	PP_MODE(flags, mode);
-	if (!pp_ready() || pp_real.open64 == NULL)
+	if (!pp_ready() || pp_real.open_64 == NULL)
 		return pp_sys_openat(AT_FDCWD, path, flags | O_LARGEFILE, mode);
-	return pp_new(pp_real.open64(path, flags, mode));
+	return pp_new(pp_real.open_64(path, flags, mode));
 }
 
 PP_EXPORT int
@@ -228,9 +228,9 @@ openat64(int dirfd, const char *path, int flags, ...)
 	mode_t mode;
 
 	PP_MODE(flags, mode);
-	if (!pp_ready() || pp_real.openat64 == NULL)
+	if (!pp_ready() || pp_real.openat_64 == NULL)
 		return pp_sys_openat(dirfd, path, flags | O_LARGEFILE, mode);
-	return pp_new(pp_real.openat64(dirfd, path, flags, mode));
+	return pp_new(pp_real.openat_64(dirfd, path, flags, mode));
 }
 
 /*
@@ -281,11 +281,11 @@ creat(const char *path, mode_t mode)
 PP_EXPORT int
 creat64(const char *path, mode_t mode)
 {
-	if (!pp_ready() || pp_real.creat64 == NULL)
+	if (!pp_ready() || pp_real.creat_64 == NULL)
 		return pp_sys_openat(AT_FDCWD, path,
 				     O_CREAT | O_WRONLY | O_TRUNC | O_LARGEFILE,
 				     mode);
-	return pp_new(pp_real.creat64(path, mode));
+	return pp_new(pp_real.creat_64(path, mode));
 }
 
 PP_EXPORT int

@@ -62,21 +62,23 @@ struct pp_real {
 	int (*fcntl_time64)(int, int, ...);
 	/*
 	 * Calls that hand out a descriptor number (hook_newfd.c): their
-	 * hooks only forget a stale entry of the number they return.
+	 * hooks only forget a stale entry of the number they return.  The
+	 * *64 names are spelled *_64: musl's headers make open64 and the
+	 * like macros for the plain names.
 	 */
 	int (*socketpair)(int, int, int, int[2]);
 	int (*pipe)(int[2]);
 	int (*pipe2)(int[2], int);
 	int (*open)(const char *, int, ...);
-	int (*open64)(const char *, int, ...);
+	int (*open_64)(const char *, int, ...);
 	int (*openat)(int, const char *, int, ...);
-	int (*openat64)(int, const char *, int, ...);
+	int (*openat_64)(int, const char *, int, ...);
 	int (*open_2)(const char *, int);
 	int (*open64_2)(const char *, int);
 	int (*openat_2)(int, const char *, int);
 	int (*openat64_2)(int, const char *, int);
 	int (*creat)(const char *, mode_t);
-	int (*creat64)(const char *, mode_t);
+	int (*creat_64)(const char *, mode_t);
 	int (*eventfd)(unsigned int, int);
 	int (*signalfd)(int, const void *, int);
 	int (*timerfd_create)(int, int);

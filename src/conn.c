@@ -1613,6 +1613,18 @@ pp_may_accept_again(int lfd, bool parked, int *nonblock)
 	       (pfd.revents & POLLIN) != 0;
 }
 
+/* Forget the entry linfo of lfd, unless the number has another entry by
+ * now (closed and given to a new socket by another thread). */
+static void
+pp_listener_forget(int lfd, const struct pp_fdinfo *linfo)
+{
+	int saved = errno;
+
+	if (!pp_foreign_process())
+		(void)pp_fd_clear_if(lfd, linfo);
+	errno = saved;
+}
+
 /*
  * PP_INHERIT=1 is for the program inetd or systemd starts per
  * connection.  A process that also accepts connections on a PROXY-only
@@ -1634,20 +1646,30 @@ pp_inherit_misused(int lfd)
 }
 
 /*
- * Is lfd no longer the listener of entry linfo (closed behind our back,
- * its number reused)?  Then the entry is forgotten.  One getsockopt:
- * asked only before a connection would be refused or left pending, and
- * when the kernel's answer does not fit the listener (the accept path
- * of a complete header has no system call to spare).  False when the
- * kernel has no cookies (nothing to compare).
+ * Is connection fd, just accepted on lfd, not one of a PROXY-only port?
+ * lfd's number may have been closed behind our back and given to
+ * another listening socket, whose clients are the program's, untouched
+ * (and the stale entry of lfd is then forgotten).  One getsockname,
+ * asked only before a connection would be refused or left pending, or
+ * when its peer's family does not fit the listener: the accept path of
+ * a complete header has no system call to spare.  By the connection's
+ * own local address, not by lfd, which another thread may have closed
+ * and reused since the accept.
  */
 static bool
-pp_listener_gone(int lfd, const struct pp_fdinfo *linfo)
+pp_not_proxied(int fd, int lfd, const struct pp_fdinfo *linfo)
 {
-	if (linfo->cookie == 0 || pp_same_socket(lfd, linfo->cookie))
-		return false;
-	pp_fd_forget(lfd);
-	return true;
+	union pp_sockaddr sa;
+	socklen_t len = sizeof(sa);
+	int saved = errno;
+	bool plain;
+
+	plain = pp_real.getsockname(fd, &sa.sa, &len) == 0 &&
+		!pp_config_match(&pp_cfg, SOCK_STREAM, &sa.sa, len);
+	errno = saved;
+	if (plain)
+		pp_listener_forget(lfd, linfo);
+	return plain;
 }
 
 int
@@ -1717,14 +1739,14 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			 * ENOTSOCK, EOPNOTSUPP: lfd is no listener (now). */
 			if (errno == EINVAL || errno == ENOTSOCK ||
 			    errno == EOPNOTSUPP)
-				pp_fd_forget(lfd);
+				pp_listener_forget(lfd, &linfo);
 			return -1;
 		}
 		took = true;
 		if (pp_fd_kind(fd) != PP_FD_NONE)
 			pp_fd_clear(fd);
 		if (peer.sa.sa_family != linfo.family &&
-		    pp_listener_gone(lfd, &linfo))
+		    pp_not_proxied(fd, lfd, &linfo))
 			goto plain;
 		if (pp_own_knock(&peer, peerlen)) {
 			pp_real.close(fd);
@@ -1735,6 +1757,8 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 				pp_real.close(fd);
 				goto knocked;
 			}
+			if (pp_not_proxied(fd, lfd, &linfo))
+				goto plain;
 			pp_inherit_misused(lfd);
 			pp_refuse(fd, &peer, peerlen, PP_LOG_INFO,
 				  "PP_INHERIT=1 in a process that accepts");
@@ -1765,7 +1789,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 				pp_real.close(fd);
 				goto knocked;
 			}
-			if (pp_listener_gone(lfd, &linfo))
+			if (pp_not_proxied(fd, lfd, &linfo))
 				goto plain;
 			pp_refuse(fd, &peer, peerlen, PP_LOG_INFO,
 				  "untrusted source");
@@ -1784,7 +1808,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			errno = saved;
 			return fd;
 		case PP_STEP_MORE:
-			if (pp_listener_gone(lfd, &linfo)) {
+			if (pp_not_proxied(fd, lfd, &linfo)) {
 				pp_job_free(&job);
 				goto plain;
 			}
@@ -1800,7 +1824,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			break;
 		}
 		pp_job_free(&job);
-		if (pp_listener_gone(lfd, &linfo))
+		if (pp_not_proxied(fd, lfd, &linfo))
 			goto plain;
 		pp_refuse(fd, &peer, peerlen, PP_LOG_WARN, why);
 		continue;

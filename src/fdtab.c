@@ -34,16 +34,18 @@
  *     getpeername) the one accept saw.  Hand-overs: the cookie.
  *   - a listener (PP_FD_LISTEN): accept fails on anything that is not
  *     listening; a peer of another family, or a connection that would
- *     be refused or left pending, makes pp_accept_proxy compare the
- *     cookie first and, on a mismatch, give the connection to the
- *     program untouched.
+ *     be refused or left pending, makes pp_accept_proxy look at the
+ *     connection's own local address (one getsockname) first and give
+ *     it to the program untouched when PP_PORTS does not name it.
  *   - a UDP socket (PP_FD_UDP): every receive carries MSG_OOB, which
  *     UDP ignores and every other kind of socket refuses before taking
  *     a byte; a receive that fails with ENOTSOCK, or reports a source
  *     that is not an address of the socket's family, is another
  *     descriptor's; the cookie is compared before a datagram would be
  *     dropped.
- *   A mismatch forgets the entry, and the call goes on as libc's.
+ *   A mismatch forgets the entry (pp_fd_clear_if: only the entry that
+ *   was looked at, never one a socket that got the number since
+ *   wrote), and the call goes on as libc's.
  * - A signal handler may call a hook while its own thread is inside a
  *   write of the very entry it asks about (dup2 onto a tracked number,
  *   close, accept).  That writer cannot finish while the handler runs,
@@ -54,9 +56,12 @@
  *   malloc, which such a handler could find its thread inside.  Hooks
  *   that reach an entry's seqlock from a handler: writers close, dup,
  *   dup2, dup3, fcntl(F_DUPFD*), close_range, closefrom, accept, accept4,
- *   listen, bind, socket; readers getpeername, getsockname, the receive
- *   and send hooks of datagram sockets, connect, execve and the other
- *   exec and spawn hooks.
+ *   listen, bind, socket, the calls of hook_newfd.c, recvmsg and
+ *   recvmmsg with SCM_RIGHTS, and the identity checks (getpeername,
+ *   getsockname, accept, the datagram receive hooks) that forget a
+ *   stale entry; readers getpeername, getsockname, the receive and send
+ *   hooks of datagram sockets, connect, execve and the other exec and
+ *   spawn hooks.
  * - fork copies the table with the memory; nothing in here holds a lock
  *   across fork.
  */
@@ -168,6 +173,26 @@ pp_fd_busy(int fd)
 	       (atomic_load_explicit(&e->seq, memory_order_relaxed) &
 		PP_SEQ_BUSY) &&
 	       pp_seq_mine(&e->seq);
+}
+
+bool
+pp_fd_clear_if(int fd, const struct pp_fdinfo *was)
+{
+	struct pp_fdent *e = pp_fd_ent(fd, false);
+	bool same;
+
+	if (e == NULL ||
+	    atomic_load_explicit(&e->kind, memory_order_acquire) != was->kind)
+		return false;
+	/* This thread is writing the entry (a signal handler): that
+	 * writer decides what it is, not an earlier look. */
+	if (!pp_seq_write_begin(&e->seq))
+		return false;
+	same = memcmp(&e->info, was, sizeof(*was)) == 0;
+	if (same)
+		pp_fd_wipe(e);
+	pp_seq_write_end(&e->seq, pp_fd_wipe, e);
+	return same;
 }
 
 void

@@ -170,6 +170,13 @@ void pp_fd_clear(int fd);
  * interrupted the write)?  The answer of pp_fd_get is unknown then. */
 bool pp_fd_busy(int fd);
 
+/* Forget fd only if its entry is still *was (a copy pp_fd_get made):
+ * a decision taken on an earlier look never wipes the entry of a socket
+ * that got the number since, nor one this thread is writing (from a
+ * signal handler).  Returns whether it forgot.  Allocates nothing;
+ * async-signal-safe. */
+bool pp_fd_clear_if(int fd, const struct pp_fdinfo *was);
+
 /* Forget fds first..last (inclusive, clipped to the table). */
 void pp_fd_clear_range(unsigned first, unsigned last);
 

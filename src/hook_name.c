@@ -61,7 +61,7 @@ pp_name(enum pp_which which, int fd, struct sockaddr *addr, socklen_t *len)
 			alen = which == PP_PEER ? info.srclen : info.dstlen;
 		} else if (!pp_foreign_process()) {
 			/* Closed behind our back and the number reused. */
-			pp_fd_clear(fd);
+			(void)pp_fd_clear_if(fd, &info);
 		}
 	}
 	pp_copy_addr(addr, len, a, alen);

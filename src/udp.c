@@ -1161,6 +1161,23 @@ pp_udp_same(int fd)
 	return info.cookie == 0 || pp_same_socket(fd, info.cookie);
 }
 
+/*
+ * Forget the entry of fd, which the kernel's answer showed to be stale,
+ * unless the number is by now a PROXY-only socket of its own (closed and
+ * classified anew by another thread meanwhile).  Off the hot path.
+ */
+static void
+pp_udp_forget(int fd)
+{
+	struct pp_fdinfo info;
+	int saved = errno;
+
+	if (!pp_foreign_process() && pp_fd_get(fd, &info) == PP_FD_UDP &&
+	    !(info.cookie != 0 && pp_same_socket(fd, info.cookie)))
+		(void)pp_fd_clear_if(fd, &info);
+	errno = saved;
+}
+
 /* A source the kernel reports for a datagram of a socket of family fam:
  * an address of that family, whole. */
 static bool
@@ -1348,8 +1365,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 				goto stale;
 			/* A datagram of another socket: delivered as the
 			 * kernel gave it. */
-			if (!pp_foreign_process())
-				pp_fd_clear(fd);
+			pp_udp_forget(fd);
 			v = PP_DG_REAL;
 			skip = 0;
 			break;
@@ -1361,8 +1377,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 		/* Never drop a datagram of a socket that only has the
 		 * number of a PROXY-only one. */
 		if (!pp_udp_same(fd)) {
-			if (!pp_foreign_process())
-				pp_fd_clear(fd);
+			pp_udp_forget(fd);
 			v = PP_DG_REAL;
 			skip = 0;
 			break;
@@ -1416,8 +1431,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 stale:
 	/* Not the socket of the entry: forget it, and let the program's
 	 * own call have the descriptor, every byte still in it. */
-	if (!pp_foreign_process())
-		pp_fd_clear(fd);
+	pp_udp_forget(fd);
 	errno = saved;
 	return PP_UDP_PASS;
 }

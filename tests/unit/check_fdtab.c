@@ -1,9 +1,10 @@
 /*
  * check_fdtab.c - the per-descriptor table: set, get, clear, copy, the
- * range clears of close_range/closefrom, numbers far above 1024,
- * readers that never see a torn entry while writers race, and a signal
- * handler that reads, clears or sets an entry its own thread is in the
- * middle of writing (it must not wait for that thread).
+ * range clears of close_range/closefrom, the clear of an entry only as it
+ * was seen, numbers far above 1024, readers that never see a torn entry
+ * while writers race, and a signal handler that reads, clears or sets an
+ * entry its own thread is in the middle of writing (it must not wait for
+ * that thread).
  */
 #include "config.h"
 
@@ -160,6 +161,26 @@ START_TEST(range_clear)
 		ck_assert_int_eq(pp_fd_kind(fd), PP_FD_NONE);
 	ck_assert_int_eq(pp_fd_kind(3000), PP_FD_NONE);
 	pp_fd_clear(100);
+}
+END_TEST
+
+/* A stale entry is forgotten only as it was seen: one written since (the
+ * number closed and given to another socket) stays. */
+START_TEST(clear_if_only_as_seen)
+{
+	struct pp_fdinfo old = conn_info(0x7F000001, 80, 1);
+	struct pp_fdinfo now = conn_info(0x7F000002, 81, 2), out;
+
+	ck_assert(pp_fd_set(200, &old));
+	ck_assert_int_eq(pp_fd_get(200, &out), PP_FD_CONN);
+	ck_assert(pp_fd_set(200, &now)); /* another socket got it */
+	ck_assert(!pp_fd_clear_if(200, &out));
+	ck_assert_int_eq(pp_fd_get(200, &out), PP_FD_CONN);
+	ck_assert_int_eq(out.cookie, 2);
+	ck_assert(pp_fd_clear_if(200, &out));
+	ck_assert_int_eq(pp_fd_kind(200), PP_FD_NONE);
+	ck_assert(!pp_fd_clear_if(200, &out));
+	ck_assert(!pp_fd_clear_if(5000000, &out));
 }
 END_TEST
 
@@ -397,6 +418,7 @@ main(void)
 	tcase_add_test(tc, high_numbers);
 	tcase_add_test(tc, copy_follows_dup);
 	tcase_add_test(tc, range_clear);
+	tcase_add_test(tc, clear_if_only_as_seen);
 	tcase_add_test(tc, no_torn_reads);
 	tcase_add_test(tc, own_write_is_not_waited_for);
 	tcase_add_test(tc, other_threads_write_is_waited_for);

@@ -64,6 +64,8 @@ _Static_assert(sizeof(((struct pp_port *)0)->path) == 108,
 #define PP_R_PORT_NAN "port not a number"
 #define PP_R_PORT_RANGE "port out of range"
 #define PP_R_PROTO "unknown protocol (want tcp or udp)"
+#define PP_R_HDR "unknown datagram header (want udp+spp)"
+#define PP_R_SPP_TCP "SPP is for datagrams only (want udp+spp)"
 #define PP_R_UNIX_DGRAM "UNIX entries are stream only"
 #define PP_R_UNIX_REL "path must be absolute (or @name)"
 #define PP_R_UNIX_ABSTRACT "empty abstract name"
@@ -447,7 +449,7 @@ pp_parse_unix(const char *s, size_t n, struct pp_port *p)
 
 /*
  * One PP_PORTS entry: PORT, IPV4:PORT, [IPV6]:PORT, each with an optional
- * /tcp or /udp, or a unix: entry.  Returns NULL when valid, else the
+ * /tcp, /udp or /udp+spp, or a unix: entry.  Returns NULL when valid, else the
  * reason.
  */
 static const char *
@@ -467,12 +469,23 @@ pp_parse_port_entry(const char *s, size_t n, struct pp_port *p)
 		const char *proto = slash + 1;
 		size_t pn = n - (size_t)(proto - s);
 
-		if (pp_word_is(proto, pn, "tcp"))
+		const char *plus = memchr(proto, '+', pn);
+		size_t wn = plus != NULL ? (size_t)(plus - proto) : pn;
+
+		if (pp_word_is(proto, wn, "tcp"))
 			p->socktype = SOCK_STREAM;
-		else if (pp_word_is(proto, pn, "udp"))
+		else if (pp_word_is(proto, wn, "udp"))
 			p->socktype = SOCK_DGRAM;
 		else
 			return PP_R_PROTO;
+		if (plus != NULL) {
+			if (!pp_word_is(plus + 1, pn - wn - 1, "spp"))
+				return p->socktype == SOCK_DGRAM ? PP_R_HDR
+								 : PP_R_PROTO;
+			if (p->socktype != SOCK_DGRAM)
+				return PP_R_SPP_TCP;
+			p->spp = true;
+		}
 		en = (size_t)(slash - s);
 	}
 
@@ -746,19 +759,26 @@ bool
 pp_config_match(const struct pp_config *c, int socktype,
 		const struct sockaddr *sa, socklen_t len)
 {
+	return pp_config_find(c, socktype, sa, len) != NULL;
+}
+
+const struct pp_port *
+pp_config_find(const struct pp_config *c, int socktype,
+	       const struct sockaddr *sa, socklen_t len)
+{
 	uint8_t a[16];
 	uint16_t port;
 	size_t i;
 
 	socktype &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (sa == NULL || len < (socklen_t)sizeof(sa_family_t))
-		return false;
+		return NULL;
 	if (sa->sa_family == AF_UNIX) {
 		struct sockaddr_un sun;
 		size_t off = offsetof(struct sockaddr_un, sun_path), n;
 
 		if (socktype != SOCK_STREAM || (size_t)len <= off)
-			return false;
+			return NULL;
 		n = (size_t)len - off;
 		if (n > sizeof(sun.sun_path))
 			n = sizeof(sun.sun_path);
@@ -766,20 +786,20 @@ pp_config_match(const struct pp_config *c, int socktype,
 		for (i = 0; i < c->nports; i++)
 			if (c->ports[i].is_unix &&
 			    pp_unix_match(&c->ports[i], &sun, n))
-				return true;
-		return false;
+				return &c->ports[i];
+		return NULL;
 	}
 	if (!pp_sa_inet(sa, len, a, &port))
-		return false;
+		return NULL;
 	for (i = 0; i < c->nports; i++) {
 		const struct pp_port *p = &c->ports[i];
 
 		if (p->is_unix || p->socktype != socktype || p->port != port)
 			continue;
 		if (p->any_addr || memcmp(p->addr, a, 16) == 0)
-			return true;
+			return p;
 	}
-	return false;
+	return NULL;
 }
 
 /* The PP_LOG keyword for a level ("warn"), "?" for an unknown value. */

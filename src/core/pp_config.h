@@ -49,6 +49,7 @@ struct pp_port {
 	bool any_addr;    /* PORT alone: matches any local address */
 	uint8_t addr[16]; /* v4-mapped for IPv4, when !any_addr */
 	uint16_t port;    /* host order */
+	bool spp;         /* PORT/udp+spp: SPP headers, not PROXY v2 */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -98,6 +99,13 @@ bool pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa,
  */
 bool pp_config_match(const struct pp_config *c, int socktype,
 		     const struct sockaddr *sa, socklen_t len);
+
+/*
+ * The entry pp_config_match() matches: the first of c->ports, in the
+ * order PP_PORTS lists them, that says so.  NULL when none.
+ */
+const struct pp_port *pp_config_find(const struct pp_config *c, int socktype,
+				     const struct sockaddr *sa, socklen_t len);
 
 /* Text for a level or target, for logs and the wrapper. */
 const char *pp_loglevel_name(enum pp_loglevel l);

@@ -192,6 +192,36 @@ bool pp_parse_v2_brief(const void *buf, size_t len, unsigned flags,
 		       struct pp_v2_brief *b);
 
 /*
+ * The Simple Proxy Protocol (SPP) of Cloudflare Spectrum and Tencent
+ * EdgeOne: a fixed 38-byte header before each datagram's payload, all
+ * fields in network order: magic 0x56EC, client address (16 bytes, IPv6
+ * or IPv4-mapped), proxy address (16), client port, proxy port.
+ */
+#define PP_SPP_LEN 38
+#define PP_SPP_MAGIC 0x56ECu
+
+struct pp_spp {
+	const uint8_t *client, *proxy; /* 16 bytes each, into the datagram */
+	uint16_t cport, pport;         /* network order */
+};
+
+/*
+ * True when buf[0..len) begins with an SPP header (len >= 38 and the
+ * magic right), described in *s; false otherwise, *s then untouched.
+ * Any address is accepted: what it means is the caller's to judge.
+ * Pure; reads at most 38 bytes.
+ */
+bool pp_parse_spp(const void *buf, size_t len, struct pp_spp *s);
+
+/*
+ * The socket address of an SPP address (16 bytes, network order) with
+ * port (network order) into out, which has room for a struct
+ * sockaddr_in6: AF_INET for an IPv4-mapped address, else AF_INET6.
+ * Returns its length.
+ */
+socklen_t pp_spp_inet(const uint8_t *addr, uint16_t port, struct sockaddr *out);
+
+/*
  * The socket address of a v2 INET (4 bytes at addr) or INET6 (16 bytes)
  * address with port (network order) into out, which has room for a
  * struct sockaddr_in6; returns its length.

@@ -10,8 +10,10 @@
  * that grows once the total is known) and the results must agree: same
  * status, same error, same header.  A complete header must also survive
  * re-encoding: a v2 INET/INET6 PROXY header re-encodes to the very same
- * bytes, a v1 header to one that parses to the same addresses.  Any
- * disagreement aborts.
+ * bytes, a v1 header to one that parses to the same addresses.  The
+ * same bytes are offered to the SPP parser, which must accept exactly
+ * the inputs of 38 bytes or more that begin with its magic and point
+ * inside them.  Any disagreement aborts.
  */
 #include "config.h"
 
@@ -50,6 +52,27 @@ pp_fuzz_same_addr(const union pp_sockaddr *a, socklen_t al,
 	default:
 		return al == 0;
 	}
+}
+
+/* The SPP parser on in[0..n): its answer, its pointers and the
+ * family pp_spp_inet() gives. */
+static void
+pp_fuzz_spp(const uint8_t *in, size_t n)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	union pp_sockaddr sa;
+	struct pp_spp s;
+	bool want = n >= PP_SPP_LEN && in[0] == 0x56 && in[1] == 0xEC;
+
+	PP_FUZZ_ASSERT(pp_parse_spp(in, n, &s) == want);
+	if (!want)
+		return;
+	PP_FUZZ_ASSERT(s.client == in + 2 && s.proxy == in + 18);
+	PP_FUZZ_ASSERT(memcmp(&s.cport, in + 34, 2) == 0 &&
+		       memcmp(&s.pport, in + 36, 2) == 0);
+	(void)pp_spp_inet(s.client, s.cport, &sa.sa);
+	PP_FUZZ_ASSERT(sa.sa.sa_family ==
+		       (memcmp(in + 2, mapped, 12) == 0 ? AF_INET : AF_INET6));
 }
 
 static bool
@@ -123,6 +146,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in = data + 1;
 	n = size - 1;
 
+	pp_fuzz_spp(in, n);
 	st0 = pp_parse_buf(in, n, flags, &h0, &e0, reason, sizeof(reason));
 	PP_FUZZ_ASSERT(strlen(reason) < sizeof(reason));
 

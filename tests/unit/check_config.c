@@ -838,6 +838,27 @@ START_TEST(test_ports_invalid)
 	       "PP_PORTS: '80/TCP': unknown protocol (want tcp or udp)");
 	ck_bad("PP_PORTS", "80/tcp/udp",
 	       "PP_PORTS: '80/tcp/udp': unknown protocol (want tcp or udp)");
+	ck_bad("PP_PORTS", "27015/tcp+spp",
+	       "PP_PORTS: '27015/tcp+spp': SPP is for datagrams only (want "
+	       "udp+spp)");
+	ck_bad("PP_PORTS", "27015+spp",
+	       "PP_PORTS: '27015+spp': port not a number");
+	ck_bad("PP_PORTS", "27015/udp+",
+	       "PP_PORTS: '27015/udp+': unknown datagram header (want "
+	       "udp+spp)");
+	ck_bad("PP_PORTS", "27015/udp+SPP",
+	       "PP_PORTS: '27015/udp+SPP': unknown datagram header (want "
+	       "udp+spp)");
+	ck_bad("PP_PORTS", "27015/udp+v2",
+	       "PP_PORTS: '27015/udp+v2': unknown datagram header (want "
+	       "udp+spp)");
+	ck_bad("PP_PORTS", "27015/udp+spp+spp",
+	       "PP_PORTS: '27015/udp+spp+spp': unknown datagram header (want "
+	       "udp+spp)");
+	ck_bad("PP_PORTS", "27015/+spp",
+	       "PP_PORTS: '27015/+spp': unknown protocol (want tcp or udp)");
+	ck_bad("PP_PORTS", "27015/tcp+x",
+	       "PP_PORTS: '27015/tcp+x': unknown protocol (want tcp or udp)");
 	ck_bad("PP_PORTS", "unix:/run/dns.sock/udp",
 	       "PP_PORTS: 'unix:/run/dns.sock/udp': UNIX entries are stream "
 	       "only");
@@ -944,6 +965,48 @@ START_TEST(test_ports_match_inet)
 	ck_assert(port4(SOCK_DGRAM, "0.0.0.0", 53));
 	ck_assert(port4(SOCK_STREAM, "0.0.0.0", 53));
 	ck_assert(!port4(SOCK_SEQPACKET, "0.0.0.0", 53));
+}
+END_TEST
+
+/* /udp+spp: a datagram entry that says SPP; the first entry that
+ * matches a socket is the one that decides. */
+START_TEST(test_ports_spp)
+{
+	struct sockaddr_storage ss;
+	const struct pp_port *p;
+	socklen_t len;
+
+	ck_good("PP_PORTS", "27015/udp+spp 53/udp [::1]:5353/udp+spp 80");
+	ck_assert_uint_eq(cfg.nports, 4);
+	ck_assert(cfg.ports[0].spp);
+	ck_assert_int_eq(cfg.ports[0].socktype, SOCK_DGRAM);
+	ck_assert_uint_eq(cfg.ports[0].port, 27015);
+	ck_assert(!cfg.ports[1].spp);
+	ck_assert(cfg.ports[2].spp);
+	ck_assert(!cfg.ports[3].spp);
+	ck_assert(port4(SOCK_DGRAM, "0.0.0.0", 27015));
+	ck_assert(!port4(SOCK_STREAM, "0.0.0.0", 27015));
+	ck_assert(port6(SOCK_DGRAM, "::1", 5353));
+	len = sa4(&ss, "127.0.0.1", 27015);
+	p = pp_config_find(&cfg, SOCK_DGRAM, (struct sockaddr *)&ss, len);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(p->spp);
+	len = sa4(&ss, "127.0.0.1", 53);
+	p = pp_config_find(&cfg, SOCK_DGRAM, (struct sockaddr *)&ss, len);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(!p->spp);
+	len = sa4(&ss, "127.0.0.1", 80);
+	ck_assert_ptr_null(
+		pp_config_find(&cfg, SOCK_DGRAM, (struct sockaddr *)&ss, len));
+
+	/* in list order: the address entry first, then the port alone */
+	ck_good("PP_PORTS", "127.0.0.2:9000/udp+spp 9000/udp");
+	len = sa4(&ss, "127.0.0.2", 9000);
+	p = pp_config_find(&cfg, SOCK_DGRAM, (struct sockaddr *)&ss, len);
+	ck_assert(p != NULL && p->spp);
+	len = sa4(&ss, "127.0.0.3", 9000);
+	p = pp_config_find(&cfg, SOCK_DGRAM, (struct sockaddr *)&ss, len);
+	ck_assert(p != NULL && !p->spp);
 }
 END_TEST
 
@@ -1080,6 +1143,7 @@ config_suite(void)
 	tcase_add_test(tc, test_ports_limits);
 	tcase_add_test(tc, test_ports_match_inet);
 	tcase_add_test(tc, test_ports_match_edge);
+	tcase_add_test(tc, test_ports_spp);
 	tcase_add_test(tc, test_ports_match_unix);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1175,6 +1175,126 @@ write_corpus(const char *dir, long n)
 	return 0;
 }
 
+/* ===== SPP ===== */
+
+/* An SPP header for client c and proxy p (text addresses: IPv4 ones
+ * are written IPv4-mapped) and ports, into out[38]. */
+static void
+spp_make(uint8_t *out, const char *c, const char *p, uint16_t cp, uint16_t pp)
+{
+	const char *a[2] = { c, p };
+	int i;
+
+	out[0] = 0x56;
+	out[1] = 0xEC;
+	for (i = 0; i < 2; i++) {
+		uint8_t *d = out + 2 + 16 * i;
+
+		if (strchr(a[i], ':') != NULL) {
+			ck_assert_int_eq(inet_pton(AF_INET6, a[i], d), 1);
+		} else {
+			memset(d, 0, 10);
+			d[10] = d[11] = 0xff;
+			ck_assert_int_eq(inet_pton(AF_INET, a[i], d + 12), 1);
+		}
+	}
+	out[34] = (uint8_t)(cp >> 8);
+	out[35] = (uint8_t)cp;
+	out[36] = (uint8_t)(pp >> 8);
+	out[37] = (uint8_t)pp;
+}
+
+START_TEST(spp_v4_client)
+{
+	uint8_t d[64];
+	struct pp_spp s;
+	union pp_sockaddr sa;
+	socklen_t n;
+	char txt[INET6_ADDRSTRLEN];
+
+	spp_make(d, "192.0.2.7", "198.51.100.1", 40000, 27015);
+	memcpy(d + 38, "hello", 5);
+	ck_assert(pp_parse_spp(d, 43, &s));
+	ck_assert_ptr_eq(s.client, d + 2);
+	ck_assert_ptr_eq(s.proxy, d + 18);
+	ck_assert_uint_eq(ntohs(s.cport), 40000);
+	ck_assert_uint_eq(ntohs(s.pport), 27015);
+	n = pp_spp_inet(s.client, s.cport, &sa.sa);
+	ck_assert_uint_eq(n, sizeof(struct sockaddr_in));
+	ck_assert_int_eq(sa.sa.sa_family, AF_INET);
+	ck_assert_uint_eq(ntohs(sa.sin.sin_port), 40000);
+	inet_ntop(AF_INET, &sa.sin.sin_addr, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "192.0.2.7");
+	n = pp_spp_inet(s.proxy, s.pport, &sa.sa);
+	ck_assert_int_eq(sa.sa.sa_family, AF_INET);
+	inet_ntop(AF_INET, &sa.sin.sin_addr, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "198.51.100.1");
+	ck_assert_uint_eq(ntohs(sa.sin.sin_port), 27015);
+}
+END_TEST
+
+START_TEST(spp_v6_client)
+{
+	uint8_t d[38];
+	struct pp_spp s;
+	union pp_sockaddr sa;
+	char txt[INET6_ADDRSTRLEN];
+
+	spp_make(d, "2001:db8::7", "2001:db8::1", 1, 65535);
+	ck_assert(pp_parse_spp(d, 38, &s)); /* an empty payload */
+	ck_assert_uint_eq(pp_spp_inet(s.client, s.cport, &sa.sa),
+			  sizeof(struct sockaddr_in6));
+	ck_assert_int_eq(sa.sa.sa_family, AF_INET6);
+	inet_ntop(AF_INET6, &sa.sin6.sin6_addr, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "2001:db8::7");
+	ck_assert_uint_eq(ntohs(sa.sin6.sin6_port), 1);
+	ck_assert_uint_eq(ntohs(s.pport), 65535);
+	/* ::ffff:0:0/96 only is IPv4: ::a.b.c.d (compatible) and
+	 * 64:ff9b::/96 (NAT64) stay IPv6 */
+	spp_make(d, "::192.0.2.7", "2001:db8::1", 1, 2);
+	ck_assert(pp_parse_spp(d, 38, &s));
+	pp_spp_inet(s.client, s.cport, &sa.sa);
+	ck_assert_int_eq(sa.sa.sa_family, AF_INET6);
+	spp_make(d, "64:ff9b::192.0.2.7", "2001:db8::1", 1, 2);
+	ck_assert(pp_parse_spp(d, 38, &s));
+	pp_spp_inet(s.client, s.cport, &sa.sa);
+	ck_assert_int_eq(sa.sa.sa_family, AF_INET6);
+}
+END_TEST
+
+/* Every length short of 38 and every wrong magic is refused, and
+ * leaves *s alone. */
+START_TEST(spp_malformed)
+{
+	uint8_t d[38];
+	struct pp_spp s, before;
+	size_t n;
+	unsigned m;
+
+	spp_make(d, "192.0.2.7", "198.51.100.1", 1, 2);
+	memset(&before, 0xa5, sizeof(before));
+	for (n = 0; n < PP_SPP_LEN; n++) {
+		s = before;
+		ck_assert(!pp_parse_spp(d, n, &s));
+		ck_assert(memcmp(&s, &before, sizeof(s)) == 0);
+	}
+	ck_assert(!pp_parse_spp(NULL, 38, &s));
+	for (m = 0; m < 65536; m++) {
+		d[0] = (uint8_t)(m >> 8);
+		d[1] = (uint8_t)m;
+		ck_assert(pp_parse_spp(d, 38, &s) == (m == 0x56EC));
+	}
+	/* byte-swapped magic (a little-endian sender) */
+	d[0] = 0xEC;
+	d[1] = 0x56;
+	ck_assert(!pp_parse_spp(d, 38, &s));
+	/* a PROXY v2 signature is no SPP header */
+	ck_assert(!pp_parse_spp("\r\n\r\n\0\r\nQUIT\n\x21\x12\0\x0c"
+				"0123456789abcdef0123456789abcdef01234",
+				38, &s));
+}
+END_TEST
+
 static Suite *
 parse_suite(void)
 {
@@ -1217,6 +1337,12 @@ parse_suite(void)
 	tcase_add_test(tc, setbuf_grow);
 	tcase_add_test(tc, setbuf_after_done);
 	tcase_add_test(tc, misc_api);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("spp");
+	tcase_add_test(tc, spp_v4_client);
+	tcase_add_test(tc, spp_v6_client);
+	tcase_add_test(tc, spp_malformed);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -37,6 +37,7 @@ struct pp_fdinfo {
 	bool has_src;     /* PP_FD_CONN: src is advertised */
 	bool has_dst;     /* PP_FD_CONN: dst is advertised (getsockname
 			   * answers it unless PP_SOCKNAME=real) */
+	bool spp;         /* PP_FD_UDP: datagrams carry SPP, not v2 */
 	uint64_t cookie;  /* SO_COOKIE of the socket the entry describes,
 			     0 while not fetched (see rpeer) */
 	socklen_t srclen, dstlen;
@@ -112,21 +113,25 @@ pp_fd_clearable(int fd)
 }
 
 /*
- * The kind, family and lport of fd's entry, and nothing else: what the
- * datagram path needs per datagram, without copying the whole entry.
+ * The kind, family, lport and spp flag of fd's entry, and nothing else:
+ * what the datagram path needs per datagram, without copying the whole
+ * entry (spp may be NULL).
  * PP_FD_NONE (and *family, *lport 0) when untracked, or when this
  * thread is writing the entry (see pp_fd_get).  Lock-free;
  * async-signal-safe.
  */
 static inline enum pp_fdkind
-pp_fd_brief(int fd, uint16_t *family, uint16_t *lport)
+pp_fd_brief(int fd, uint16_t *family, uint16_t *lport, bool *spp)
 {
 	struct pp_fdent *e = pp_fd_slot(fd);
 	uint32_t s1;
 	uint16_t f, l;
 	uint8_t k;
+	bool sp;
 
 	*family = *lport = 0;
+	if (spp != NULL)
+		*spp = false;
 	if (e == NULL)
 		return PP_FD_NONE;
 	do {
@@ -135,9 +140,12 @@ pp_fd_brief(int fd, uint16_t *family, uint16_t *lport)
 		k = e->info.kind;
 		f = e->info.family;
 		l = e->info.lport;
+		sp = e->info.spp;
 	} while (!pp_seq_read_ok(&e->seq, s1));
 	*family = f;
 	*lport = l;
+	if (spp != NULL)
+		*spp = sp;
 	return (enum pp_fdkind)k;
 }
 

@@ -904,7 +904,8 @@ pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	bool hit = false, fresh;
 	int saved = errno;
 
-	if (!pp_udp_routing() || pp_fd_brief(fd, &family, &lport) != PP_FD_UDP)
+	if (!pp_udp_routing() ||
+	    pp_fd_brief(fd, &family, &lport, NULL) != PP_FD_UDP)
 		goto out;
 	now = pp_now_s();
 	fresh = pp_last_get(&last) && now - last.r.seen <= PP_ROUTE_IDLE_S;
@@ -942,6 +943,7 @@ void
 pp_udp_classify(int fd, bool clear)
 {
 	struct pp_fdinfo info;
+	const struct pp_port *port = NULL;
 	union pp_sockaddr sa;
 	socklen_t len = sizeof(sa), olen = sizeof(int);
 	int type = 0, saved = errno;
@@ -951,7 +953,7 @@ pp_udp_classify(int fd, bool clear)
 	    type != SOCK_DGRAM || pp_real.getsockname(fd, &sa.sa, &len) != 0 ||
 	    (sa.sa.sa_family != AF_INET && sa.sa.sa_family != AF_INET6) ||
 	    len > sizeof(info.dst) ||
-	    !pp_config_match(&pp_cfg, SOCK_DGRAM, &sa.sa, len)) {
+	    (port = pp_config_find(&pp_cfg, SOCK_DGRAM, &sa.sa, len)) == NULL) {
 		if (clear && pp_fd_kind(fd) != PP_FD_NONE &&
 		    !pp_foreign_process())
 			pp_fd_clear(fd);
@@ -963,6 +965,7 @@ pp_udp_classify(int fd, bool clear)
 	info.kind = PP_FD_UDP;
 	info.socktype = SOCK_DGRAM;
 	info.family = sa.sa.sa_family;
+	info.spp = port->spp;
 	info.cookie = pp_socket_cookie(fd);
 	memcpy(&info.dst, &sa, len); /* the bound address */
 	info.dstlen = len;
@@ -979,8 +982,8 @@ pp_udp_classify(int fd, bool clear)
 		char where[INET6_ADDRSTRLEN + 16];
 
 		pp_fmt_addr(&sa.sa, len, where, sizeof(where));
-		pp_log(PP_LOG_DEBUG, "fd %d bound to %s/udp is PROXY-only", fd,
-		       where);
+		pp_log(PP_LOG_DEBUG, "fd %d bound to %s/udp is PROXY-only%s",
+		       fd, where, info.spp ? " (SPP)" : "");
 	}
 out:
 	errno = saved;
@@ -1035,12 +1038,37 @@ pp_brief_src(const struct pp_v2_brief *b, int fam, union pp_inaddr *out,
 }
 
 /*
+ * pp_judge() for a datagram from a PP_ALLOW source on an SPP socket: the
+ * 38-byte header or nothing.
+ */
+static enum pp_verdict
+pp_judge_spp(int family, const uint8_t *d, size_t n, size_t *skip,
+	     union pp_inaddr *adv, socklen_t *advlen, const char **why)
+{
+	union pp_inaddr a;
+	struct pp_spp h;
+	socklen_t alen;
+
+	if (!pp_parse_spp(d, n, &h)) {
+		*why = n < PP_SPP_LEN ? "shorter than an SPP header"
+				      : "no SPP header";
+		return PP_DG_DROP;
+	}
+	*skip = PP_SPP_LEN;
+	alen = pp_spp_inet(h.client, h.cport, &a.sa);
+	if (pp_as_family(&a.sa, alen, family, adv, advlen))
+		return PP_DG_ADV;
+	*why = "IPv6 client on an IPv4 socket";
+	return PP_DG_DROP;
+}
+
+/*
  * What datagram d[0..n) from src means.  *skip is set to the header
  * length to strip; for PP_DG_ADV *adv is the advertised client in the
  * socket's family.
  */
 static enum pp_verdict
-pp_judge(int family, const union pp_sockaddr *src, socklen_t srclen,
+pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
 	 const uint8_t *d, size_t n, size_t *skip, union pp_inaddr *adv,
 	 socklen_t *advlen, const char **why)
 {
@@ -1056,6 +1084,8 @@ pp_judge(int family, const union pp_sockaddr *src, socklen_t srclen,
 		*why = "source not in PP_ALLOW or PP_DIRECT";
 		return PP_DG_DROP;
 	}
+	if (spp)
+		return pp_judge_spp(family, d, n, skip, adv, advlen, why);
 	/* What nearly every datagram carries, without the full parse. */
 	if (pp_parse_v2_brief(d, n, flags, &b)) {
 		*skip = b.len;
@@ -1142,7 +1172,7 @@ static ssize_t pp_udp_recv(int fd, struct msghdr *msg, int flags,
 			   pp_recvmsg_fn via);
 static inline __attribute__((always_inline)) ssize_t
 pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
-	       uint8_t *buf, uint16_t family, uint16_t lport);
+	       uint8_t *buf, uint16_t family, uint16_t lport, bool spp);
 
 /*
  * Is fd still the datagram socket its entry describes?  The datagram
@@ -1276,11 +1306,12 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 	uint8_t *buf;
 	ssize_t n;
 	unsigned own;
+	bool spp;
 
 	/* The error queue holds our own datagrams; a bad msg is the
 	 * kernel's to refuse (EFAULT). */
 	if ((flags & MSG_ERRQUEUE) || msg == NULL ||
-	    pp_fd_brief(fd, &family, &lport) != PP_FD_UDP)
+	    pp_fd_brief(fd, &family, &lport, &spp) != PP_FD_UDP)
 		return PP_UDP_PASS;
 	if (msg->msg_iovlen > IOV_MAX) {
 		errno = EMSGSIZE;
@@ -1291,17 +1322,17 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 		errno = ENOMEM;
 		return -1;
 	}
-	n = pp_udp_recv_in(fd, msg, flags, via, buf, family, lport);
+	n = pp_udp_recv_in(fd, msg, flags, via, buf, family, lport, spp);
 	pp_udp_buf_give(buf, own);
 	return n;
 }
 
-/* pp_udp_recv() on PROXY-only socket fd (family, bound to port lport),
- * with buf as the private buffer.  Inlined: a call of its own costs
+/* pp_udp_recv() on PROXY-only socket fd (family, bound to port lport,
+ * SPP rather than v2 when spp), with buf as the private buffer.  Inlined: a call of its own costs
  * the datagram path a few per cent of its instructions. */
 static inline __attribute__((always_inline)) ssize_t
 pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
-	       uint8_t *buf, uint16_t family, uint16_t lport)
+	       uint8_t *buf, uint16_t family, uint16_t lport, bool spp)
 {
 	struct pp_note nt;
 	union pp_sockaddr src;
@@ -1370,8 +1401,8 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 			skip = 0;
 			break;
 		}
-		v = pp_judge(family, &src, m.msg_namelen, d, have, &skip, &adv,
-			     &advlen, &why);
+		v = pp_judge(family, spp, &src, m.msg_namelen, d, have, &skip,
+			     &adv, &advlen, &why);
 		if (v != PP_DG_DROP)
 			break;
 		/* Never drop a datagram of a socket that only has the

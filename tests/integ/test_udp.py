@@ -659,6 +659,256 @@ def inherited_listen_fds():
     eq(data, b"src=%s inherited" % CLIENT4_SEEN.encode(), "echo")
 
 
+# ===== SPP (PORT/udp+spp): the header of Spectrum and EdgeOne =====
+
+SPP_CLIENT4 = "192.0.2.7"
+SPP_CLIENT6 = "2001:db8::7"
+
+
+def spp_addr(a):
+    if ":" in a:
+        return socket.inet_pton(socket.AF_INET6, a)
+    return b"\0" * 10 + b"\xff\xff" + socket.inet_aton(a)
+
+
+def spp(client=SPP_CLIENT4, cport=40000, proxy="198.51.100.1",
+        pport=27015, magic=0x56EC):
+    """The 38-byte SPP header as the edge sends it."""
+    return (struct.pack("!H", magic) + spp_addr(client) + spp_addr(proxy) +
+            struct.pack("!HH", cport, pport))
+
+
+def start_spp(*args, **kw):
+    kw.setdefault("pp_ports", "{port}/udp+spp")
+    return start_udp(*args, **kw)
+
+
+SPP_SEEN4 = "%s:40000" % SPP_CLIENT4
+
+
+def spp_case(mode, binary=None, replies=True):
+    srv = start_spp("-m", mode, binary=binary)
+    edge = client()
+    send(edge, srv, spp() + b"hello")
+    noaddr = mode in ("recv", "read")
+    expect(srv, 0, src="-" if noaddr else SPP_SEEN4, data="hello", len=5)
+    if replies:
+        # The reply reaches the edge that delivered the datagram.
+        data, frm = reply(edge)
+        eq(data, b"src=%s hello" % SPP_SEEN4.encode(), "echo at the edge")
+        eq(frm[1], srv.port, "reply source port")
+    send(edge, srv, b"no header at all, long enough to be one: 38+")
+    send(edge, srv, spp(cport=41000) + b"again")
+    f = expect(srv, 1, data="again")
+    if not noaddr:
+        eq(f["src"], "%s:41000" % SPP_CLIENT4, "second source")
+    eq(len(srv.dgrams()), 2, "datagrams the program saw")
+
+
+@test
+def spp_recvfrom_client_and_reply():
+    spp_case("recvfrom")
+
+
+@test
+def spp_recvmmsg_sendmmsg():
+    spp_case("mmsg")
+
+
+@test
+def spp_recv_payload():
+    spp_case("recv", replies=False)
+
+
+@test
+def spp_read_payload():
+    spp_case("read", replies=False)
+
+
+@test
+def spp_fortified_recvfrom():
+    spp_case("recvfrom", binary=UDPSRV_FORTIFY)
+
+
+@test
+def spp_fortified_recv():
+    spp_case("recv", binary=UDPSRV_FORTIFY, replies=False)
+
+
+@test
+def spp_fortified_read():
+    spp_case("read", binary=UDPSRV_FORTIFY, replies=False)
+
+
+@test
+def spp_recvmsg_pktinfo_and_reply():
+    srv = start_spp("-m", "recvmsg")
+    edge = client()
+    send(edge, srv, spp() + b"hello")
+    # IP_PKTINFO keeps the real local address, not the header's proxy.
+    expect(srv, 0, src=SPP_SEEN4, data="hello", dst="127.0.0.1", alen=16,
+           trunc=0)
+    data, frm = reply(edge)
+    eq(data, b"src=%s hello" % SPP_SEEN4.encode(), "echo at the edge")
+    eq(frm, ("127.0.0.1", srv.port), "reply source")
+
+
+@test
+def spp_payload_byte_exact():
+    srv = start_spp()
+    edge = client()
+    body = bytes(range(256)) * 4 + b"\x56\xec" + spp()
+    send(edge, srv, spp() + body)
+    f = expect(srv, 0, src=SPP_SEEN4, len=len(body))
+    data, _ = reply(edge)
+    eq(data, b"src=%s " % SPP_SEEN4.encode() + body, "echo, byte for byte")
+    check(f["data"], "payload reported")
+    # An empty payload: exactly 38 bytes.
+    send(edge, srv, spp(cport=40001))
+    expect(srv, 1, src="%s:40001" % SPP_CLIENT4, len=0)
+
+
+@test
+def spp_mapped_client_on_v4_socket_is_inet():
+    srv = start_spp("-m", "recvmsg")
+    edge = client()
+    send(edge, srv, spp() + b"four")
+    expect(srv, 0, src=SPP_SEEN4, data="four", alen=16)
+
+
+@test(ipv6=True)
+def spp_mapped_client_on_v6_socket_is_mapped():
+    srv = start_spp(host="::")
+    edge = client("127.0.0.1")
+    send(edge, srv, spp() + b"mapped", host="127.0.0.1")
+    seen = "[::ffff:%s]:40000" % SPP_CLIENT4
+    expect(srv, 0, src=seen, data="mapped", alen=28)
+    data, _ = reply(edge)
+    eq(data, b"src=%s mapped" % seen.encode(), "echo at the edge")
+
+
+@test(ipv6=True)
+def spp_v6_client_on_v6_socket():
+    srv = start_spp("-m", "recvmsg", host="::1")
+    edge = client("::1")
+    send(edge, srv, spp(client=SPP_CLIENT6, proxy="2001:db8::1") + b"six")
+    seen = "[%s]:40000" % SPP_CLIENT6
+    expect(srv, 0, src=seen, data="six", alen=28, dst="::1")
+    data, _ = reply(edge)
+    eq(data, b"src=%s six" % seen.encode(), "echo at the edge")
+
+
+@test
+def spp_v6_client_on_v4_socket_dropped():
+    srv = start_spp()
+    edge = client()
+    send(edge, srv, spp(client=SPP_CLIENT6) + b"cannot")
+    send(edge, srv, spp() + b"next")
+    expect(srv, 0, src=SPP_SEEN4, data="next")
+    eq(len(srv.dgrams()), 1, "datagrams the program saw")
+
+
+SPP_BAD = [
+    ("empty", b""),
+    ("one byte", b"\x56"),
+    ("magic only", b"\x56\xec"),
+    ("37 bytes", spp()[:37]),
+    ("wrong magic", spp(magic=0x56ED) + b"x"),
+    ("byte-swapped magic", spp(magic=0xEC56) + b"x"),
+    ("zero magic", spp(magic=0) + b"x"),
+    ("PROXY v2 header", hdr() + b"v2 is not SPP here" + b"." * 20),
+]
+
+
+@test
+def spp_malformed_dropped_next_served():
+    srv = start_spp()
+    edge = client()
+    for i, (what, data) in enumerate(SPP_BAD):
+        send(edge, srv, data)
+        send(edge, srv, spp(cport=42000 + i) + b"good%d" % i)
+        f = expect(srv, i, data="good%d" % i)
+        eq(f["src"], "%s:%d" % (SPP_CLIENT4, 42000 + i), "after " + what)
+        got, _ = reply(edge)
+        check(got.endswith(b"good%d" % i), "echo after %s: %r" % (what, got))
+    eq(len(srv.dgrams()), len(SPP_BAD), "datagrams the program saw")
+    check(any("SPP" in ln and "dropped" in ln for ln in srv.log_lines()),
+          "a drop is logged: %r" % srv.log_lines())
+
+
+@test
+def spp_nonblocking_eagain_after_drops():
+    srv = start_spp("-n")
+    edge = client()
+    send(edge, srv, spp()[:20])
+    send(edge, srv, spp(magic=0x1234) + b"bad")
+    srv.wait_line("^eagain$", timeout=5)
+    eq(len(srv.dgrams()), 0, "nothing reached the program")
+    send(edge, srv, spp() + b"after")
+    expect(srv, 0, src=SPP_SEEN4, data="after")
+    reply(edge)
+
+
+@test
+def spp_untrusted_edge_dropped():
+    srv = start_spp(env={"PP_ALLOW": "127.0.0.1/32"})
+    bad = client("127.0.0.2")
+    send(bad, srv, spp() + b"spoofed")
+    no_reply(bad)
+    edge = client()
+    send(edge, srv, spp() + b"trusted")
+    expect(srv, 0, src=SPP_SEEN4, data="trusted")
+    eq(len(srv.dgrams()), 1, "datagrams the program saw")
+
+
+@test
+def spp_direct_source_untouched():
+    srv = start_spp(env={"PP_ALLOW": "127.0.0.1/32",
+                         "PP_DIRECT": "127.0.0.3"})
+    d = client("127.0.0.3")
+    data = spp() + b"as-is"
+    send(d, srv, data)
+    f = expect(srv, 0, src=real(d), len=len(data))
+    check(f["data"].startswith("V\\xec"),
+          "the header is ordinary data for a direct source: %r" % f)
+    got, _ = reply(d)
+    eq(got, b"src=%s " % real(d).encode() + data, "direct echo")
+    edge = client()
+    send(edge, srv, data)
+    expect(srv, 1, src=SPP_SEEN4, data="as-is")
+
+
+@test
+def spp_and_v2_entries_side_by_side():
+    # One PP_PORTS, two sockets: each expects its own header only.
+    p2 = udp_free_port()
+    s_spp = start_spp(pp_ports="{port}/udp+spp %d/udp" % p2)
+    s_v2 = start_udp(port=p2, pp_ports="%d/udp {port}/udp+spp" % p2)
+    edge = client()
+    send(edge, s_spp, hdr() + b"v2 to spp" + b"." * 30)
+    send(edge, s_v2, spp() + b"spp to v2")
+    send(edge, s_spp, spp() + b"spp-ok")
+    send(edge, s_v2, hdr() + b"v2-ok")
+    expect(s_spp, 0, src=SPP_SEEN4, data="spp-ok")
+    expect(s_v2, 0, src=CLIENT4_SEEN, data="v2-ok")
+    eq(len(s_spp.dgrams()), 1, "datagrams the SPP program saw")
+    eq(len(s_v2.dgrams()), 1, "datagrams the v2 program saw")
+
+
+@test
+def spp_many_clients_replies():
+    srv = start_spp()
+    edge = client()
+    n = 200
+    for i in range(n):
+        send(edge, srv, spp(client="192.0.2.%d" % (i % 250 + 1),
+                            cport=30000 + i) + b"c%d" % i)
+        data, _ = reply(edge)
+        eq(data, b"src=192.0.2.%d:%d c%d" % (i % 250 + 1, 30000 + i, i),
+           "echo %d" % i)
+    eq(len(srv.dgrams()), n, "datagrams the program saw")
+
+
 # ===== A real proxy: dnsdist in front of dnsmasq =====
 
 def dns_query(name, qid):

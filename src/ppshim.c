@@ -83,7 +83,7 @@ struct pp_optvar {
 static const struct pp_optvar pp_optvars[] = {
 	{ "ports", "PP_PORTS", "LIST", false,
 	  "PROXY-only listeners: PORT, ADDR:PORT, [V6ADDR]:PORT,\n"
-	  "each optionally /tcp or /udp; unix:/path",
+	  "each optionally /tcp, /udp or /udp+spp; unix:/path",
 	  "empty: no socket is touched" },
 	{ "allow", "PP_ALLOW", "CIDRS", false,
 	  "trusted proxies, which must send a header", "127.0.0.0/8,::1" },

@@ -17,6 +17,7 @@ Run by make check; by hand from the build directory:
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -1015,6 +1016,54 @@ def dnsdist_dnsmasq_udp_and_tcp():
            "answer over %s" % ("TCP" if tcp else "UDP"))
         mq.wait_line(r"query\[A\] example\.test from 127\.0\.0\.7$",
                      timeout=5, start=start, stream="err")
+
+
+@test(timeout=60)
+def spp_dnsmasq_sees_the_client():
+    # dnsmasq itself, preloaded with a PORT/udp+spp listener; the test
+    # plays the edge: SPP + a DNS query from 127.0.0.1.
+    dnsmasq = None
+    for path in ("/usr/sbin/dnsmasq", shutil.which("dnsmasq")):
+        if path and os.access(path, os.X_OK):
+            dnsmasq = path
+            break
+    if not dnsmasq:
+        raise Skip("dnsmasq not installed")
+    if pp.ASAN_LIB:
+        raise Skip("dnsmasq does not run with a preloaded ASan runtime")
+    port = udp_free_port()
+    mq = pp.Proc([dnsmasq, "--no-daemon", "-C", "/dev/null",
+                  "--port=%d" % port, "--listen-address=127.0.0.1",
+                  "--bind-interfaces", "--log-queries", "--log-facility=-",
+                  "--no-resolv", "--no-hosts", "--pid-file=",
+                  "--address=/example.test/192.0.2.1"],
+                 env={"PP_PORTS": "%d/udp+spp" % port,
+                      "PP_ALLOW": "127.0.0.1/32", "PP_LOG": "info"},
+                 name="dnsmasq")
+    mq.wait_line("started", timeout=10, stream="err")
+    edge = client()
+    bad = client("127.0.0.2")
+    for qid, who, cport in ((0x5151, SPP_CLIENT4, 40000),
+                            (0x5252, "198.51.100.77", 40001)):
+        start = len(mq.lines("err"))
+        # untrusted, short and wrong-magic datagrams never reach dnsmasq
+        bad.sendto(spp(client="203.0.113.9") + dns_query("example.test", 1),
+                   ("127.0.0.1", port))
+        edge.sendto(spp()[:30], ("127.0.0.1", port))
+        edge.sendto(spp(magic=0x1111) + dns_query("example.test", 2),
+                    ("127.0.0.1", port))
+        edge.sendto(spp(client=who, cport=cport) +
+                    dns_query("example.test", qid), ("127.0.0.1", port))
+        resp, frm = reply(edge, timeout=5)
+        eq(frm, ("127.0.0.1", port), "the answer's source")
+        eq(dns_answer_a(resp, qid), "192.0.2.1", "the answer at the edge")
+        mq.wait_line(r"query\[A\] example\.test from %s$" % re.escape(who),
+                     timeout=5, start=start, stream="err")
+        err = mq.lines("err")[start:]
+        check(not any("203.0.113.9" in ln or "from 127.0.0." in ln
+                      for ln in err if "query[" in ln),
+              "only the good query reached dnsmasq: %r" % err)
+    no_reply(bad)
 
 
 if __name__ == "__main__":

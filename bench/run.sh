@@ -53,6 +53,7 @@ P_BYST=$((BASE + 4))
 P_USHIM=$((BASE + 11))
 P_UPLAIN=$((BASE + 12))
 P_UNATIVE=$((BASE + 13))
+P_USPP=$((BASE + 14))
 P_ACC=$((BASE + 21))
 P_ACCREF=$((BASE + 22))
 
@@ -358,6 +359,9 @@ if want udp; then
 	start ushim LD_PRELOAD="$LIB" PP_PORTS="$P_USHIM/udp" $SRV \
 		"$B/bench/udpecho" -p "$P_USHIM" -d "$MAXSECS"
 	U_SHIM=$started
+	start uspp LD_PRELOAD="$LIB" PP_PORTS="$P_USPP/udp+spp" $SRV \
+		"$B/bench/udpecho" -p "$P_USPP" -d "$MAXSECS"
+	U_SPP=$started
 	start uplain $SRV "$B/bench/udpecho" -p "$P_UPLAIN" -d "$MAXSECS"
 	U_PLAIN=$started
 	start unative $SRV "$B/bench/udpecho" -n -p "$P_UNATIVE" \
@@ -367,10 +371,12 @@ if want udp; then
 	if $B/bench/udpbench -t "probe=$P_USHIM/v2" -r 1 -W 0 -s 0.2 \
 		2>/dev/null | grep -q 'RESULT.* count=[1-9]'; then
 		$CLI "$B/bench/udpbench" -t "shim=$P_USHIM/v2/$U_SHIM" \
+			-t "spp=$P_USPP/spp/$U_SPP" \
 			-t "plain=$P_UPLAIN/none/$U_PLAIN" \
 			-t "native=$P_UNATIVE/v2/$U_NATIVE" \
 			-t "plain2=$P_UPLAIN/none/$U_PLAIN" \
-			-R shim/plain -R shim/native -R native/plain \
+			-R shim/plain -R spp/plain -R spp/shim \
+			-R shim/native -R native/plain \
 			-A plain2/plain -r "$ROUNDS" -s "$SLICE" |
 			tee "$tmp/udp.txt"
 	else
@@ -378,7 +384,7 @@ if want udp; then
 			"see $tmp/ushim.out)"
 		cat "$tmp/ushim.out" || true
 	fi
-	kill "$U_SHIM" "$U_PLAIN" "$U_NATIVE" 2>/dev/null || true
+	kill "$U_SHIM" "$U_SPP" "$U_PLAIN" "$U_NATIVE" 2>/dev/null || true
 fi
 
 if want accept; then

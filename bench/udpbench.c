@@ -5,14 +5,15 @@
  * For each target one socket is connected to the server; a window of
  * datagrams is kept in flight, and every echo that comes back lets the
  * next datagram go.  Each datagram is a PROXY v2 header (PROXY, INET,
- * DGRAM, the advertised source changing from one datagram to the next)
- * followed by the payload, or the payload alone.  The payload carries
+ * DGRAM, the advertised source changing from one datagram to the next),
+ * or an SPP header (the 38 bytes of Spectrum and EdgeOne, the client
+ * changing likewise), followed by the payload, or the payload alone.  The payload carries
  * the slice number, a sequence number and the send time, so each echo
  * gives a round-trip time and late echoes of an earlier slice are
  * ignored.  A window that got no echo for 20 ms is counted lost and sent
  * again.
  *
- * Usage: udpbench [options] -t NAME=[ADDR:]PORT[/v2|none[/PID]] ...
+ * Usage: udpbench [options] -t NAME=[ADDR:]PORT[/v2|spp|none[/PID]] ...
  *   -w N     datagrams in flight (32)
  *   -b N     payload bytes (64, at least 24)
  *   -s SEC   slice length (0.5); -r N rounds (1); -W N warm-up rounds (1)
@@ -43,7 +44,8 @@
 struct ub_target {
 	char name[32];
 	struct sockaddr_in addr;
-	bool v2;
+	bool v2;  /* a header: v2, or SPP when spp */
+	bool spp;
 	pid_t pid;
 	int fd;
 	uint8_t *hdrs; /* npool headers of hlen bytes */
@@ -70,7 +72,7 @@ usage(void)
 		"usage: udpbench [-w N] [-b N] [-s SEC] [-r N] [-W N] [-P N] "
 		"[-R A/B] [-A A/B]\n"
 		"                [-o FILE] [-v] "
-		"-t NAME=[ADDR:]PORT[/v2|none[/PID]] ...\n");
+		"-t NAME=[ADDR:]PORT[/v2|spp|none[/PID]] ...\n");
 	exit(64);
 }
 
@@ -114,11 +116,44 @@ parse_target(const char *spec, struct ub_target *t)
 	t->addr.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, host, &t->addr.sin_addr) != 1)
 		return false;
-	t->v2 = mode == NULL || *mode == '\0' || strcmp(mode, "v2") == 0;
+	t->spp = mode != NULL && strcmp(mode, "spp") == 0;
+	t->v2 = t->spp || mode == NULL || *mode == '\0' ||
+		strcmp(mode, "v2") == 0;
 	if (!t->v2 && strcmp(mode, "none") != 0)
 		return false;
 	t->pid = pid != NULL ? (pid_t)strtol(pid, NULL, 10) : 0;
 	return true;
+}
+
+/* npool SPP headers: client 10.x.y.z (IPv4-mapped) and port as for v2,
+ * proxy the target's address and port. */
+static void
+setup_spp(struct ub_target *t)
+{
+	uint8_t *d;
+	uint32_t a, ip;
+	uint16_t port;
+	int i;
+
+	t->hlen = PP_SPP_LEN;
+	t->hdrs = calloc((size_t)npool, PP_SPP_LEN);
+	if (t->hdrs == NULL) {
+		fprintf(stderr, "udpbench: cannot build headers\n");
+		exit(1);
+	}
+	for (i = 0; i < npool; i++) {
+		d = t->hdrs + PP_SPP_LEN * (size_t)i;
+		a = (uint32_t)i + 1;
+		ip = htonl(0x0A000000u | a);
+		port = htons((uint16_t)(1024 + (a * 2654435761u >> 8) % 64000));
+		d[0] = 0x56;
+		d[1] = 0xEC;
+		d[12] = d[13] = d[28] = d[29] = 0xff;
+		memcpy(d + 14, &ip, 4);
+		memcpy(d + 30, &t->addr.sin_addr, 4);
+		memcpy(d + 34, &port, 2);
+		memcpy(d + 36, &t->addr.sin_port, 2);
+	}
 }
 
 static void
@@ -137,6 +172,10 @@ setup_target(struct ub_target *t)
 	(void)setsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
 	if (!t->v2)
 		return;
+	if (t->spp) {
+		setup_spp(t);
+		return;
+	}
 	memset(&h, 0, sizeof(h));
 	h.version = 2;
 	h.command = PP_CMD_PROXY;

@@ -61,6 +61,7 @@
 struct pp_opts {
 	int version; /* 1, 2, or 0 until decided */
 	bool udp;
+	bool spp; /* the 38-byte SPP header instead (implies udp) */
 	bool local;
 	bool unknown;
 	bool crc;
@@ -133,6 +134,7 @@ enum {
 	PP_OPT_BIND,
 	PP_OPT_HEXDUMP,
 	PP_OPT_UDP,
+	PP_OPT_SPP,
 	PP_OPT_TIMEOUT,
 	PP_OPT_EXPECT,
 	PP_OPT_HELP,
@@ -152,6 +154,7 @@ static const struct option pp_longopts[] = {
 	{ "bind", required_argument, NULL, PP_OPT_BIND },
 	{ "hexdump", no_argument, NULL, PP_OPT_HEXDUMP },
 	{ "udp", no_argument, NULL, PP_OPT_UDP },
+	{ "spp", no_argument, NULL, PP_OPT_SPP },
 	{ "timeout", required_argument, NULL, PP_OPT_TIMEOUT },
 	{ "expect", required_argument, NULL, PP_OPT_EXPECT },
 	{ "help", no_argument, NULL, PP_OPT_HELP },
@@ -225,6 +228,13 @@ pp_help(void)
 	       "Sending:\n"
 	       "  --udp              UDP: each read of stdin is one datagram,"
 	       " header first\n"
+	       "  --spp              UDP with the 38-byte Simple Proxy "
+	       "Protocol header of\n"
+	       "                     Cloudflare Spectrum and EdgeOne "
+	       "(--src the client,\n"
+	       "                     --dst the proxy); an SPP header on a "
+	       "reply is decoded\n"
+	       "                     to stderr and removed\n"
 	       "  --bind ADDR[:PORT] local address (and port) to connect "
 	       "from\n"
 	       "  --split N          send the first N header bytes, then the "
@@ -579,6 +589,10 @@ pp_parse_opts(int argc, char **argv, struct pp_opts *o)
 		case PP_OPT_UDP:
 			o->udp = true;
 			break;
+		case PP_OPT_SPP:
+			o->spp = true;
+			o->udp = true;
+			break;
 		case PP_OPT_TIMEOUT:
 			o->timeout_ms =
 				(int)pp_number("--timeout", optarg, 1, INT_MAX);
@@ -615,6 +629,18 @@ pp_parse_opts(int argc, char **argv, struct pp_opts *o)
 	o->host = argv[optind];
 	o->port = argv[optind + 1];
 
+	if (o->spp) {
+		if (o->version != 0)
+			pp_usage_error("--spp sends an SPP header, not a "
+				       "PROXY one: drop -%d",
+				       o->version);
+		if (o->local || o->unknown || o->draft || o->crc ||
+		    pp_tlv_len > 0 || pp_have_ssl)
+			pp_usage_error("--spp has only addresses and ports: "
+				       "drop --local, --unknown, --draft, "
+				       "--tlv and --crc32c");
+		o->version = 2; /* for the checks below: a binary header */
+	}
 	/* Decide the version, then refuse what it cannot express. */
 	needs_v2 = needs_v2 || o->udp || o->local || o->crc || o->draft;
 	if (o->version == 0)
@@ -840,6 +866,22 @@ pp_fill_addrs(const struct pp_opts *o, int fd, struct pp_header *h)
 	h->dstlen = pp_salen(&h->dst);
 }
 
+/* An address as SPP writes it: 16 bytes, IPv4 as ::ffff:a.b.c.d; and
+ * its port. */
+static void
+pp_spp_put(const union pp_sockaddr *a, uint8_t *addr, uint8_t *port)
+{
+	if (a->sa.sa_family == AF_INET) {
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &a->sin.sin_addr, 4);
+		memcpy(port, &a->sin.sin_port, 2);
+	} else {
+		memcpy(addr, &a->sin6.sin6_addr, 16);
+		memcpy(port, &a->sin6.sin6_port, 2);
+	}
+}
+
 /* Build the header for o on connected fd into pp_hdr. */
 static void
 pp_make_header(const struct pp_opts *o, int fd)
@@ -848,6 +890,15 @@ pp_make_header(const struct pp_opts *o, int fd)
 	struct pp_header h;
 
 	memset(&h, 0, sizeof(h));
+	if (o->spp) {
+		pp_fill_addrs(o, fd, &h);
+		pp_hdr[0] = PP_SPP_MAGIC >> 8;
+		pp_hdr[1] = PP_SPP_MAGIC & 0xff;
+		pp_spp_put(&h.src, pp_hdr + 2, pp_hdr + 34);
+		pp_spp_put(&h.dst, pp_hdr + 18, pp_hdr + 36);
+		pp_hdr_len = PP_SPP_LEN;
+		return;
+	}
 	h.version = (uint8_t)o->version;
 	h.draft = o->draft;
 	h.command = o->local ? PP_CMD_LOCAL : PP_CMD_PROXY;
@@ -942,9 +993,11 @@ pp_describe(const struct pp_opts *o, int fd)
 	getsockname(fd, &a.sa, &len);
 	len = sizeof(b);
 	getpeername(fd, &b.sa, &len);
-	fprintf(stderr, "ppsend: %s %s -> %s, %zu-byte PROXY %s header%s:\n",
+	fprintf(stderr, "ppsend: %s %s -> %s, %zu-byte %s %s header%s:\n",
 		o->udp ? "udp" : "tcp", pp_fmt_addr(&a, sa, sizeof(sa)),
-		pp_fmt_addr(&b, sb, sizeof(sb)), pp_hdr_len, pp_version_name(o),
+		pp_fmt_addr(&b, sb, sizeof(sb)), pp_hdr_len,
+		o->spp ? "Simple Proxy Protocol" : "PROXY",
+		o->spp ? "(SPP)" : pp_version_name(o),
 		o->split > 0 ? " in two pieces" : "");
 	pp_hexdump(pp_hdr, pp_hdr_len);
 }
@@ -1252,6 +1305,36 @@ pp_relay_tcp(const struct pp_opts *o, int fd)
 }
 
 /*
+ * A reply on an SPP exchange: when it begins with an SPP header, say
+ * what the header holds on stderr and move the payload to the front of
+ * p.  Returns the payload's length (n when there is no header).
+ */
+static size_t
+pp_spp_reply(uint8_t *p, size_t n)
+{
+	union pp_sockaddr c, x;
+	struct pp_spp h;
+	char sc[INET6_ADDRSTRLEN + 8], sx[INET6_ADDRSTRLEN + 8];
+
+	if (!pp_parse_spp(p, n, &h)) {
+		fprintf(stderr,
+			"ppsend: reply without an SPP header (%zu "
+			"bytes)\n",
+			n);
+		return n;
+	}
+	memset(&c, 0, sizeof(c));
+	memset(&x, 0, sizeof(x));
+	(void)pp_spp_inet(h.client, h.cport, &c.sa);
+	(void)pp_spp_inet(h.proxy, h.pport, &x.sa);
+	fprintf(stderr, "ppsend: reply SPP header: client %s proxy %s\n",
+		pp_fmt_addr(&c, sc, sizeof(sc)),
+		pp_fmt_addr(&x, sx, sizeof(sx)));
+	memmove(p, p + PP_SPP_LEN, n - PP_SPP_LEN);
+	return n - PP_SPP_LEN;
+}
+
+/*
  * The UDP exchange: each read of stdin becomes one datagram behind the
  * header (one datagram with the header alone when stdin is empty);
  * replies go to stdout.  Ends --timeout after the last activity once
@@ -1336,6 +1419,8 @@ pp_relay_udp(const struct pp_opts *o, int fd)
 		replies++;
 		if (!in_open)
 			deadline = pp_now_ms() + o->timeout_ms;
+		if (o->spp)
+			n = (ssize_t)pp_spp_reply(pp_io, (size_t)n);
 		if (pp_echoed(pp_io, (size_t)n)) {
 			pp_echo_note();
 			if (o->have_expect)

@@ -441,6 +441,12 @@ def usage_errors():
         ["--timeout", "0", "h", "1"],
         ["--nosuch", "h", "1"],
         ["--udp", "--split", "3", "h", "1"],
+        ["--spp", "-1", "h", "1"],
+        ["--spp", "-2", "h", "1"],
+        ["--spp", "--local", "h", "1"],
+        ["--spp", "--tlv", "alpn=h2", "h", "1"],
+        ["--spp", "--crc32c", "h", "1"],
+        ["--spp", "--split", "3", "h", "1"],
     ]
     for args in bad:
         r = ppsend(*args)
@@ -451,7 +457,7 @@ def usage_errors():
     eq(r.rc, 0, "--help")
     for opt in ("--src", "--dst", "--local", "--unknown", "--tlv",
                 "--crc32c", "--draft", "--split", "--delay", "--bind",
-                "--hexdump", "--udp", "--timeout", "--expect"):
+                "--hexdump", "--udp", "--spp", "--timeout", "--expect"):
         check(opt.encode() in r.out, "--help lacks %s" % opt)
     r = ppsend("--version")
     eq(r.rc, 0, "--version")
@@ -620,6 +626,88 @@ class UdpReceiver:
             if self.answer:
                 self.sock.sendto(b"ok %s " % h.get("src", "-").encode() +
                                  payload, peer)
+
+
+def spp_decode(data):
+    """Client and proxy of an SPP header, as text; ValueError if none."""
+    if len(data) < 38 or data[:2] != b"\x56\xec":
+        raise ValueError("no SPP header: %r" % data[:38])
+
+    def addr(a, port):
+        if a[:12] == b"\0" * 10 + b"\xff\xff":
+            return "%s:%d" % (socket.inet_ntoa(a[12:]), port)
+        return "[%s]:%d" % (socket.inet_ntop(socket.AF_INET6, a), port)
+    cport, pport = struct.unpack("!HH", data[34:38])
+    return addr(data[2:18], cport), addr(data[18:34], pport)
+
+
+@test
+def spp_header_bytes_and_reply_decoded():
+    # A receiver of this file checks the 38 bytes field by field and
+    # answers with an SPP header of its own (as EdgeOne expects of an
+    # origin), which ppsend decodes and removes.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    defer(sock.close)
+    sock.settimeout(5 * SLOW)
+    port = sock.getsockname()[1]
+    got = []
+
+    def serve():
+        try:
+            data, peer = sock.recvfrom(65535)
+        except OSError:
+            return
+        got.append(data)
+        sock.sendto(data[:38] + b"pong " + data[38:], peer)
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    r = ppsend("--spp", "--hexdump", "--timeout", 500, "--src",
+               "192.0.2.7:40000", "--dst", "198.51.100.1:27015",
+               "127.0.0.1", port, stdin=b"ping")
+    t.join(5 * SLOW)
+    eq(r.rc, 0, "exit status (%r)" % r)
+    check(got, "the receiver got nothing: %r" % r)
+    eq(len(got[0]), 38 + 4, "datagram length")
+    eq(got[0][:2], b"\x56\xec", "magic")
+    eq(spp_decode(got[0]), ("192.0.2.7:40000", "198.51.100.1:27015"),
+       "client and proxy")
+    eq(got[0][38:], b"ping", "payload")
+    eq(r.header(), got[0][:38], "--hexdump shows the bytes sent")
+    check("38-byte Simple Proxy Protocol (SPP) header" in r.err,
+          "hexdump line: %r" % r.err)
+    check("reply SPP header: client 192.0.2.7:40000 proxy "
+          "198.51.100.1:27015" in r.err, "decoded reply: %r" % r.err)
+    eq(r.out, b"pong ping", "the reply's payload on stdout")
+
+
+@test(ipv6=True)
+def spp_ipv6_client():
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind(("::1", 0))
+    defer(sock.close)
+    sock.settimeout(5 * SLOW)
+    port = sock.getsockname()[1]
+    got = []
+
+    def serve():
+        try:
+            data, peer = sock.recvfrom(65535)
+        except OSError:
+            return
+        got.append(data)
+        sock.sendto(b"bare", peer)
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    r = ppsend("--spp", "--timeout", 500, "--src", "[2001:db8::7]:1",
+               "--dst", "[2001:db8::1]:2", "::1", port, stdin=b"x")
+    t.join(5 * SLOW)
+    eq(r.rc, 0, "exit status (%r)" % r)
+    check(got, "the receiver got nothing: %r" % r)
+    eq(spp_decode(got[0]), ("[2001:db8::7]:1", "[2001:db8::1]:2"),
+       "client and proxy")
+    check("reply without an SPP header" in r.err, "said so: %r" % r.err)
+    eq(r.out, b"bare", "a bare reply as it came")
 
 
 def parse_v2(data):

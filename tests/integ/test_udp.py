@@ -1018,6 +1018,21 @@ def dnsdist_dnsmasq_udp_and_tcp():
                      timeout=5, start=start, stream="err")
 
 
+@test
+def spp_ppsend_plays_the_edge():
+    ppsend = os.path.join(pp.BUILDDIR, "src", "ppsend")
+    srv = start_spp()
+    r = subprocess.run([ppsend, "--spp", "--timeout", "500",
+                        "--src", "203.0.113.5:4444",
+                        "--dst", "198.51.100.1:27015", srv.host,
+                        str(srv.port)], input=b"hi",
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=pp.child_env(preload=False), timeout=10 * SLOW)
+    eq(r.returncode, 0, "ppsend: %r" % (r.stderr,))
+    expect(srv, 0, src="203.0.113.5:4444", data="hi", len=2)
+    eq(r.stdout, b"src=203.0.113.5:4444 hi", "the echo ppsend got")
+
+
 @test(timeout=60)
 def spp_dnsmasq_sees_the_client():
     # dnsmasq itself, preloaded with a PORT/udp+spp listener; the test

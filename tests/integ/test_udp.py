@@ -851,6 +851,54 @@ def spp_nonblocking_eagain_after_drops():
 
 
 @test
+def spp_recvmmsg_batch_with_bad_ones():
+    srv = start_spp("-m", "mmsg")
+    edge = client()
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        for i in range(3):
+            send(edge, srv, spp()[:10 + i])
+            send(edge, srv, spp(cport=8000 + i) + b"good%d" % i)
+        send(edge, srv, hdr() + b"v2 is not SPP" + b"." * 30)
+        time.sleep(0.1)
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    for i in range(3):
+        expect(srv, i, src="%s:%d" % (SPP_CLIENT4, 8000 + i),
+               data="good%d" % i)
+    srv.wait_line("^batch n=3$", timeout=5)
+    eq(len(srv.dgrams()), 3, "datagrams the program saw")
+
+
+@test
+def spp_peek_strips_and_skips_bad():
+    srv = start_spp("-k")
+    edge = client()
+    send(edge, srv, b"bad under peek")
+    send(edge, srv, spp() + b"peeked")
+    f = expect(srv, 0, src=SPP_SEEN4, data="peeked")
+    eq(f.get("peek"), "%s/6/peeked" % SPP_SEEN4, "what MSG_PEEK saw")
+    reply(edge)
+    eq(len(srv.dgrams()), 1, "datagrams the program saw")
+
+
+@test
+def spp_short_buffer_and_msg_trunc():
+    payload = b"0123456789abcdef"
+    srv = start_spp("-b", "4", "-t")
+    edge = client()
+    send(edge, srv, spp() + payload)
+    expect(srv, 0, src=SPP_SEEN4, data="0123", len=len(payload))
+    srv.stop()
+    # recvmsg with a buffer shorter than the header itself
+    srv = start_spp("-m", "recvmsg", "-b", "4")
+    send(edge, srv, spp() + payload)
+    expect(srv, 0, src=SPP_SEEN4, data="0123", len=4, trunc=1)
+    send(edge, srv, spp() + b"fit")
+    expect(srv, 1, data="fit", len=3, trunc=0)
+
+
+@test
 def spp_untrusted_edge_dropped():
     srv = start_spp(env={"PP_ALLOW": "127.0.0.1/32"})
     bad = client("127.0.0.2")

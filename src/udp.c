@@ -54,6 +54,11 @@
  *     invalid one, a CRC32C mismatch: dropped.
  *   - PP_DIRECT only: passed untouched with the real source.
  *   - anyone else: dropped.
+ * A socket whose PP_PORTS entry is PORT/udp+spp (the entry's spp flag)
+ * takes the 38-byte SPP header of Spectrum and EdgeOne from PP_ALLOW
+ * instead (pp_judge_spp): shorter datagrams, a wrong magic and v2 headers
+ * are dropped, the client reported as for v2.  Replies follow the same
+ * table, without an SPP header.
  * A dropped datagram is never seen by the program: the call receives
  * the next one, which blocks, or fails with EAGAIN, exactly when the
  * program's own call would.  Under MSG_PEEK a bad datagram is really

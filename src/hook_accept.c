@@ -5,13 +5,14 @@
  * accept() on it (sockets inherited from a parent or a launcher), and
  * the answer is cached in the table: accept on any other socket then
  * costs one table load before the real call.  PROXY-only listeners go
- * to pp_accept_proxy() (conn.c).
+ * to pp_accept_proxy() (accept.c).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <sys/syscall.h>
 
+#include "accept.h"
 #include "shim.h"
 
 static int

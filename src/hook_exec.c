@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "handover.h"
+#include "ident.h"
 #include "shim.h"
 #include "spawn_fa.h"
 

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "ident.h"
 #include "shim.h"
 
 enum pp_which { PP_PEER, PP_SOCK };

@@ -43,6 +43,8 @@
 #include <unistd.h>
 
 #include "handover.h"
+#include "hdrio.h"
+#include "ident.h"
 #include "shim.h"
 
 #define PP_UNMATCHED_MAX 32

@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pending.h"
 #include "shim.h"
 
 struct pp_config pp_cfg;

@@ -79,34 +79,6 @@ pp_active(void)
 	return pp_cfg.nports > 0;
 }
 
-/* conn.c: the accept path of PROXY-only listeners. */
-
-/* Classify listening socket fd (at listen() or first accept()); caches
- * the answer in the fd table and returns its kind. */
-enum pp_fdkind pp_classify(int fd);
-
-/* accept/accept4 on a PROXY-only listener (kind PP_FD_LISTEN). */
-int pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags);
-
-struct pp_tlvset;
-
-/*
- * The reason a connection is refused, as logged: a copy in storage the
- * caller owns (never a pointer into a parser or a frame that is gone).
- */
-#define PP_WHY_MAX 128
-
-/*
- * Read the header of connection fd (accepted by someone else: an
- * inherited socket), waiting at most PP_TIMEOUT_MS.  Returns 0 with
- * *info (kind PP_FD_CONN, or PP_FD_NONE for LOCAL/UNKNOWN/UNSPEC) and
- * *tlvs filled, or -1 with the reason copied into why (PP_WHY_MAX
- * bytes, NUL-terminated).  Does not close fd.
- */
-int pp_read_header_wait(int fd, int family, const union pp_sockaddr *peer,
-			socklen_t peerlen, struct pp_fdinfo *info,
-			struct pp_tlvset *tlvs, char why[PP_WHY_MAX]);
-
 /* inherit.c: at load, take over connections an exec handed over, and
  * with PP_INHERIT=1 read the header of inherited connections. */
 void pp_inherit_load(void);
@@ -118,41 +90,6 @@ void pp_inherit_load(void);
  * Called at load; not thread-safe (setenv).
  */
 void pp_handover_environ(void);
-
-/* fork handlers for the pending-connection machinery. */
-void pp_conn_atfork_prepare(void);
-void pp_conn_atfork_parent(void);
-void pp_conn_atfork_child(void);
-
-/* Drop this process's copies of pending and ready connections (a child
- * of any kind of fork); frees them only when free_lists. */
-void pp_conn_forget(bool free_lists);
-
-/*
- * Copy the address a (length alen) into the caller's buffer the way the
- * kernel does: at most *len bytes, *len set to the full length.
- */
-void pp_copy_addr(struct sockaddr *dst, socklen_t *len,
-		  const struct sockaddr *a, socklen_t alen);
-
-/*
- * Is connection entry info still what fd is?  real/reallen is the real
- * answer of getpeername (peer true) or getsockname (peer false) that
- * the caller just fetched: compared with the recorded real peer or local
- * port, no system call; entries without those fall back to the cookie.
- */
-bool pp_conn_matches(int fd, const struct pp_fdinfo *info, bool peer,
-		     const struct sockaddr *real, socklen_t reallen);
-
-/* The cookie of connection entry info on fd after checking that fd is
- * still that socket, or 0 (exec hand-over). */
-uint64_t pp_conn_cookie(int fd, const struct pp_fdinfo *info);
-
-/* Is fd still the socket whose SO_COOKIE is cookie? */
-bool pp_same_socket(int fd, uint64_t cookie);
-
-/* The SO_COOKIE of fd, 0 when it has none. */
-uint64_t pp_socket_cookie(int fd);
 
 /* addr.c: "192.0.2.1:5000", "[2001:db8::1]:5000", "unix:/path" into out. */
 void pp_fmt_addr(const struct sockaddr *sa, socklen_t len, char *out,

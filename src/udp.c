@@ -99,6 +99,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ident.h"
 #include "shim.h"
 #include "udp.h"
 

@@ -197,6 +197,8 @@ pp_not_proxied(int fd, int lfd, const struct pp_fdinfo *linfo)
 	return plain;
 }
 
+/* See accept.h.  Takes pp_pmtx, pp_kmtx and malloc as sections, never
+ * across the real accept. */
 int
 pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
@@ -370,6 +372,7 @@ plain:
 	return fd;
 }
 
+/* See accept.h.  May take pp_poolmtx (pp_pool_note); keeps errno. */
 enum pp_fdkind
 pp_classify(int fd)
 {

@@ -354,6 +354,7 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, char why[PP_WHY_MAX])
 	return true;
 }
 
+/* See hdrio.h.  Takes no lock; allocates through pp_alloc. */
 int
 pp_read_header_wait(int fd, int family, const union pp_sockaddr *peer,
 		    socklen_t peerlen, struct pp_fdinfo *info,

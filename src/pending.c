@@ -428,6 +428,8 @@ out:
  * already (fork from a handler that interrupted an accept). */
 static PP_TLS unsigned pp_fork_held;
 
+/* Before fork: open the pools, then take the pool, knock and pending
+ * locks, each unless this thread holds it already (pp_fork_held). */
 void
 pp_conn_atfork_prepare(void)
 {
@@ -441,6 +443,7 @@ pp_conn_atfork_prepare(void)
 		pp_fork_held |= PP_HOLD_PENDING;
 }
 
+/* After fork, in the parent: release what pp_conn_atfork_prepare took. */
 void
 pp_conn_atfork_parent(void)
 {
@@ -496,6 +499,8 @@ pp_conn_forget(bool free_lists)
 	pthread_cond_init(&pp_pcond, NULL);
 }
 
+/* After fork, in the child: release the locks and drop the parent's
+ * pending and ready connections. */
 void
 pp_conn_atfork_child(void)
 {

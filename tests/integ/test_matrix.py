@@ -474,9 +474,21 @@ def crypt_password(password):
     return p.stdout.decode().strip()
 
 
+def no_early_open_under_asan(what):
+    """Skips under the ASan build when one of the daemon's libraries calls
+    open() from its constructor (libcap-ng, libselinux): that constructor
+    can run before the ASan runtime's own, and the instrumented open hook
+    then touches shadow memory that is not mapped yet.  The plain build
+    serves such calls (the early hooks take the raw system call)."""
+    if pp.ASAN_LIB:
+        raise Skip("the libraries of %s call open() from their "
+                   "constructors, before the ASan runtime initialises" % what)
+
+
 @test(timeout=90)
 def proftpd_standalone():
     need_root("proftpd")
+    no_early_open_under_asan("proftpd (libcap-ng)")
     proftpd = unpacked("proftpd-core", "/usr/sbin/proftpd")
     home = FtpHome()
     uid, gid = home.owner
@@ -528,6 +540,7 @@ def inetutils_ftpd_under_openbsd_inetd():
     # The launcher preloaded: inetd's accept strips the header, and the
     # ftpd it executes per connection takes the addresses by hand-over.
     need_root("inetd")
+    no_early_open_under_asan("ftpd (libcap-ng, through libaudit)")
     inetd = unpacked("openbsd-inetd", "/usr/sbin/inetd")
     ftpd = unpacked("inetutils-ftpd", "/usr/sbin/ftpd")
     if not os.path.isdir("/srv/ftp"):
@@ -626,6 +639,7 @@ def smtp_send(target, subject, src=CLIENT):
 @test(timeout=90)
 def opensmtpd_through_haproxy():
     need_root("smtpd")
+    no_early_open_under_asan("smtpd (libcap-ng)")
     smtpd = unpacked("opensmtpd", "/usr/sbin/smtpd")
     user_ids("opensmtpd")
     user_ids("opensmtpq")

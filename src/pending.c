@@ -164,6 +164,15 @@ pp_knock_again(struct pp_pend *pd, int64_t now, int *knocks, uint64_t *kcookies,
 }
 
 /*
+ * The worker's poll set and snapshot of the pending list, grown as
+ * needed.  Kept here rather than on its stack: a fork child, which has
+ * no worker, frees them (pp_conn_forget) or starts its own with them.
+ */
+static struct pollfd *pp_wk_pfd;
+static struct pp_pend **pp_wk_snap;
+static size_t pp_wk_cap;
+
+/*
  * The worker: finish pending headers, expire them, knock for the ready
  * ones.  Holds pp_pmtx only while it walks the lists, never across poll.
  * It runs with every signal blocked, so nothing here is re-entered and
@@ -172,9 +181,9 @@ pp_knock_again(struct pp_pend *pd, int64_t now, int *knocks, uint64_t *kcookies,
 static void *
 pp_worker(void *arg)
 {
-	struct pollfd *pfd = NULL;
-	struct pp_pend **snap = NULL, *pd, **pp;
-	size_t cap = 0, n, i;
+	struct pollfd *pfd = pp_wk_pfd;
+	struct pp_pend **snap = pp_wk_snap, *pd, **pp;
+	size_t cap = pp_wk_cap, n, i;
 	int64_t now, next;
 	int knocks[PP_KNOCKS_PER_ROUND], nk;
 	uint64_t kcookies[PP_KNOCKS_PER_ROUND];
@@ -195,15 +204,15 @@ pp_worker(void *arg)
 			struct pp_pend **ns = realloc(snap, n * sizeof(*snap));
 
 			if (np != NULL)
-				pfd = np;
+				pfd = pp_wk_pfd = np;
 			if (ns != NULL)
-				snap = ns;
+				snap = pp_wk_snap = ns;
 			if (np == NULL || ns == NULL) {
 				pthread_mutex_unlock(&pp_pmtx);
 				poll(NULL, 0, PP_WORKER_TICK_MS);
 				continue;
 			}
-			cap = n;
+			cap = pp_wk_cap = n;
 		}
 		now = pp_now_ms();
 		next = now + PP_WORKER_TICK_MS;
@@ -484,6 +493,13 @@ pp_conn_forget(bool free_lists)
 			}
 		}
 	}
+	if (free_lists) {
+		free(pp_wk_pfd);
+		free(pp_wk_snap);
+	}
+	pp_wk_pfd = NULL;
+	pp_wk_snap = NULL;
+	pp_wk_cap = 0;
 	pp_pending = NULL;
 	pp_readyq = NULL;
 	pp_pooled = NULL;

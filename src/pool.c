@@ -269,7 +269,9 @@ pp_pool_put(struct pp_pend *pd, int64_t now)
 	msg.family = pd->job.family;
 	msg.lport = pd->job.lport;
 	msg.peerlen = pd->job.peerlen;
-	msg.peer = pd->job.peer;
+	/* Only the bytes accept filled: the rest of the union is stack. */
+	if (msg.peerlen <= sizeof(msg.peer))
+		memcpy(&msg.peer, &pd->job.peer, msg.peerlen);
 	msg.info = pd->info;
 	if (pp_pool_send(pl, pd->job.fd, &msg, pd->job.p.buf) != 0)
 		return false;

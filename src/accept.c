@@ -270,8 +270,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			return -1;
 		}
 		took = true;
-		if (pp_fd_kind(fd) != PP_FD_NONE)
-			pp_fd_clear(fd);
+		pp_fd_fresh(fd);
 		if (peer.sa.sa_family != linfo.family &&
 		    pp_not_proxied(fd, lfd, &linfo))
 			goto plain;

@@ -20,7 +20,7 @@ pp_accept_any(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 	      bool four)
 {
 	enum pp_fdkind kind = PP_FD_PLAIN;
-	int newfd, saved;
+	int newfd;
 
 	if (pp_active()) {
 		kind = pp_fd_kind(fd);
@@ -32,11 +32,8 @@ pp_accept_any(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 	newfd = four ? pp_real.accept4(fd, addr, len, flags)
 		     : pp_real.accept(fd, addr, len);
 	/* A number handed out again: whatever was known of it is stale. */
-	if (newfd >= 0 && pp_fd_kind(newfd) != PP_FD_NONE) {
-		saved = errno;
-		pp_fd_clear(newfd);
-		errno = saved;
-	}
+	if (newfd >= 0)
+		pp_fd_fresh(newfd);
 	return newfd;
 }
 

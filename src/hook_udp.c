@@ -123,17 +123,14 @@ pp_mmsg_rights(int n, const struct mmsghdr *vec)
 PP_EXPORT int
 socket(int domain, int type, int protocol)
 {
-	int fd, saved;
+	int fd;
 
 	if (!pp_ready())
 		return (int)syscall(SYS_socket, domain, type, protocol);
 	fd = pp_real.socket(domain, type, protocol);
 	/* A number handed out again: whatever was known of it is stale. */
-	if (fd >= 0 && pp_fd_kind(fd) != PP_FD_NONE && !pp_foreign_process()) {
-		saved = errno;
-		pp_fd_clear(fd);
-		errno = saved;
-	}
+	if (fd >= 0)
+		pp_fd_fresh(fd);
 	return fd;
 }
 

@@ -165,8 +165,9 @@ pp_knock_again(struct pp_pend *pd, int64_t now, int *knocks, uint64_t *kcookies,
 
 /*
  * The worker's poll set and snapshot of the pending list, grown as
- * needed.  Kept here rather than on its stack: a fork child, which has
- * no worker, frees them (pp_conn_forget) or starts its own with them.
+ * needed; only the worker touches them.  Kept here rather than on its
+ * stack: a fork child, which has no worker, frees them (pp_conn_forget)
+ * or starts its own with them.
  */
 static struct pollfd *pp_wk_pfd;
 static struct pp_pend **pp_wk_snap;
@@ -181,9 +182,8 @@ static size_t pp_wk_cap;
 static void *
 pp_worker(void *arg)
 {
-	struct pollfd *pfd = pp_wk_pfd;
-	struct pp_pend **snap = pp_wk_snap, *pd, **pp;
-	size_t cap = pp_wk_cap, n, i;
+	struct pp_pend *pd, **pp;
+	size_t n, i;
 	int64_t now, next;
 	int knocks[PP_KNOCKS_PER_ROUND], nk;
 	uint64_t kcookies[PP_KNOCKS_PER_ROUND];
@@ -199,28 +199,30 @@ pp_worker(void *arg)
 		n = 0;
 		for (pd = pp_pending; pd != NULL; pd = pd->next)
 			n++;
-		if (n > cap) {
-			struct pollfd *np = realloc(pfd, n * sizeof(*pfd));
-			struct pp_pend **ns = realloc(snap, n * sizeof(*snap));
+		if (n > pp_wk_cap) {
+			struct pollfd *np =
+				realloc(pp_wk_pfd, n * sizeof(*pp_wk_pfd));
+			struct pp_pend **ns =
+				realloc(pp_wk_snap, n * sizeof(*pp_wk_snap));
 
 			if (np != NULL)
-				pfd = pp_wk_pfd = np;
+				pp_wk_pfd = np;
 			if (ns != NULL)
-				snap = pp_wk_snap = ns;
+				pp_wk_snap = ns;
 			if (np == NULL || ns == NULL) {
 				pthread_mutex_unlock(&pp_pmtx);
 				poll(NULL, 0, PP_WORKER_TICK_MS);
 				continue;
 			}
-			cap = pp_wk_cap = n;
+			pp_wk_cap = n;
 		}
 		now = pp_now_ms();
 		next = now + PP_WORKER_TICK_MS;
 		for (i = 0, pd = pp_pending; pd != NULL; pd = pd->next, i++) {
-			snap[i] = pd;
-			pfd[i].fd = pd->job.fd;
-			pfd[i].events = POLLIN;
-			pfd[i].revents = 0;
+			pp_wk_snap[i] = pd;
+			pp_wk_pfd[i].fd = pd->job.fd;
+			pp_wk_pfd[i].events = POLLIN;
+			pp_wk_pfd[i].revents = 0;
 			if (pd->deadline < next)
 				next = pd->deadline;
 		}
@@ -232,22 +234,22 @@ pp_worker(void *arg)
 				next = pd->deadline;
 		pthread_mutex_unlock(&pp_pmtx);
 
-		(void)poll(pfd, n, next > now ? (int)(next - now) : 0);
+		(void)poll(pp_wk_pfd, n, next > now ? (int)(next - now) : 0);
 
 		now = pp_now_ms();
 		nk = 0;
 		pthread_mutex_lock(&pp_pmtx);
 		for (i = 0; i < n; i++) {
-			pd = snap[i];
-			if (pfd[i].revents == 0 && pd->deadline > now)
+			pd = pp_wk_snap[i];
+			if (pp_wk_pfd[i].revents == 0 && pd->deadline > now)
 				continue;
 			if (!pp_same_socket(pd->job.fd, pd->cookie)) {
 				/* Closed behind our back: not ours to touch. */
 				pd->state = PP_PEND_DEAD;
 				continue;
 			}
-			st = pfd[i].revents ? pp_job_step(&pd->job, why)
-					    : PP_STEP_MORE;
+			st = pp_wk_pfd[i].revents ? pp_job_step(&pd->job, why)
+						  : PP_STEP_MORE;
 			if (st == PP_STEP_MORE && pd->deadline <= now) {
 				st = PP_STEP_BAD;
 				pp_why(why, "timeout waiting for the header");

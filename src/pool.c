@@ -341,8 +341,7 @@ pp_pool_take1(struct pp_pool *pl, uint8_t *hdr, int flags,
 		fd = pp_pool_recv(pl, &msg, hdr);
 		if (fd < 0)
 			break;
-		if (pp_fd_kind(fd) != PP_FD_NONE)
-			pp_fd_clear(fd);
+		pp_fd_fresh(fd);
 		pp_job_init(&job, fd, msg.family, &msg.peer, msg.peerlen);
 		job.lport = msg.lport;
 		if (pp_job_push(&job, hdr, msg.hlen, &used) != PP_DONE ||

@@ -641,16 +641,14 @@ def spp_decode(data):
     return addr(data[2:18], cport), addr(data[18:34], pport)
 
 
-@test
-def spp_header_bytes_and_reply_decoded():
-    # A receiver of this file checks the 38 bytes field by field and
-    # answers with an SPP header of its own (as EdgeOne expects of an
-    # origin), which ppsend decodes and removes.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
+def udp_receiver_once(host, answer):
+    """A UDP socket on host that takes one datagram, keeps it in got and
+    replies answer(datagram), on a thread.  Returns (port, got, thread)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(fam, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
     defer(sock.close)
     sock.settimeout(5 * SLOW)
-    port = sock.getsockname()[1]
     got = []
 
     def serve():
@@ -659,9 +657,19 @@ def spp_header_bytes_and_reply_decoded():
         except OSError:
             return
         got.append(data)
-        sock.sendto(data[:38] + b"pong " + data[38:], peer)
+        sock.sendto(answer(data), peer)
     t = threading.Thread(target=serve, daemon=True)
     t.start()
+    return sock.getsockname()[1], got, t
+
+
+@test
+def spp_header_bytes_and_reply_decoded():
+    # A receiver of this file checks the 38 bytes field by field and
+    # answers with an SPP header of its own (as EdgeOne expects of an
+    # origin), which ppsend decodes and removes.
+    port, got, t = udp_receiver_once(
+        "127.0.0.1", lambda data: data[:38] + b"pong " + data[38:])
     r = ppsend("--spp", "--hexdump", "--timeout", 500, "--src",
                "192.0.2.7:40000", "--dst", "198.51.100.1:27015",
                "127.0.0.1", port, stdin=b"ping")
@@ -683,22 +691,7 @@ def spp_header_bytes_and_reply_decoded():
 
 @test(ipv6=True)
 def spp_ipv6_client():
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    sock.bind(("::1", 0))
-    defer(sock.close)
-    sock.settimeout(5 * SLOW)
-    port = sock.getsockname()[1]
-    got = []
-
-    def serve():
-        try:
-            data, peer = sock.recvfrom(65535)
-        except OSError:
-            return
-        got.append(data)
-        sock.sendto(b"bare", peer)
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    port, got, t = udp_receiver_once("::1", lambda data: b"bare")
     r = ppsend("--spp", "--timeout", 500, "--src", "[2001:db8::7]:1",
                "--dst", "[2001:db8::1]:2", "::1", port, stdin=b"x")
     t.join(5 * SLOW)

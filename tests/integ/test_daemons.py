@@ -37,7 +37,7 @@ header.  Nothing leaves loopback: no DNS, no ident, no reverse lookups.
 The daemons need root (vsftpd and sshd drop privileges themselves; exim
 accepts -C from root only).  openbsd-inetd and sendmail conflict with
 xinetd and exim4 as Debian packages: .ci/run unpacks them under
-/opt/ppshim-test (PPSHIM_UNPACKED_DEBS), where the tests look for them
+/opt/ppshim-test (PPSHIM_TEST_OPT), where the tests look for them
 when they are not installed.  A test whose daemon is not installed, or that
 is not run as root, is skipped with the reason.  Daemons run without
 valgrind under make valgrind: they execute setuid, sandboxed and
@@ -1389,21 +1389,26 @@ def holdup_xinetd():
     check_holdups(problems)
 
 
-UNPACKED = os.environ.get("PPSHIM_UNPACKED_DEBS", "/opt/ppshim-test")
+# Where .ci/run and tests/fetch-daemons.sh unpack the daemons that
+# conflict with the installed ones.
+UNPACKED = os.environ.get("PPSHIM_TEST_OPT", "/opt/ppshim-test")
 
 
-def unpacked(package, relpath):
+def unpacked(package, relpath, installed=True):
     """A program of a Debian package that cannot be installed next to the
-    others (it conflicts with xinetd or exim4): .ci/run unpacks it with
-    dpkg-deb -x into UNPACKED/package.  The installed one when there is
-    one."""
-    for path in (os.path.join(UNPACKED, package, relpath.lstrip("/")),
-                 relpath):
+    others (it conflicts with xinetd, exim4 or vsftpd), unpacked with
+    dpkg-deb -x into UNPACKED/package; with installed, the installed one
+    when there is one.  Skip when there is none."""
+    paths = [os.path.join(UNPACKED, package, relpath.lstrip("/"))]
+    if installed:
+        paths.append(relpath)
+    for path in paths:
         if os.access(path, os.X_OK):
             return path
-    raise Skip("%s is not installed nor unpacked in %s (.ci/run: "
-               "apt-get download %s; dpkg-deb -x)" % (
-                   relpath, os.path.join(UNPACKED, package), package))
+    raise Skip("%s is not%s unpacked in %s (.ci/run does it: "
+               "tests/fetch-daemons.sh %s, as root)" % (
+                   relpath, " installed nor" if installed else "",
+                   os.path.join(UNPACKED, package), package))
 
 
 @test(timeout=120)

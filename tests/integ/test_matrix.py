@@ -84,15 +84,16 @@ from pptest import SLOW, Fail, Proc, Skip, check, eq, test  # noqa: E402
 from pptest import free_port, wait_listening  # noqa: E402
 
 _OWN = len(pp._tests)
-from test_daemons import (BACK, CLIENT, FRONT, VERSIONS,  # noqa: E402
-                          FtpClient, HAProxy, daemon_tmp, find,
+from test_daemons import (BACK, CLIENT, FRONT, UNPACKED,  # noqa: E402
+                          VERSIONS, FtpClient, HAProxy, daemon_tmp, find,
                           free_port_range, need_root, read_text, subdir,
                           user_ids, write)
+from test_daemons import unpacked as daemons_unpacked  # noqa: E402
 del pp._tests[_OWN:]  # test_daemons' tests run from their own file
 
 UNTRUSTED = "127.0.0.7"   # in neither PP_ALLOW nor PP_DIRECT
 MONITOR = "127.0.0.9"     # in PP_DIRECT: no header, served as itself
-OPT = os.environ.get("PPSHIM_TEST_OPT", "/opt/ppshim-test")
+OPT = UNPACKED
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 USER, PASSWORD = "ppuser", "pp-Secret-42"
@@ -108,14 +109,10 @@ def matrix_env(port, **extra):
 
 
 def unpacked(package, relpath):
-    """A program of a package tests/fetch-daemons.sh unpacked into
-    OPT/package, or Skip."""
-    path = os.path.join(OPT, package, relpath.lstrip("/"))
-    if not os.access(path, os.X_OK):
-        raise Skip("%s not unpacked in %s (run tests/fetch-daemons.sh "
-                   "%s as root)" % (relpath, os.path.join(OPT, package),
-                                    package))
-    return path
+    """A program of a package unpacked into OPT/package (never an
+    installed copy: the tests use the package's own files there), or
+    Skip."""
+    return daemons_unpacked(package, relpath, installed=False)
 
 
 def unpacked_libs(package):

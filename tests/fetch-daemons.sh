@@ -4,7 +4,7 @@
 #
 # Some daemons of the test matrix conflict with daemons the suite also tests
 # (pure-ftpd, proftpd and inetutils-ftpd with vsftpd: ftp-server; opensmtpd
-# with exim4: mail-transport-agent; openbsd-inetd with xinetd:
+# and sendmail with exim4: mail-transport-agent; openbsd-inetd with xinetd:
 # inet-superserver).  Installing one would remove the other.  Instead, each
 # is downloaded with apt-get download, together with the packages apt would
 # install with it, and unpacked with dpkg-deb -x into a directory of its own:
@@ -18,17 +18,18 @@
 # needs a library it brought along, LD_LIBRARY_PATH.  System users a daemon
 # needs by name (compiled in) are created here, as its postinst would.
 #
-# .ci/run calls it after its own apt-get install (and after unpacking
-# sendmail for test_daemons.py the same way).
+# .ci/run calls it after its own apt-get install.
 #
 # Usage, as root:  sh tests/fetch-daemons.sh [PKG...]
-# Without arguments, the packages the matrix tests need.  Idempotent: a
-# package already unpacked at the version apt offers is left as it is.
+# Without arguments, the packages the matrix tests and test_daemons.py
+# (openbsd-inetd, sendmail) need.  Idempotent: a package already
+# unpacked at the version apt offers is left as it is.
 # Exit status: 0 when every package is there, 1 otherwise.
 set -u
 
 opt=${PPSHIM_TEST_OPT:-/opt/ppshim-test}
-default_pkgs="pure-ftpd proftpd-core opensmtpd inetutils-ftpd openbsd-inetd"
+default_pkgs="pure-ftpd proftpd-core opensmtpd inetutils-ftpd openbsd-inetd
+	sendmail"
 
 # The packages apt would install with PKG (PKG included), as "name=version".
 closure() {

@@ -91,12 +91,4 @@ size_t pp_handover_parse(const char *value,
  */
 void pp_tlv_envvalue(const uint8_t *v, size_t len, char *out, size_t cap);
 
-/*
- * Remember the TLVs of connection cookie (lock-free, async-signal-safe;
- * a small ring of the most recent ones), and find them again.  get
- * returns false and an empty set when the cookie is not there.
- */
-void pp_tlvcache_put(uint64_t cookie, const struct pp_tlvset *t);
-bool pp_tlvcache_get(uint64_t cookie, struct pp_tlvset *t);
-
 #endif /* PP_HANDOVER_H */

@@ -46,6 +46,7 @@
 #include "hdrio.h"
 #include "ident.h"
 #include "shim.h"
+#include "tlvcache.h"
 
 #define PP_UNMATCHED_MAX 32
 

@@ -38,6 +38,7 @@
 #include "pending.h"
 #include "pool.h"
 #include "shim.h"
+#include "tlvcache.h"
 
 #define PP_WORKER_TICK_MS 20
 #define PP_KNOCKS_PER_ROUND 64

@@ -10,6 +10,7 @@
 
 #include "handover.h"
 #include "pp_parse.h"
+#include "tlvcache.h"
 
 static struct pp_handover
 sample(int fd, uint64_t cookie)

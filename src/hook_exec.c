@@ -45,6 +45,7 @@
 #include "handover.h"
 #include "ident.h"
 #include "shim.h"
+#include "tlvcache.h"
 #include "spawn_fa.h"
 
 extern char **environ;
@@ -352,8 +353,14 @@ pp_exec_done(struct pp_execenv *x)
 	errno = saved;
 }
 
-PP_EXPORT int
-execve(const char *path, char *const argv[], char *const envp[])
+/*
+ * The bodies of execve and execvpe.  The other exec* functions call
+ * these, never the exported names: a call to an exported name from
+ * inside the library could be bound to another preloaded library's
+ * definition, which would then see the environment twice.
+ */
+static int
+pp_execve(const char *path, char *const argv[], char *const envp[])
 {
 	struct pp_execenv x;
 	int ret;
@@ -367,8 +374,8 @@ execve(const char *path, char *const argv[], char *const envp[])
 	return ret;
 }
 
-PP_EXPORT int
-execvpe(const char *file, char *const argv[], char *const envp[])
+static int
+pp_execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	struct pp_execenv x;
 	int ret;
@@ -385,15 +392,27 @@ execvpe(const char *file, char *const argv[], char *const envp[])
 }
 
 PP_EXPORT int
+execve(const char *path, char *const argv[], char *const envp[])
+{
+	return pp_execve(path, argv, envp);
+}
+
+PP_EXPORT int
+execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	return pp_execvpe(file, argv, envp);
+}
+
+PP_EXPORT int
 execv(const char *path, char *const argv[])
 {
-	return execve(path, argv, environ);
+	return pp_execve(path, argv, environ);
 }
 
 PP_EXPORT int
 execvp(const char *file, char *const argv[])
 {
-	return execvpe(file, argv, environ);
+	return pp_execvpe(file, argv, environ);
 }
 
 PP_EXPORT int
@@ -441,7 +460,7 @@ execl(const char *path, const char *arg, ...)
 	va_start(ap, arg);
 	PP_GATHER_ARGS(argv, arg, ap);
 	va_end(ap);
-	return execve(path, argv, environ);
+	return pp_execve(path, argv, environ);
 }
 
 PP_EXPORT int
@@ -453,7 +472,7 @@ execlp(const char *file, const char *arg, ...)
 	va_start(ap, arg);
 	PP_GATHER_ARGS(argv, arg, ap);
 	va_end(ap);
-	return execvpe(file, argv, environ);
+	return pp_execvpe(file, argv, environ);
 }
 
 PP_EXPORT int
@@ -467,7 +486,7 @@ execle(const char *path, const char *arg, ...)
 	PP_GATHER_ARGS(argv, arg, ap);
 	envp = va_arg(ap, char *const *);
 	va_end(ap);
-	return execve(path, argv, envp);
+	return pp_execve(path, argv, envp);
 }
 
 /*

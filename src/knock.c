@@ -190,8 +190,9 @@ out:
 
 /*
  * Knock on listener lfd so that whoever waits on it calls accept.  Runs
- * on the worker, with no lock held.  Uses raw system calls: the knock is
- * ours, none of the program's business.
+ * on the worker, with no lock held.  The listener's name is read through
+ * pp_real (it is the program's socket); the knocking socket is made with
+ * raw system calls (it is ours, none of the program's business: real.h).
  *
  * The address: the listener's own, or for a wildcard a loopback address
  * that exists on every host: 127.0.0.1 for 0.0.0.0; for [::] with

@@ -8,6 +8,27 @@
  * the binding runs, a hook re-entered from dlsym's own allocations on
  * the same thread must not call through the table: pp_binding() tells
  * it to use the raw system call instead.
+ *
+ * How the library reaches the kernel: three routes, one rule each.
+ *
+ * 1. pp_real.NAME, for a call ppshim hooks, made on the program's
+ *    behalf or on the program's descriptors: the real accept of a hook,
+ *    the peek and read of a header, the listener's name for a knock,
+ *    and the close of a connection it accepted and never handed over.
+ *    It goes where the program's own call would have gone: to libc, or
+ *    to a library preloaded after ppshim.  Never the exported name
+ *    itself: inside the library that can bind to another preloaded
+ *    library's definition, or back into our own hook.  The exec family
+ *    calls its static bodies in hook_exec.c for the same reason.
+ * 2. syscall(SYS_NAME), for what is the library's alone and must stay
+ *    invisible to the program and to other interposers: the sockets it
+ *    makes for itself (the knock, the log socket, the pool pair), and
+ *    any call made where pp_real cannot be used: while pp_binding(),
+ *    before pp_ready() (the hook falls through to the kernel), and in a
+ *    fork child that drops what its parent was holding
+ *    (pp_conn_forget).
+ * 3. Plain libc, for everything ppshim does not hook (poll, setsockopt,
+ *    malloc, getenv...): no interposer of ours stands in between.
  */
 #ifndef PP_REAL_H
 #define PP_REAL_H

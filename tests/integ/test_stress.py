@@ -625,8 +625,10 @@ def torn_latencies(srv, n, pause=0.03):
 def make_prefork_latency_test(procs, reuseport):
     def prefork_latency():
         # A header completed by the worker of one process reaches the
-        # program within 100 ms (99th percentile), whichever of the
-        # processes blocked in accept takes the knock.  -U: each process
+        # program, whichever of the processes blocked in accept takes
+        # the knock: the 99th percentile within 1 s, where a knock lost
+        # to the wrong process would wait for PP_TIMEOUT_MS (5 s) or for
+        # ever.  The figures printed are for reading, not a speed test.  -U: each process
         # has its own SO_REUSEPORT listener, all opened before the fork.
         srv = torture("-m", "prefork", "-P", str(procs),
                       *(["-U"] if reuseport else []),
@@ -638,7 +640,7 @@ def make_prefork_latency_test(procs, reuseport):
         print("# %d processes, %d torn headers: p50 %.1f ms, p99 %.1f ms, "
               "max %.1f ms" % (procs, n, p50 * 1000, p99 * 1000,
                                lat[-1] * 1000))
-        check(p99 < 0.1 * SLOW, "p99 %.3f s" % p99)
+        check(p99 < 1.0 * SLOW, "p99 %.3f s" % p99)
     prefork_latency.__name__ = "prefork_%d_%storn_header_p99" % (
         procs, "reuseport_" if reuseport else "")
     test(timeout=180)(prefork_latency)

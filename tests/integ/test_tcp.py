@@ -731,7 +731,10 @@ def sockserv(mode, *args, env=None, host="127.0.0.1"):
 def no_hold(srv, shape, rounds=4):
     """After each bad connection of this shape, the server's accept
     returns at once (no "slow-accept": the server measures each call),
-    and the next good client is served within 100 ms."""
+    and the next good client is served well before PP_TIMEOUT_MS (3 s),
+    which a connection held until its timeout would take.  The bounds
+    (250 ms for an accept call, 1 s for a client) tell a hold from a
+    loaded machine; they are not a speed measurement (make bench)."""
     for i in range(rounds):
         shape(srv)
         # Long enough for an accept stuck until the next client to show.
@@ -739,13 +742,13 @@ def no_hold(srv, shape, rounds=4):
         t0 = time.monotonic()
         good(srv, what="%s %d: next good client" % (shape.__name__, i))
         dt = time.monotonic() - t0
-        check(dt < 0.1 * SLOW, "%s %d: next good client served after "
+        check(dt < 1.0 * SLOW, "%s %d: next good client served after "
               "%.3fs" % (shape.__name__, i, dt))
     time.sleep(0.1)
     errors = [ln for ln in srv.lines() if ln.startswith("accept-error")
               and ln != "accept-error errno=ECONNABORTED"]
     errors += [ln for ln in srv.lines() if ln.startswith("slow-accept")
-               and int(ln.split("=")[1]) > 100 * SLOW]
+               and int(ln.split("=")[1]) > 250 * SLOW]
     check(not errors, "%s: %r" % (shape.__name__, errors[:3]))
 
 

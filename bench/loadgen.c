@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "bstat.h"
+#include "target.h"
 #include "pp_parse.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -79,7 +80,7 @@
 enum lg_mode { LG_NONE, LG_V1, LG_V2 };
 
 struct lg_target {
-	char name[32];
+	char name[BT_NAME_MAX];
 	struct sockaddr_in addr;
 	enum lg_mode mode;
 	pid_t pid;
@@ -167,51 +168,21 @@ usage(void)
 static bool
 parse_target(const char *spec, struct lg_target *t)
 {
-	char buf[128], *eq, *hp, *slash, *mode = NULL, *pid = NULL, *colon;
-	const char *host = "127.0.0.1";
-	long port;
+	struct bt_target b;
 
-	if (strlen(spec) >= sizeof(buf))
+	if (!bt_parse_target(spec, &b))
 		return false;
-	strcpy(buf, spec);
-	eq = strchr(buf, '=');
-	if (eq == NULL || eq == buf || (size_t)(eq - buf) >= sizeof(t->name))
-		return false;
-	*eq = '\0';
-	strcpy(t->name, buf);
-	hp = eq + 1;
-	slash = strchr(hp, '/');
-	if (slash != NULL) {
-		*slash = '\0';
-		mode = slash + 1;
-		slash = strchr(mode, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			pid = slash + 1;
-		}
-	}
-	colon = strrchr(hp, ':');
-	if (colon != NULL) {
-		*colon = '\0';
-		host = hp;
-		hp = colon + 1;
-	}
-	port = strtol(hp, NULL, 10);
-	if (port <= 0 || port > 65535)
-		return false;
-	memset(&t->addr, 0, sizeof(t->addr));
-	t->addr.sin_family = AF_INET;
-	t->addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &t->addr.sin_addr) != 1)
-		return false;
-	t->mode = LG_V2;
-	if (mode != NULL && strcmp(mode, "v1") == 0)
+	memcpy(t->name, b.name, sizeof(t->name));
+	t->addr = b.addr;
+	t->pid = b.pid;
+	if (strcmp(b.mode, "v1") == 0)
 		t->mode = LG_V1;
-	else if (mode != NULL && strcmp(mode, "none") == 0)
+	else if (strcmp(b.mode, "none") == 0)
 		t->mode = LG_NONE;
-	else if (mode != NULL && *mode && strcmp(mode, "v2") != 0)
+	else if (b.mode[0] == '\0' || strcmp(b.mode, "v2") == 0)
+		t->mode = LG_V2;
+	else
 		return false;
-	t->pid = pid != NULL ? (pid_t)strtol(pid, NULL, 10) : 0;
 	return true;
 }
 

@@ -36,15 +36,16 @@
 #include <unistd.h>
 
 #include "bstat.h"
+#include "target.h"
 #include "pp_parse.h"
 
 #define UB_MAX 2048
 #define UB_LOST_MS 20
 
 struct ub_target {
-	char name[32];
+	char name[BT_NAME_MAX];
 	struct sockaddr_in addr;
-	bool v2;  /* a header: v2, or SPP when spp */
+	bool v2; /* a header: v2, or SPP when spp */
 	bool spp;
 	pid_t pid;
 	int fd;
@@ -79,50 +80,16 @@ usage(void)
 static bool
 parse_target(const char *spec, struct ub_target *t)
 {
-	char buf[128], *eq, *hp, *slash, *mode = NULL, *pid = NULL, *colon;
-	const char *host = "127.0.0.1";
-	long port;
+	struct bt_target b;
 
-	if (strlen(spec) >= sizeof(buf))
+	if (!bt_parse_target(spec, &b))
 		return false;
-	strcpy(buf, spec);
-	eq = strchr(buf, '=');
-	if (eq == NULL || eq == buf || (size_t)(eq - buf) >= sizeof(t->name))
-		return false;
-	*eq = '\0';
-	strcpy(t->name, buf);
-	hp = eq + 1;
-	slash = strchr(hp, '/');
-	if (slash != NULL) {
-		*slash = '\0';
-		mode = slash + 1;
-		slash = strchr(mode, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			pid = slash + 1;
-		}
-	}
-	colon = strrchr(hp, ':');
-	if (colon != NULL) {
-		*colon = '\0';
-		host = hp;
-		hp = colon + 1;
-	}
-	port = strtol(hp, NULL, 10);
-	if (port <= 0 || port > 65535)
-		return false;
-	memset(&t->addr, 0, sizeof(t->addr));
-	t->addr.sin_family = AF_INET;
-	t->addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &t->addr.sin_addr) != 1)
-		return false;
-	t->spp = mode != NULL && strcmp(mode, "spp") == 0;
-	t->v2 = t->spp || mode == NULL || *mode == '\0' ||
-		strcmp(mode, "v2") == 0;
-	if (!t->v2 && strcmp(mode, "none") != 0)
-		return false;
-	t->pid = pid != NULL ? (pid_t)strtol(pid, NULL, 10) : 0;
-	return true;
+	memcpy(t->name, b.name, sizeof(t->name));
+	t->addr = b.addr;
+	t->pid = b.pid;
+	t->spp = strcmp(b.mode, "spp") == 0;
+	t->v2 = t->spp || b.mode[0] == '\0' || strcmp(b.mode, "v2") == 0;
+	return t->v2 || strcmp(b.mode, "none") == 0;
 }
 
 /* npool SPP headers: client 10.x.y.z (IPv4-mapped) and port as for v2,

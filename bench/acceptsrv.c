@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "pp_parse.h"
+#include "target.h"
 
 #define AS_MAX_THREADS 256
 #define AS_BUF 2048
@@ -141,12 +142,9 @@ main(int argc, char **argv)
 			goto usage;
 		}
 	}
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	if (port <= 0 || port > 65535 || threads < 1 ||
+	if (!bt_sockaddr(addr, port, &sin) || threads < 1 ||
 	    threads > AS_MAX_THREADS || procs < 1 || procs > AS_MAX_THREADS ||
-	    secs <= 0 || inet_pton(AF_INET, addr, &sin.sin_addr) != 1)
+	    secs <= 0)
 		goto usage;
 	signal(SIGPIPE, SIG_IGN);
 	lfd = socket(AF_INET, SOCK_STREAM, 0);

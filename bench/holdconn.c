@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "pp_parse.h"
+#include "target.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -92,7 +93,6 @@ main(int argc, char **argv)
 	char *slash;
 	int c, i, n = 0, held = 0, failed = 0, v2 = 1, port = 0, secs = 900;
 
-	memset(&to, 0, sizeof(to));
 	while ((c = getopt(argc, argv, "t:n:d:")) != -1) {
 		switch (c) {
 		case 't':
@@ -110,11 +110,8 @@ main(int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (port <= 0 || port > 65535 || n <= 0 || secs <= 0)
+	if (!bt_sockaddr("127.0.0.1", port, &to) || n <= 0 || secs <= 0)
 		goto usage;
-	to.sin_family = AF_INET;
-	to.sin_port = htons((uint16_t)port);
-	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);

@@ -11,6 +11,16 @@
 #include "target.h"
 
 bool
+bt_sockaddr(const char *addr, long port, struct sockaddr_in *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	out->sin_port = htons((uint16_t)port);
+	return port > 0 && port <= 65535 &&
+	       inet_pton(AF_INET, addr, &out->sin_addr) == 1;
+}
+
+bool
 bt_parse_target(const char *spec, struct bt_target *t)
 {
 	char buf[128], *eq, *hp, *slash, *mode = NULL, *pid = NULL, *colon;
@@ -43,12 +53,7 @@ bt_parse_target(const char *spec, struct bt_target *t)
 		hp = colon + 1;
 	}
 	port = strtol(hp, NULL, 10);
-	if (port <= 0 || port > 65535)
-		return false;
-	memset(&t->addr, 0, sizeof(t->addr));
-	t->addr.sin_family = AF_INET;
-	t->addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &t->addr.sin_addr) != 1)
+	if (!bt_sockaddr(host, port, &t->addr))
 		return false;
 	if (mode != NULL && strlen(mode) >= sizeof(t->mode))
 		return false;

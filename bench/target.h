@@ -20,6 +20,10 @@ struct bt_target {
 	pid_t pid;               /* PID, 0 when absent */
 };
 
+/* Fills *out with IPv4 address addr and port.  Returns false when port
+ * is not 1..65535 or addr is not an IPv4 address. */
+bool bt_sockaddr(const char *addr, long port, struct sockaddr_in *out);
+
 /* Parses spec into *t.  Returns false (t undefined) when the name is
  * empty or too long, the port is not 1..65535, ADDR is not an IPv4
  * address or MODE is too long; MODE itself is the caller's to check. */

@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "bstat.h"
+#include "target.h"
 #include "pp_parse.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -79,10 +80,8 @@
 enum lg_mode { LG_NONE, LG_V1, LG_V2 };
 
 struct lg_target {
-	char name[32];
-	struct sockaddr_in addr;
+	struct bt_target id; /* name, address, mode, server pid */
 	enum lg_mode mode;
-	pid_t pid;
 	bool nuisance; /* -N named it */
 	char *pool;    /* npool payloads of stride bytes */
 	uint16_t *plen;
@@ -167,51 +166,18 @@ usage(void)
 static bool
 parse_target(const char *spec, struct lg_target *t)
 {
-	char buf[128], *eq, *hp, *slash, *mode = NULL, *pid = NULL, *colon;
-	const char *host = "127.0.0.1";
-	long port;
+	const char *m = t->id.mode;
 
-	if (strlen(spec) >= sizeof(buf))
+	if (!bt_parse_target(spec, &t->id))
 		return false;
-	strcpy(buf, spec);
-	eq = strchr(buf, '=');
-	if (eq == NULL || eq == buf || (size_t)(eq - buf) >= sizeof(t->name))
-		return false;
-	*eq = '\0';
-	strcpy(t->name, buf);
-	hp = eq + 1;
-	slash = strchr(hp, '/');
-	if (slash != NULL) {
-		*slash = '\0';
-		mode = slash + 1;
-		slash = strchr(mode, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			pid = slash + 1;
-		}
-	}
-	colon = strrchr(hp, ':');
-	if (colon != NULL) {
-		*colon = '\0';
-		host = hp;
-		hp = colon + 1;
-	}
-	port = strtol(hp, NULL, 10);
-	if (port <= 0 || port > 65535)
-		return false;
-	memset(&t->addr, 0, sizeof(t->addr));
-	t->addr.sin_family = AF_INET;
-	t->addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &t->addr.sin_addr) != 1)
-		return false;
-	t->mode = LG_V2;
-	if (mode != NULL && strcmp(mode, "v1") == 0)
+	if (strcmp(m, "v1") == 0)
 		t->mode = LG_V1;
-	else if (mode != NULL && strcmp(mode, "none") == 0)
+	else if (strcmp(m, "none") == 0)
 		t->mode = LG_NONE;
-	else if (mode != NULL && *mode && strcmp(mode, "v2") != 0)
+	else if (m[0] == '\0' || strcmp(m, "v2") == 0)
+		t->mode = LG_V2;
+	else
 		return false;
-	t->pid = pid != NULL ? (pid_t)strtol(pid, NULL, 10) : 0;
 	return true;
 }
 
@@ -251,7 +217,7 @@ build_pool(struct lg_target *t)
 		h.transport = PP_TP_STREAM;
 		adv_source(i, &h.src.sin);
 		h.srclen = sizeof(h.src.sin);
-		h.dst.sin = t->addr;
+		h.dst.sin = t->id.addr;
 		h.dstlen = sizeof(h.dst.sin);
 		n = 0;
 		if (t->mode == LG_V1)
@@ -293,8 +259,8 @@ lg_open(const struct lg_target *t, uint32_t src)
 			return -1;
 		}
 	}
-	if (connect(fd, (const struct sockaddr *)&t->addr, sizeof(t->addr)) !=
-		    0 &&
+	if (connect(fd, (const struct sockaddr *)&t->id.addr,
+		    sizeof(t->id.addr)) != 0 &&
 	    errno != EINPROGRESS) {
 		close(fd);
 		return -1;
@@ -781,8 +747,8 @@ main(int argc, char **argv)
 	raise_nofile();
 	run.nslots = ntargets;
 	for (k = 0; k < ntargets; k++) {
-		run.names[k] = targets[k].name;
-		run.pids[k] = targets[k].pid;
+		run.names[k] = targets[k].id.name;
+		run.pids[k] = targets[k].id.pid;
 		targets[k].nuisance = nuisance == NULL;
 		build_pool(&targets[k]);
 	}
@@ -831,8 +797,8 @@ main(int argc, char **argv)
 			s.slot = k;
 			s.round = r;
 			s.srv_cpu = s.srv_ticks = -1;
-			if (targets[k].pid > 0)
-				bs_proc_cpu(targets[k].pid, &c0, &t0);
+			if (targets[k].id.pid > 0)
+				bs_proc_cpu(targets[k].id.pid, &c0, &t0);
 			cli0 = bs_self_cpu();
 			atomic_store(&issued, 0);
 			cur.target = k;
@@ -844,8 +810,8 @@ main(int argc, char **argv)
 			pthread_barrier_wait(&bar);
 			merge(&s, cur.start);
 			s.cli_cpu = bs_self_cpu() - cli0;
-			if (targets[k].pid > 0 &&
-			    bs_proc_cpu(targets[k].pid, &c1, &t1)) {
+			if (targets[k].id.pid > 0 &&
+			    bs_proc_cpu(targets[k].id.pid, &c1, &t1)) {
 				s.srv_cpu = c1 - c0;
 				s.srv_ticks = t1 - t0;
 			}
@@ -854,7 +820,7 @@ main(int argc, char **argv)
 					"round %d %-10s %8.0f/s p50 %7.1f "
 					"p99 %8.1f us cpu %6.2f us/conn "
 					"errors %llu\n",
-					r, targets[k].name,
+					r, targets[k].id.name,
 					s.secs > 0 ? s.count / s.secs : 0,
 					s.p50_us, s.p99_us,
 					s.count && s.srv_cpu >= 0

@@ -4,26 +4,36 @@
 # BENCH_BUILDDIR and BENCH_LIB); see bench/README.md for every figure.
 #
 # Parts (BENCH_PARTS, default all, in this order):
-#   tcp       nginx, one worker, three modes kept running on three ports:
-#             native proxy_protocol, no proxy_protocol under the shim,
-#             no header and no shim (the ceiling); plus a fourth nginx
-#             under the shim whose port is not PROXY-only (bystander).
-#             Alternating half-second slices, paired ratios, A/A check.
+#   tcp       nginx, one worker, four modes kept running on four ports:
+#             native proxy_protocol, no proxy_protocol under the shim
+#             (ppshim), native proxy_protocol plus the floor preload
+#             (bench/floor.c: the two system calls ppshim adds, nothing
+#             else), no header and no shim (plain, the ceiling); plus an
+#             nginx under the shim whose port is not PROXY-only
+#             (bystander).  Alternating slices, paired ratios, A/A check.
 #   syscalls  system calls per connection on the server side (strace -c;
 #             perf tracepoints at full load when perf has them)
-#   silent    the tcp comparison with one silent connection held open on
-#             the native and shim ports
+#   silent    one silent connection held open on the native port and on
+#             a second ppshim nginx, against the ppshim nginx without one
+#             (BENCH_SILENT_ROUNDS rounds)
 #   parse     the parser and CRC32C micro-benchmark
 #   udp       datagrams/s through an echo server: under the shim, alone
 #             (no header), and parsing the header itself (udpecho -n)
 #   accept    accept4 durations of an event-loop server under the shim
 #             while silent, trickling and garbage clients hit it
+#   scale     nginx memory with BENCH_HOLD keep-alive connections held
+#             open, ppshim against native; accept throughput of acceptsrv
+#             with 1, 2, 8, 32 threads and a prefork group of 16; the
+#             descriptor table's memory against the highest descriptor
 #
-# Environment (all optional): BENCH_ROUNDS (20), BENCH_SLICE (0.5),
+# Environment (all optional): BENCH_QUICK (1: a short run, about a
+# third of the time, with fewer rounds and counts), BENCH_ROUNDS (20),
+# BENCH_SILENT_ROUNDS (2 x BENCH_ROUNDS), BENCH_SLICE (0.5),
 # BENCH_INFLIGHT (16), BENCH_PP (v2 or v1), BENCH_STRACE_N (2000),
-# BENCH_PERF_N (20000), BENCH_PORT (18400: ports BENCH_PORT+1..+22),
+# BENCH_PERF_N (20000), BENCH_PORT (18400: ports BENCH_PORT+1..+44),
 # BENCH_SRV_CPU (0), BENCH_CLI_CPU (1), BENCH_ACCEPT_SECS (12),
-# BENCH_MAX_SECONDS (1200: the whole run is stopped after that).
+# BENCH_HOLD (10000), BENCH_MAX_SECONDS (1200: the whole run is stopped
+# after that).
 #
 # Everything runs on loopback and stops by itself.  Servers are pinned to
 # BENCH_SRV_CPU and the clients to BENCH_CLI_CPU; as root both run at
@@ -32,33 +42,52 @@ set -eu
 
 B=${BENCH_BUILDDIR:?run through make bench}
 LIB=${BENCH_LIB:?run through make bench}
+FLOOR=${BENCH_FLOOR:?run through make bench}
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-ROUNDS=${BENCH_ROUNDS:-20}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	ROUNDS=${BENCH_ROUNDS:-8}
+	STRACE_N=${BENCH_STRACE_N:-500}
+	PERF_N=${BENCH_PERF_N:-5000}
+	ACCEPT_SECS=${BENCH_ACCEPT_SECS:-6}
+	HOLD=${BENCH_HOLD:-2000}
+else
+	ROUNDS=${BENCH_ROUNDS:-20}
+	STRACE_N=${BENCH_STRACE_N:-2000}
+	PERF_N=${BENCH_PERF_N:-20000}
+	ACCEPT_SECS=${BENCH_ACCEPT_SECS:-12}
+	HOLD=${BENCH_HOLD:-10000}
+fi
+SILENT_ROUNDS=${BENCH_SILENT_ROUNDS:-$((2 * ROUNDS))}
 SLICE=${BENCH_SLICE:-0.5}
 INFLIGHT=${BENCH_INFLIGHT:-16}
 PP=${BENCH_PP:-v2}
-STRACE_N=${BENCH_STRACE_N:-2000}
-PERF_N=${BENCH_PERF_N:-20000}
 BASE=${BENCH_PORT:-18400}
 SCPU=${BENCH_SRV_CPU:-0}
 CCPU=${BENCH_CLI_CPU:-1}
-ACCEPT_SECS=${BENCH_ACCEPT_SECS:-12}
 MAXSECS=${BENCH_MAX_SECONDS:-1200}
-PARTS=${BENCH_PARTS:-tcp syscalls silent parse udp accept}
+PARTS=${BENCH_PARTS:-tcp syscalls silent parse udp accept scale}
 
 P_NATIVE=$((BASE + 1))
 P_SHIM=$((BASE + 2))
 P_PLAIN=$((BASE + 3))
 P_BYST=$((BASE + 4))
+P_FLOOR=$((BASE + 5))
+P_SHIMQ=$((BASE + 6))
 P_USHIM=$((BASE + 11))
 P_UPLAIN=$((BASE + 12))
 P_UNATIVE=$((BASE + 13))
 P_USPP=$((BASE + 14))
 P_ACC=$((BASE + 21))
 P_ACCREF=$((BASE + 22))
+P_KA_SHIM=$((BASE + 31))
+P_KA_NATIVE=$((BASE + 32))
+P_FDGROW=$((BASE + 33))
+P_KA_PLAIN=$((BASE + 34))
+P_AS=$((BASE + 35)) # acceptsrv: P_AS .. P_AS+9
 
-for f in "$LIB" "$B/bench/loadgen" "$B/bench/parsebench" \
-	"$B/bench/udpbench" "$B/bench/udpecho" "$B/bench/acceptlat"; do
+for f in "$LIB" "$FLOOR" "$B/bench/loadgen" "$B/bench/parsebench" \
+	"$B/bench/udpbench" "$B/bench/udpecho" "$B/bench/acceptlat" \
+	"$B/bench/acceptsrv" "$B/bench/fdgrow" "$B/bench/holdconn"; do
 	if [ ! -e "$f" ]; then
 		echo "run.sh: $f is missing (make bench)" >&2
 		exit 1
@@ -107,18 +136,27 @@ have() {
 	command -v "$1" >/dev/null 2>&1
 }
 
-# nginx_conf NAME PORT LISTEN-SUFFIX
+# nginx_conf NAME PORT LISTEN-SUFFIX [CONNECTIONS]: CONNECTIONS (4096)
+# is worker_connections; above 4096 keep-alive lasts ten minutes.
 nginx_conf() {
 	mkdir -p "$tmp/$1/logs"
+	wc=${4:-4096}
+	nofile=$((wc * 2 + 64))
+	hard=$(ulimit -Hn)
+	if [ "$hard" != unlimited ] && [ "$nofile" -gt "$hard" ]; then
+		nofile=$hard
+	fi
 	cat > "$tmp/$1/nginx.conf" <<EOF
 daemon off;
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile $nofile;
 pid $tmp/$1/nginx.pid;
 error_log $tmp/$1/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections $wc; }
 http {
 	access_log off;
+	keepalive_timeout $([ "$wc" -gt 4096 ] && echo 600s || echo 75s);
 	client_body_temp_path $tmp/$1;
 	proxy_temp_path $tmp/$1;
 	fastcgi_temp_path $tmp/$1;
@@ -232,8 +270,10 @@ if have git && git -C "$SRCDIR" rev-parse --short HEAD >/dev/null 2>&1; then
 	echo "source:  $(git -C "$SRCDIR" rev-parse --short HEAD)$dirty"
 fi
 echo "command: make bench (BENCH_ROUNDS=$ROUNDS BENCH_SLICE=$SLICE" \
-	"BENCH_INFLIGHT=$INFLIGHT BENCH_PP=$PP)"
+	"BENCH_INFLIGHT=$INFLIGHT BENCH_PP=$PP${BENCH_QUICK:+ BENCH_QUICK=1})"
 echo "servers on CPU $SCPU, clients on CPU $CCPU${NICE:+, both at nice -20}"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the start"
+started_at=$(date +%s)
 
 want() {
 	case " $PARTS " in
@@ -249,11 +289,21 @@ if want tcp || want syscalls || want silent; then
 	nginx_conf shim "$P_SHIM" ""
 	nginx_conf plain "$P_PLAIN" ""
 	nginx_conf byst "$P_BYST" ""
+	nginx_conf floor "$P_FLOOR" " proxy_protocol"
+	nginx_conf shimq "$P_SHIMQ" ""
 	start native $SRV nginx -p "$tmp/native" -c "$tmp/native/nginx.conf"
 	N_NATIVE=$started
 	start shim LD_PRELOAD="$LIB" PP_PORTS="$P_SHIM" $SRV \
 		nginx -p "$tmp/shim" -c "$tmp/shim/nginx.conf"
 	N_SHIM=$started
+	# Native parsing plus the two system calls ppshim adds: the floor.
+	start floor LD_PRELOAD="$FLOOR" $SRV \
+		nginx -p "$tmp/floor" -c "$tmp/floor/nginx.conf"
+	N_FLOOR=$started
+	# A second ppshim nginx, for the silent connection.
+	start shimq LD_PRELOAD="$LIB" PP_PORTS="$P_SHIMQ" $SRV \
+		nginx -p "$tmp/shimq" -c "$tmp/shimq/nginx.conf"
+	N_SHIMQ=$started
 	start plain $SRV nginx -p "$tmp/plain" -c "$tmp/plain/nginx.conf"
 	N_PLAIN=$started
 	# Preloaded, but its port is not PROXY-only: must cost nothing.
@@ -264,19 +314,24 @@ if want tcp || want syscalls || want silent; then
 	wait_tcp "$P_SHIM" "$PP"
 	wait_tcp "$P_PLAIN" none
 	wait_tcp "$P_BYST" none
+	wait_tcp "$P_FLOOR" "$PP"
+	wait_tcp "$P_SHIMQ" "$PP"
 fi
 
-TARGETS="-t native=$P_NATIVE/$PP/${N_NATIVE:-0} -t shim=$P_SHIM/$PP/${N_SHIM:-0}
+TARGETS="-t native=$P_NATIVE/$PP/${N_NATIVE:-0}
+	-t ppshim=$P_SHIM/$PP/${N_SHIM:-0}
 	-t plain=$P_PLAIN/none/${N_PLAIN:-0}"
 
 if want tcp; then
 	say "TCP: nginx, $ROUNDS rounds of $SLICE s slices, $INFLIGHT" \
 		"connections in flight, $PP headers"
 	$CLI "$B/bench/loadgen" $TARGETS \
+		-t "floor=$P_FLOOR/$PP/$N_FLOOR" \
 		-t "bystander=$P_BYST/none/$N_BYST" \
 		-t "native2=$P_NATIVE/$PP/$N_NATIVE" \
-		-R shim/native -R shim/plain -R native/plain \
-		-R bystander/plain -A native2/native \
+		-R ppshim/native -R floor/native -R ppshim/floor \
+		-R ppshim/plain -R native/plain -R bystander/plain \
+		-A native2/native \
 		-r "$ROUNDS" -s "$SLICE" -c "$INFLIGHT" -o "$tmp/tcp.csv" |
 		tee "$tmp/tcp.txt"
 fi
@@ -286,13 +341,17 @@ if want syscalls; then
 		"$STRACE_N connections, 4 in flight)"
 	if have strace; then
 		strace_run native "$N_NATIVE" "$P_NATIVE" "$PP"
-		strace_run shim "$N_SHIM" "$P_SHIM" "$PP"
+		strace_run ppshim "$N_SHIM" "$P_SHIM" "$PP"
+		strace_run floor "$N_FLOOR" "$P_FLOOR" "$PP"
 		strace_run plain "$N_PLAIN" "$P_PLAIN" none
 		strace_run bystander "$N_BYST" "$P_BYST" none
 		echo "-- PROXY-only port: ppshim against nginx's own" \
 			"proxy_protocol"
-		compare_calls native "$tmp/strace.native" shim \
-			"$tmp/strace.shim" "$STRACE_N"
+		compare_calls native "$tmp/strace.native" ppshim \
+			"$tmp/strace.ppshim" "$STRACE_N"
+		echo "-- the floor: ppshim against native + floor.c"
+		compare_calls floor "$tmp/strace.floor" ppshim \
+			"$tmp/strace.ppshim" "$STRACE_N"
 		echo "-- port not PROXY-only: preloaded against not preloaded"
 		compare_calls plain "$tmp/strace.plain" bystander \
 			"$tmp/strace.bystander" "$STRACE_N"
@@ -308,10 +367,11 @@ if want syscalls; then
 		say "System calls per connection at full load (perf" \
 			"tracepoints, $PERF_N connections, $INFLIGHT in flight)"
 		perf_run native "$N_NATIVE" "$P_NATIVE" "$PP"
-		perf_run shim "$N_SHIM" "$P_SHIM" "$PP"
+		perf_run ppshim "$N_SHIM" "$P_SHIM" "$PP"
+		perf_run floor "$N_FLOOR" "$P_FLOOR" "$PP"
 		perf_run plain "$N_PLAIN" "$P_PLAIN" none
 		perf_run bystander "$N_BYST" "$P_BYST" none
-		for m in native shim plain bystander; do
+		for m in native ppshim floor plain bystander; do
 			awk -F, -v m="$m" -v n="$PERF_N" '
 				$3 ~ /sys_enter/ {
 					e = $3; sub(/.*sys_enter_?/, "", e)
@@ -328,22 +388,33 @@ if want syscalls; then
 fi
 
 if want silent; then
-	say "TCP with one silent connection held open on the native and" \
-		"shim ports"
-	$CLI "$B/bench/loadgen" $TARGETS -q 1 -N native,shim \
-		-R shim/native -R shim/plain -A native/plain \
-		-r "$ROUNDS" -s "$SLICE" -c "$INFLIGHT" | tee "$tmp/silent.txt"
+	# ppshim_q holds the silent connection (a connection the shim
+	# parks as pending: its worker thread runs while it is open), native
+	# holds one too (nginx just waits on it); ppshim, the same build on
+	# another nginx, holds none.
+	say "TCP with one silent connection held open on native and" \
+		"ppshim_q, $SILENT_ROUNDS rounds"
+	$CLI "$B/bench/loadgen" -t "native=$P_NATIVE/$PP/${N_NATIVE:-0}" \
+		-t "ppshim_q=$P_SHIMQ/$PP/${N_SHIMQ:-0}" \
+		-t "ppshim=$P_SHIM/$PP/${N_SHIM:-0}" \
+		-t "native2=$P_NATIVE/$PP/${N_NATIVE:-0}" \
+		-q 1 -N native,ppshim_q \
+		-R ppshim_q/native -R ppshim_q/ppshim -R ppshim/native \
+		-A native2/native \
+		-r "$SILENT_ROUNDS" -s "$SLICE" -c "$INFLIGHT" |
+		tee "$tmp/silent.txt"
 fi
 
 if want tcp || want syscalls || want silent; then
-	for m in native shim plain byst; do
+	for m in native shim plain byst floor shimq; do
 		if grep -v 'signal process started' "$tmp/$m/logs/error.log" |
 			grep -q .; then
 			echo "-- nginx $m error log (last lines):"
 			tail -n 5 "$tmp/$m/logs/error.log"
 		fi
 	done
-	for p in ${N_NATIVE:-} ${N_SHIM:-} ${N_PLAIN:-} ${N_BYST:-}; do
+	for p in ${N_NATIVE:-} ${N_SHIM:-} ${N_PLAIN:-} ${N_BYST:-} \
+		${N_FLOOR:-} ${N_SHIMQ:-}; do
 		kill "$p" 2>/dev/null || true
 	done
 fi
@@ -370,13 +441,13 @@ if want udp; then
 	sleep 0.5
 	if $B/bench/udpbench -t "probe=$P_USHIM/v2" -r 1 -W 0 -s 0.2 \
 		2>/dev/null | grep -q 'RESULT.* count=[1-9]'; then
-		$CLI "$B/bench/udpbench" -t "shim=$P_USHIM/v2/$U_SHIM" \
+		$CLI "$B/bench/udpbench" -t "ppshim=$P_USHIM/v2/$U_SHIM" \
 			-t "spp=$P_USPP/spp/$U_SPP" \
 			-t "plain=$P_UPLAIN/none/$U_PLAIN" \
 			-t "native=$P_UNATIVE/v2/$U_NATIVE" \
 			-t "plain2=$P_UPLAIN/none/$U_PLAIN" \
-			-R shim/plain -R spp/plain -R spp/shim \
-			-R shim/native -R native/plain \
+			-R ppshim/plain -R spp/plain -R spp/ppshim \
+			-R ppshim/native -R native/plain \
 			-A plain2/plain -r "$ROUNDS" -s "$SLICE" |
 			tee "$tmp/udp.txt"
 	else
@@ -407,5 +478,155 @@ if want accept; then
 	echo "shim:      $(grep '^ACCEPT' "$tmp/acc.out" || echo none)"
 	echo "reference: $(grep '^ACCEPT' "$tmp/accref.out" || echo none)"
 fi
+
+# rss_kb PID: the resident size of a process, kB.
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# lib_rss_kb PID NAME: the resident kB of the mappings of files whose
+# path contains NAME (text, data and bss of a library).
+lib_rss_kb() {
+	awk -v n="$2" '/^[0-9a-f]+-[0-9a-f]+ / { m = index($0, n) > 0; next }
+		m && /^Rss:/ { s += $2 } END { print s + 0 }' "/proc/$1/smaps"
+}
+
+# hold MODE PID PORT HEADER: HOLD keep-alive connections on the nginx
+# PID, and its resident size before and with them.
+hold() {
+	before=$(rss_kb "$2")
+	start "hold_$1" $CLI "$B/bench/holdconn" -t "$3/$4" -n "$HOLD" \
+		-d "$MAXSECS"
+	h=$started
+	i=0
+	until grep -q '^HELD' "$tmp/hold_$1.out" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 1500 ] || break
+		sleep 0.2
+	done
+	sleep 1
+	after=$(rss_kb "$2")
+	echo "SCALE keepalive mode=$1 $(grep '^HELD' "$tmp/hold_$1.out" |
+		cut -d' ' -f2-) rss_before_kb=$before rss_after_kb=$after" \
+		"bytes_per_conn=$(((after - before) * 1024 / HOLD))" \
+		"lib_rss_kb=$(lib_rss_kb "$2" libppshim)"
+	kill "$h" 2>/dev/null || true
+}
+
+if want scale; then
+	say "Scale: $HOLD keep-alive connections held open on one nginx" \
+		"(HTTP/1.1, one request each)"
+	for m in kashim kanative kaplain; do
+		case $m in
+		kashim) p=$P_KA_SHIM l="" ;;
+		kanative) p=$P_KA_NATIVE l=" proxy_protocol" ;;
+		kaplain) p=$P_KA_PLAIN l="" ;;
+		esac
+		nginx_conf "$m" "$p" "$l" $((HOLD + 1024))
+	done
+	start kashim LD_PRELOAD="$LIB" PP_PORTS="$P_KA_SHIM" $SRV \
+		nginx -p "$tmp/kashim" -c "$tmp/kashim/nginx.conf"
+	K_SHIM=$started
+	start kanative $SRV nginx -p "$tmp/kanative" \
+		-c "$tmp/kanative/nginx.conf"
+	K_NATIVE=$started
+	start kaplain $SRV nginx -p "$tmp/kaplain" -c "$tmp/kaplain/nginx.conf"
+	K_PLAIN=$started
+	wait_tcp "$P_KA_SHIM" "$PP"
+	wait_tcp "$P_KA_NATIVE" "$PP"
+	wait_tcp "$P_KA_PLAIN" none
+	hold ppshim "$K_SHIM" "$P_KA_SHIM" "$PP" | tee "$tmp/scale.txt"
+	hold native "$K_NATIVE" "$P_KA_NATIVE" "$PP" | tee -a "$tmp/scale.txt"
+	hold plain "$K_PLAIN" "$P_KA_PLAIN" none | tee -a "$tmp/scale.txt"
+	kill "$K_SHIM" "$K_NATIVE" "$K_PLAIN" 2>/dev/null || true
+	awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+	       d[v["mode"]] = v["rss_after_kb"] - v["rss_before_kb"]; n = v["n"] }
+	     END { printf "per held connection, ppshim - plain: %.0f bytes;" \
+		   " native - plain: %.0f bytes\n", (d["ppshim"] - d["plain"]) \
+		   * 1024 / n, (d["native"] - d["plain"]) * 1024 / n }' \
+		"$tmp/scale.txt"
+
+	say "Scale: accept throughput, acceptsrv (blocking accept, all" \
+		"threads on CPU $SCPU), ppshim against native (-n)"
+	targets=""
+	ratios=""
+	as_pids=""
+	i=0
+	for j in 1 2 8 32; do
+		start "as_s$j" LD_PRELOAD="$LIB" PP_PORTS="$((P_AS + i))" $SRV \
+			"$B/bench/acceptsrv" -p "$((P_AS + i))" -j "$j" \
+			-d "$MAXSECS"
+		targets="$targets -t ppshim_t$j=$((P_AS + i))/$PP/$started"
+		as_pids="$as_pids $started"
+		start "as_n$j" $SRV "$B/bench/acceptsrv" -n \
+			-p "$((P_AS + i + 1))" -j "$j" -d "$MAXSECS"
+		targets="$targets -t native_t$j=$((P_AS + i + 1))/$PP/$started"
+		as_pids="$as_pids $started"
+		ratios="$ratios -R ppshim_t$j/native_t$j"
+		wait_tcp "$((P_AS + i))" "$PP"
+		wait_tcp "$((P_AS + i + 1))" "$PP"
+		i=$((i + 2))
+	done
+	$CLI "$B/bench/loadgen" $targets $ratios -r "$ROUNDS" -s "$SLICE" \
+		-c $((INFLIGHT * 2)) | tee "$tmp/accept_threads.txt"
+	for p in $as_pids; do
+		kill "$p" 2>/dev/null || true
+	done
+
+	say "Scale: a prefork group of 16 processes (acceptsrv -f 16)"
+	start as_sf LD_PRELOAD="$LIB" PP_PORTS="$((P_AS + 8))" $SRV \
+		"$B/bench/acceptsrv" -p "$((P_AS + 8))" -f 16 -d "$MAXSECS"
+	AS_SF=$started
+	start as_nf $SRV "$B/bench/acceptsrv" -n -p "$((P_AS + 9))" -f 16 \
+		-d "$MAXSECS"
+	AS_NF=$started
+	wait_tcp "$((P_AS + 8))" "$PP"
+	wait_tcp "$((P_AS + 9))" "$PP"
+	$CLI "$B/bench/loadgen" -t "ppshim_f16=$((P_AS + 8))/$PP" \
+		-t "native_f16=$((P_AS + 9))/$PP" \
+		-t "native_f16b=$((P_AS + 9))/$PP" \
+		-R ppshim_f16/native_f16 -A native_f16b/native_f16 \
+		-r "$ROUNDS" -s "$SLICE" -c $((INFLIGHT * 2)) |
+		tee "$tmp/prefork.txt"
+	kill "$AS_SF" "$AS_NF" 2>/dev/null || true
+
+	say "Scale: the descriptor table, one PROXY-only listener dup2'd" \
+		"onto higher numbers (limit $(ulimit -Hn))"
+	top=$(($(ulimit -Hn) - 1))
+	fds="100 1000 1023 1024 2047 2048 4095 4096 8192 16383 $top"
+	"$B/bench/fdgrow" -p "$P_FDGROW" $fds > "$tmp/fg.plain"
+	env LD_PRELOAD="$LIB" PP_PORTS="$P_FDGROW" "$B/bench/fdgrow" \
+		-p "$P_FDGROW" $fds > "$tmp/fg.shim"
+	paste -d' ' "$tmp/fg.plain" "$tmp/fg.shim" | awk '
+		{ for (i = 2; i <= NF; i++) { split($i, kv, "=")
+			  v[i] = kv[2] } }
+		NR == 1 { next }
+		NR == 2 { rp = v[3]; vp = v[4]; rs = v[7]; vs = v[8]
+			  printf "%-10s %14s %14s %14s\n", "highest fd",
+				"rss kB: plain", "ppshim", "vsz kB: ppshim"
+			  printf "%-10s %14d %14d %14d   (baseline)\n", "-",
+				rp, rs, vs; next }
+		{ printf "%-10s %+14d %+14d %+14d\n", v[2], v[3] - rp,
+			  v[7] - rs, v[8] - vs }'
+fi
+
+say "Summary (medians over the rounds; p25..p75)"
+if [ -f "$tmp/tcp.txt" ]; then
+	awk '/^RESULT slot=(floor|native|ppshim|plain) / {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "%-8s %9.0f conn/s  IQR %5.1f%%  %7.2f us CPU/conn\n",
+			v["slot"], v["rate"], v["iqr_pct"], v["cpu_us"] }' \
+		"$tmp/tcp.txt"
+fi
+for f in tcp silent udp accept_threads prefork; do
+	[ -f "$tmp/$f.txt" ] || continue
+	awk -v part="$f" '/^RATIO / {
+		for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "%-8s %-22s rate %.3f (%.3f..%.3f)  cpu/op %.3f" \
+			" (%.3f..%.3f)\n", part, $2, v["rate"], v["rate_p25"],
+			v["rate_p75"], v["cpu"], v["cpu_p25"], v["cpu_p75"] }' \
+		"$tmp/$f.txt"
+done
+echo "run time: $(($(date +%s) - started_at)) s"
 
 say "done"

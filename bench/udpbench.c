@@ -36,17 +36,16 @@
 #include <unistd.h>
 
 #include "bstat.h"
+#include "target.h"
 #include "pp_parse.h"
 
 #define UB_MAX 2048
 #define UB_LOST_MS 20
 
 struct ub_target {
-	char name[32];
-	struct sockaddr_in addr;
-	bool v2;  /* a header: v2, or SPP when spp */
+	struct bt_target id; /* name, address, mode, server pid */
+	bool v2;             /* a header: v2, or SPP when spp */
 	bool spp;
-	pid_t pid;
 	int fd;
 	uint8_t *hdrs; /* npool headers of hlen bytes */
 	size_t hlen;
@@ -79,50 +78,13 @@ usage(void)
 static bool
 parse_target(const char *spec, struct ub_target *t)
 {
-	char buf[128], *eq, *hp, *slash, *mode = NULL, *pid = NULL, *colon;
-	const char *host = "127.0.0.1";
-	long port;
+	const char *m = t->id.mode;
 
-	if (strlen(spec) >= sizeof(buf))
+	if (!bt_parse_target(spec, &t->id))
 		return false;
-	strcpy(buf, spec);
-	eq = strchr(buf, '=');
-	if (eq == NULL || eq == buf || (size_t)(eq - buf) >= sizeof(t->name))
-		return false;
-	*eq = '\0';
-	strcpy(t->name, buf);
-	hp = eq + 1;
-	slash = strchr(hp, '/');
-	if (slash != NULL) {
-		*slash = '\0';
-		mode = slash + 1;
-		slash = strchr(mode, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			pid = slash + 1;
-		}
-	}
-	colon = strrchr(hp, ':');
-	if (colon != NULL) {
-		*colon = '\0';
-		host = hp;
-		hp = colon + 1;
-	}
-	port = strtol(hp, NULL, 10);
-	if (port <= 0 || port > 65535)
-		return false;
-	memset(&t->addr, 0, sizeof(t->addr));
-	t->addr.sin_family = AF_INET;
-	t->addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &t->addr.sin_addr) != 1)
-		return false;
-	t->spp = mode != NULL && strcmp(mode, "spp") == 0;
-	t->v2 = t->spp || mode == NULL || *mode == '\0' ||
-		strcmp(mode, "v2") == 0;
-	if (!t->v2 && strcmp(mode, "none") != 0)
-		return false;
-	t->pid = pid != NULL ? (pid_t)strtol(pid, NULL, 10) : 0;
-	return true;
+	t->spp = strcmp(m, "spp") == 0;
+	t->v2 = t->spp || m[0] == '\0' || strcmp(m, "v2") == 0;
+	return t->v2 || strcmp(m, "none") == 0;
 }
 
 /* npool SPP headers: client 10.x.y.z (IPv4-mapped) and port as for v2,
@@ -150,9 +112,9 @@ setup_spp(struct ub_target *t)
 		d[1] = 0xEC;
 		d[12] = d[13] = d[28] = d[29] = 0xff;
 		memcpy(d + 14, &ip, 4);
-		memcpy(d + 30, &t->addr.sin_addr, 4);
+		memcpy(d + 30, &t->id.addr.sin_addr, 4);
 		memcpy(d + 34, &port, 2);
-		memcpy(d + 36, &t->addr.sin_port, 2);
+		memcpy(d + 36, &t->id.addr.sin_port, 2);
 	}
 }
 
@@ -164,8 +126,8 @@ setup_target(struct ub_target *t)
 	int i, bufsz = 1 << 20;
 
 	t->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (t->fd < 0 ||
-	    connect(t->fd, (struct sockaddr *)&t->addr, sizeof(t->addr)) != 0) {
+	if (t->fd < 0 || connect(t->fd, (struct sockaddr *)&t->id.addr,
+				 sizeof(t->id.addr)) != 0) {
 		perror("udpbench: socket");
 		exit(1);
 	}
@@ -181,7 +143,7 @@ setup_target(struct ub_target *t)
 	h.command = PP_CMD_PROXY;
 	h.family = PP_FAM_INET;
 	h.transport = PP_TP_DGRAM;
-	h.dst.sin = t->addr;
+	h.dst.sin = t->id.addr;
 	h.dstlen = sizeof(h.dst.sin);
 	h.src.sin.sin_family = AF_INET;
 	h.srclen = sizeof(h.src.sin);
@@ -347,8 +309,8 @@ main(int argc, char **argv)
 		usage();
 	run.nslots = ntargets;
 	for (k = 0; k < ntargets; k++) {
-		run.names[k] = targets[k].name;
-		run.pids[k] = targets[k].pid;
+		run.names[k] = targets[k].id.name;
+		run.pids[k] = targets[k].id.pid;
 		setup_target(&targets[k]);
 	}
 	for (i = 0; i < nr; i++)
@@ -366,13 +328,13 @@ main(int argc, char **argv)
 			s.slot = k;
 			s.round = r;
 			s.srv_cpu = s.srv_ticks = -1;
-			if (targets[k].pid > 0)
-				bs_proc_cpu(targets[k].pid, &c0, &t0);
+			if (targets[k].id.pid > 0)
+				bs_proc_cpu(targets[k].id.pid, &c0, &t0);
 			cli0 = bs_self_cpu();
 			run_slice(&targets[k], ++sliceno, slice_s, &s);
 			s.cli_cpu = bs_self_cpu() - cli0;
-			if (targets[k].pid > 0 &&
-			    bs_proc_cpu(targets[k].pid, &c1, &t1)) {
+			if (targets[k].id.pid > 0 &&
+			    bs_proc_cpu(targets[k].id.pid, &c1, &t1)) {
 				s.srv_cpu = c1 - c0;
 				s.srv_ticks = t1 - t0;
 			}
@@ -380,7 +342,7 @@ main(int argc, char **argv)
 				fprintf(stderr,
 					"round %d %-10s %8.0f/s p50 %7.1f us "
 					"lost %llu\n",
-					r, targets[k].name,
+					r, targets[k].id.name,
 					s.secs > 0 ? s.count / s.secs : 0,
 					s.p50_us, (unsigned long long)s.errors);
 			if (r >= 0)

@@ -46,19 +46,19 @@
 
 #include "pp_parse.h"
 
-#define PP_EXIT_OK 0
-#define PP_EXIT_NOMATCH 1
-#define PP_EXIT_CONN 2
+#define PS_EXIT_OK 0
+#define PS_EXIT_NOMATCH 1
+#define PS_EXIT_CONN 2
 
-#define PP_DEFAULT_TIMEOUT_MS 5000
-#define PP_TLV_AREA_MAX 65535 /* the v2 length field */
-#define PP_LINE_MAX 4096      /* longest first line --expect looks at */
-#define PP_IO_SIZE 65536
-#define PP_UDP_MAX 65507  /* largest UDP payload over IPv4 */
-#define PP_SSL_FLAGS 0x01 /* client connected over TLS */
+#define PS_DEFAULT_TIMEOUT_MS 5000
+#define PS_TLV_AREA_MAX 65535 /* the v2 length field */
+#define PS_LINE_MAX 4096      /* longest first line --expect looks at */
+#define PS_IO_SIZE 65536
+#define PS_UDP_MAX 65507  /* largest UDP payload over IPv4 */
+#define PS_SSL_FLAGS 0x01 /* client connected over TLS */
 
 /* The options, once parsed and checked. */
-struct pp_opts {
+struct ps_opts {
 	int version; /* 1, 2, or 0 until decided */
 	bool udp;
 	bool spp; /* the 38-byte SPP header instead (implies udp) */
@@ -85,27 +85,27 @@ struct pp_opts {
 };
 
 /* TLVs in the order given; ssl-* values gather in one SSL TLV. */
-static uint8_t pp_tlv[PP_TLV_AREA_MAX];
-static size_t pp_tlv_len;
-static uint8_t pp_ssl[PP_TLV_AREA_MAX];
-static size_t pp_ssl_len;
-static size_t pp_ssl_at; /* where the SSL TLV goes in pp_tlv */
-static bool pp_have_ssl;
+static uint8_t ps_tlv[PS_TLV_AREA_MAX];
+static size_t ps_tlv_len;
+static uint8_t ps_ssl[PS_TLV_AREA_MAX];
+static size_t ps_ssl_len;
+static size_t ps_ssl_at; /* where the SSL TLV goes in ps_tlv */
+static bool ps_have_ssl;
 
 /* The header as sent, for --hexdump and to spot a server echoing it. */
-static uint8_t pp_hdr[PP_V2_MAX];
-static size_t pp_hdr_len;
+static uint8_t ps_hdr[PP_V2_MAX];
+static size_t ps_hdr_len;
 
-static uint8_t pp_io[PP_IO_SIZE];
+static uint8_t ps_io[PS_IO_SIZE];
 
-struct pp_tlv_name {
+struct ps_tlv_name {
 	const char *name;
 	uint8_t type;
 	bool ssl_sub;
 };
 
 /* clang-format off */
-static const struct pp_tlv_name pp_tlv_names[] = {
+static const struct ps_tlv_name ps_tlv_names[] = {
 	{ "alpn",        PP_TLV_ALPN,           false },
 	{ "authority",   PP_TLV_AUTHORITY,      false },
 	{ "noop",        PP_TLV_NOOP,           false },
@@ -119,53 +119,53 @@ static const struct pp_tlv_name pp_tlv_names[] = {
 };
 /* clang-format on */
 
-#define PP_NTLV_NAMES (sizeof(pp_tlv_names) / sizeof(pp_tlv_names[0]))
+#define PS_NTLV_NAMES (sizeof(ps_tlv_names) / sizeof(ps_tlv_names[0]))
 
 enum {
-	PP_OPT_SRC = 0x100,
-	PP_OPT_DST,
-	PP_OPT_LOCAL,
-	PP_OPT_UNKNOWN,
-	PP_OPT_TLV,
-	PP_OPT_CRC,
-	PP_OPT_DRAFT,
-	PP_OPT_SPLIT,
-	PP_OPT_DELAY,
-	PP_OPT_BIND,
-	PP_OPT_HEXDUMP,
-	PP_OPT_UDP,
-	PP_OPT_SPP,
-	PP_OPT_TIMEOUT,
-	PP_OPT_EXPECT,
-	PP_OPT_HELP,
-	PP_OPT_VERSION,
+	PS_OPT_SRC = 0x100,
+	PS_OPT_DST,
+	PS_OPT_LOCAL,
+	PS_OPT_UNKNOWN,
+	PS_OPT_TLV,
+	PS_OPT_CRC,
+	PS_OPT_DRAFT,
+	PS_OPT_SPLIT,
+	PS_OPT_DELAY,
+	PS_OPT_BIND,
+	PS_OPT_HEXDUMP,
+	PS_OPT_UDP,
+	PS_OPT_SPP,
+	PS_OPT_TIMEOUT,
+	PS_OPT_EXPECT,
+	PS_OPT_HELP,
+	PS_OPT_VERSION,
 };
 
-static const struct option pp_longopts[] = {
-	{ "src", required_argument, NULL, PP_OPT_SRC },
-	{ "dst", required_argument, NULL, PP_OPT_DST },
-	{ "local", no_argument, NULL, PP_OPT_LOCAL },
-	{ "unknown", no_argument, NULL, PP_OPT_UNKNOWN },
-	{ "tlv", required_argument, NULL, PP_OPT_TLV },
-	{ "crc32c", no_argument, NULL, PP_OPT_CRC },
-	{ "draft", no_argument, NULL, PP_OPT_DRAFT },
-	{ "split", required_argument, NULL, PP_OPT_SPLIT },
-	{ "delay", required_argument, NULL, PP_OPT_DELAY },
-	{ "bind", required_argument, NULL, PP_OPT_BIND },
-	{ "hexdump", no_argument, NULL, PP_OPT_HEXDUMP },
-	{ "udp", no_argument, NULL, PP_OPT_UDP },
-	{ "spp", no_argument, NULL, PP_OPT_SPP },
-	{ "timeout", required_argument, NULL, PP_OPT_TIMEOUT },
-	{ "expect", required_argument, NULL, PP_OPT_EXPECT },
-	{ "help", no_argument, NULL, PP_OPT_HELP },
-	{ "version", no_argument, NULL, PP_OPT_VERSION },
+static const struct option ps_longopts[] = {
+	{ "src", required_argument, NULL, PS_OPT_SRC },
+	{ "dst", required_argument, NULL, PS_OPT_DST },
+	{ "local", no_argument, NULL, PS_OPT_LOCAL },
+	{ "unknown", no_argument, NULL, PS_OPT_UNKNOWN },
+	{ "tlv", required_argument, NULL, PS_OPT_TLV },
+	{ "crc32c", no_argument, NULL, PS_OPT_CRC },
+	{ "draft", no_argument, NULL, PS_OPT_DRAFT },
+	{ "split", required_argument, NULL, PS_OPT_SPLIT },
+	{ "delay", required_argument, NULL, PS_OPT_DELAY },
+	{ "bind", required_argument, NULL, PS_OPT_BIND },
+	{ "hexdump", no_argument, NULL, PS_OPT_HEXDUMP },
+	{ "udp", no_argument, NULL, PS_OPT_UDP },
+	{ "spp", no_argument, NULL, PS_OPT_SPP },
+	{ "timeout", required_argument, NULL, PS_OPT_TIMEOUT },
+	{ "expect", required_argument, NULL, PS_OPT_EXPECT },
+	{ "help", no_argument, NULL, PS_OPT_HELP },
+	{ "version", no_argument, NULL, PS_OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
-static void pp_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ps_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
-pp_msg(const char *fmt, ...)
+ps_msg(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -176,11 +176,11 @@ pp_msg(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void pp_usage_error(const char *fmt, ...)
+static void ps_usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 
 static void
-pp_usage_error(const char *fmt, ...)
+ps_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -193,7 +193,7 @@ pp_usage_error(const char *fmt, ...)
 }
 
 static void
-pp_help(void)
+ps_help(void)
 {
 	printf("Usage: ppsend [OPTION]... HOST PORT\n"
 	       "Connect to HOST PORT, send a PROXY protocol header, then "
@@ -257,14 +257,14 @@ pp_help(void)
 	       "Exit status: 0 done or matched, 1 no match, 2 connection "
 	       "refused, reset,\n"
 	       "closed or timed out, 64 usage error.  See ppsend(1).\n",
-	       PP_DEFAULT_TIMEOUT_MS);
+	       PS_DEFAULT_TIMEOUT_MS);
 }
 
 /* ===== Option parsing ===== */
 
 /* A decimal number in [min, max], or a usage error naming the option. */
 static long
-pp_number(const char *opt, const char *s, long min, long max)
+ps_number(const char *opt, const char *s, long min, long max)
 {
 	char *end;
 	long v;
@@ -272,14 +272,14 @@ pp_number(const char *opt, const char *s, long min, long max)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-		pp_usage_error("%s: '%s': expected a number from %ld to %ld",
+		ps_usage_error("%s: '%s': expected a number from %ld to %ld",
 			       opt, s, min, max);
 	return v;
 }
 
 /* Parse a port 0..65535 in decimal; false when s is not one. */
 static bool
-pp_port(const char *s, uint16_t *port)
+ps_port(const char *s, uint16_t *port)
 {
 	unsigned long v;
 	char *end;
@@ -300,7 +300,7 @@ pp_port(const char *s, uint16_t *port)
  * any syntax error.
  */
 static bool
-pp_parse_addr(const char *s, bool need_port, union pp_sockaddr *a)
+ps_parse_addr(const char *s, bool need_port, union pp_sockaddr *a)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	const char *host, *port = NULL;
@@ -329,7 +329,7 @@ pp_parse_addr(const char *s, bool need_port, union pp_sockaddr *a)
 			port = q + 1;
 		}
 	}
-	if (port != NULL && !pp_port(port, &p))
+	if (port != NULL && !ps_port(port, &p))
 		return false;
 	if (port == NULL && need_port)
 		return false;
@@ -348,14 +348,14 @@ pp_parse_addr(const char *s, bool need_port, union pp_sockaddr *a)
 }
 
 static socklen_t
-pp_salen(const union pp_sockaddr *a)
+ps_salen(const union pp_sockaddr *a)
 {
 	return a->sa.sa_family == AF_INET6 ? sizeof(a->sin6) : sizeof(a->sin);
 }
 
 /* "1.2.3.4:5" or "[::1]:5" into buf. */
 static const char *
-pp_fmt_addr(const union pp_sockaddr *a, char *buf, size_t size)
+ps_fmt_addr(const union pp_sockaddr *a, char *buf, size_t size)
 {
 	char h[INET6_ADDRSTRLEN];
 
@@ -372,7 +372,7 @@ pp_fmt_addr(const union pp_sockaddr *a, char *buf, size_t size)
 }
 
 static int
-pp_hexval(char c)
+ps_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -388,7 +388,7 @@ pp_hexval(char c)
  * "0x".  Returns the length, or a usage error.
  */
 static size_t
-pp_tlv_value(const char *arg, const char *v, uint8_t *out, size_t cap)
+ps_tlv_value(const char *arg, const char *v, uint8_t *out, size_t cap)
 {
 	size_t n = 0, len;
 	int hi, lo;
@@ -397,13 +397,13 @@ pp_tlv_value(const char *arg, const char *v, uint8_t *out, size_t cap)
 		v += 2;
 		len = strlen(v);
 		if (len % 2 != 0)
-			pp_usage_error("--tlv '%s': odd number of hex digits",
+			ps_usage_error("--tlv '%s': odd number of hex digits",
 				       arg);
 		for (; *v != '\0'; v += 2) {
-			hi = pp_hexval(v[0]);
-			lo = pp_hexval(v[1]);
+			hi = ps_hexval(v[0]);
+			lo = ps_hexval(v[1]);
 			if (hi < 0 || lo < 0)
-				pp_usage_error("--tlv '%s': '%c%c' is not hex",
+				ps_usage_error("--tlv '%s': '%c%c' is not hex",
 					       arg, v[0], v[1]);
 			if (n == cap)
 				goto too_long;
@@ -417,24 +417,24 @@ pp_tlv_value(const char *arg, const char *v, uint8_t *out, size_t cap)
 	memcpy(out, v, len);
 	return len;
 too_long:
-	pp_usage_error("--tlv '%.40s...': the TLVs exceed the %d bytes a v2 "
+	ps_usage_error("--tlv '%.40s...': the TLVs exceed the %d bytes a v2 "
 		       "header can carry",
-		       arg, PP_TLV_AREA_MAX);
+		       arg, PS_TLV_AREA_MAX);
 }
 
-/* Append type, 16-bit length, value to area (size PP_TLV_AREA_MAX). */
+/* Append type, 16-bit length, value to area (size PS_TLV_AREA_MAX). */
 static void
-pp_tlv_append(const char *arg, uint8_t *area, size_t *len, uint8_t type,
+ps_tlv_append(const char *arg, uint8_t *area, size_t *len, uint8_t type,
 	      const char *value)
 {
 	size_t n;
 
-	if (PP_TLV_AREA_MAX - *len < 3)
-		pp_usage_error("--tlv '%.40s': the TLVs exceed the %d bytes a "
+	if (PS_TLV_AREA_MAX - *len < 3)
+		ps_usage_error("--tlv '%.40s': the TLVs exceed the %d bytes a "
 			       "v2 header can carry",
-			       arg, PP_TLV_AREA_MAX);
-	n = pp_tlv_value(arg, value, area + *len + 3,
-			 PP_TLV_AREA_MAX - *len - 3);
+			       arg, PS_TLV_AREA_MAX);
+	n = ps_tlv_value(arg, value, area + *len + 3,
+			 PS_TLV_AREA_MAX - *len - 3);
 	area[*len] = type;
 	area[*len + 1] = (uint8_t)(n >> 8);
 	area[*len + 2] = (uint8_t)n;
@@ -443,7 +443,7 @@ pp_tlv_append(const char *arg, uint8_t *area, size_t *len, uint8_t type,
 
 /* One --tlv TYPE=VALUE. */
 static void
-pp_add_tlv(const char *arg)
+ps_add_tlv(const char *arg)
 {
 	const char *eq = strchr(arg, '=');
 	char name[32];
@@ -452,25 +452,25 @@ pp_add_tlv(const char *arg)
 	char *end;
 
 	if (eq == NULL || eq == arg)
-		pp_usage_error("--tlv '%s': expected TYPE=VALUE", arg);
+		ps_usage_error("--tlv '%s': expected TYPE=VALUE", arg);
 	nlen = (size_t)(eq - arg);
 	if (nlen >= sizeof(name))
-		pp_usage_error("--tlv '%s': unknown TLV type", arg);
+		ps_usage_error("--tlv '%s': unknown TLV type", arg);
 	memcpy(name, arg, nlen);
 	name[nlen] = '\0';
-	for (i = 0; i < PP_NTLV_NAMES; i++) {
-		if (strcmp(name, pp_tlv_names[i].name) != 0)
+	for (i = 0; i < PS_NTLV_NAMES; i++) {
+		if (strcmp(name, ps_tlv_names[i].name) != 0)
 			continue;
-		if (!pp_tlv_names[i].ssl_sub) {
-			pp_tlv_append(arg, pp_tlv, &pp_tlv_len,
-				      pp_tlv_names[i].type, eq + 1);
+		if (!ps_tlv_names[i].ssl_sub) {
+			ps_tlv_append(arg, ps_tlv, &ps_tlv_len,
+				      ps_tlv_names[i].type, eq + 1);
 			return;
 		}
-		if (!pp_have_ssl) {
-			pp_have_ssl = true;
-			pp_ssl_at = pp_tlv_len;
+		if (!ps_have_ssl) {
+			ps_have_ssl = true;
+			ps_ssl_at = ps_tlv_len;
 		}
-		pp_tlv_append(arg, pp_ssl, &pp_ssl_len, pp_tlv_names[i].type,
+		ps_tlv_append(arg, ps_ssl, &ps_ssl_len, ps_tlv_names[i].type,
 			      eq + 1);
 		return;
 	}
@@ -478,50 +478,50 @@ pp_add_tlv(const char *arg)
 	t = strtoul(name, &end, 0);
 	if (name[0] < '0' || name[0] > '9' || *end != '\0' || errno != 0 ||
 	    t > 255)
-		pp_usage_error("--tlv '%s': unknown TLV type '%s' (a number "
+		ps_usage_error("--tlv '%s': unknown TLV type '%s' (a number "
 			       "0-255 or 0x00-0xff, or alpn, authority, "
 			       "unique-id, noop, netns, ssl-version, ssl-cn, "
 			       "ssl-cipher, ssl-sig-alg, ssl-key-alg)",
 			       arg, name);
-	pp_tlv_append(arg, pp_tlv, &pp_tlv_len, (uint8_t)t, eq + 1);
+	ps_tlv_append(arg, ps_tlv, &ps_tlv_len, (uint8_t)t, eq + 1);
 }
 
 /*
  * The final TLV area: the TLVs in order, the SSL TLV (client flags,
  * verify, sub-TLVs) where the first ssl-* option was.  Into out, which
- * holds PP_TLV_AREA_MAX bytes; returns its length.
+ * holds PS_TLV_AREA_MAX bytes; returns its length.
  */
 static size_t
-pp_build_tlvs(uint8_t *out)
+ps_build_tlvs(uint8_t *out)
 {
 	size_t n = 0, body;
 
-	if (!pp_have_ssl) {
-		memcpy(out, pp_tlv, pp_tlv_len);
-		return pp_tlv_len;
+	if (!ps_have_ssl) {
+		memcpy(out, ps_tlv, ps_tlv_len);
+		return ps_tlv_len;
 	}
-	body = 5 + pp_ssl_len;
-	if (pp_tlv_len + 3 + body > PP_TLV_AREA_MAX || body > 65535)
-		pp_usage_error("--tlv: the TLVs exceed the %d bytes a v2 "
+	body = 5 + ps_ssl_len;
+	if (ps_tlv_len + 3 + body > PS_TLV_AREA_MAX || body > 65535)
+		ps_usage_error("--tlv: the TLVs exceed the %d bytes a v2 "
 			       "header can carry",
-			       PP_TLV_AREA_MAX);
-	memcpy(out, pp_tlv, pp_ssl_at);
-	n = pp_ssl_at;
+			       PS_TLV_AREA_MAX);
+	memcpy(out, ps_tlv, ps_ssl_at);
+	n = ps_ssl_at;
 	out[n++] = PP_TLV_SSL;
 	out[n++] = (uint8_t)(body >> 8);
 	out[n++] = (uint8_t)body;
-	out[n++] = PP_SSL_FLAGS;
+	out[n++] = PS_SSL_FLAGS;
 	memset(out + n, 0, 4); /* verify: 0, the certificate was verified */
 	n += 4;
-	memcpy(out + n, pp_ssl, pp_ssl_len);
-	n += pp_ssl_len;
-	memcpy(out + n, pp_tlv + pp_ssl_at, pp_tlv_len - pp_ssl_at);
-	n += pp_tlv_len - pp_ssl_at;
+	memcpy(out + n, ps_ssl, ps_ssl_len);
+	n += ps_ssl_len;
+	memcpy(out + n, ps_tlv + ps_ssl_at, ps_tlv_len - ps_ssl_at);
+	n += ps_tlv_len - ps_ssl_at;
 	return n;
 }
 
 static void
-pp_parse_opts(int argc, char **argv, struct pp_opts *o)
+ps_parse_opts(int argc, char **argv, struct ps_opts *o)
 {
 	bool needs_v2 = false;
 	int c, rc;
@@ -531,92 +531,92 @@ pp_parse_opts(int argc, char **argv, struct pp_opts *o)
 	argv[0] = (char *)"ppsend";
 	memset(o, 0, sizeof(*o));
 	o->delay_ms = -1;
-	o->timeout_ms = PP_DEFAULT_TIMEOUT_MS;
-	while ((c = getopt_long(argc, argv, "12", pp_longopts, NULL)) != -1) {
+	o->timeout_ms = PS_DEFAULT_TIMEOUT_MS;
+	while ((c = getopt_long(argc, argv, "12", ps_longopts, NULL)) != -1) {
 		switch (c) {
 		case '1':
 		case '2':
 			if (o->version != 0 && o->version != c - '0')
-				pp_usage_error("-1 and -2 exclude each other");
+				ps_usage_error("-1 and -2 exclude each other");
 			o->version = c - '0';
 			break;
-		case PP_OPT_SRC:
-			if (!pp_parse_addr(optarg, true, &o->src))
-				pp_usage_error("--src '%s': expected ADDR:PORT "
+		case PS_OPT_SRC:
+			if (!ps_parse_addr(optarg, true, &o->src))
+				ps_usage_error("--src '%s': expected ADDR:PORT "
 					       "or [IPV6ADDR]:PORT",
 					       optarg);
 			o->have_src = true;
 			break;
-		case PP_OPT_DST:
-			if (!pp_parse_addr(optarg, true, &o->dst))
-				pp_usage_error("--dst '%s': expected ADDR:PORT "
+		case PS_OPT_DST:
+			if (!ps_parse_addr(optarg, true, &o->dst))
+				ps_usage_error("--dst '%s': expected ADDR:PORT "
 					       "or [IPV6ADDR]:PORT",
 					       optarg);
 			o->have_dst = true;
 			break;
-		case PP_OPT_LOCAL:
+		case PS_OPT_LOCAL:
 			o->local = true;
 			break;
-		case PP_OPT_UNKNOWN:
+		case PS_OPT_UNKNOWN:
 			o->unknown = true;
 			break;
-		case PP_OPT_TLV:
-			pp_add_tlv(optarg);
+		case PS_OPT_TLV:
+			ps_add_tlv(optarg);
 			needs_v2 = true;
 			break;
-		case PP_OPT_CRC:
+		case PS_OPT_CRC:
 			o->crc = true;
 			break;
-		case PP_OPT_DRAFT:
+		case PS_OPT_DRAFT:
 			o->draft = true;
 			break;
-		case PP_OPT_SPLIT:
-			o->split = pp_number("--split", optarg, 1, PP_V2_MAX);
+		case PS_OPT_SPLIT:
+			o->split = ps_number("--split", optarg, 1, PP_V2_MAX);
 			break;
-		case PP_OPT_DELAY:
-			o->delay_ms = pp_number("--delay", optarg, 0, 3600000);
+		case PS_OPT_DELAY:
+			o->delay_ms = ps_number("--delay", optarg, 0, 3600000);
 			break;
-		case PP_OPT_BIND:
-			if (!pp_parse_addr(optarg, false, &o->bind))
-				pp_usage_error("--bind '%s': expected ADDR, "
+		case PS_OPT_BIND:
+			if (!ps_parse_addr(optarg, false, &o->bind))
+				ps_usage_error("--bind '%s': expected ADDR, "
 					       "ADDR:PORT or [IPV6ADDR]:PORT",
 					       optarg);
 			o->have_bind = true;
 			break;
-		case PP_OPT_HEXDUMP:
+		case PS_OPT_HEXDUMP:
 			o->hexdump = true;
 			break;
-		case PP_OPT_UDP:
+		case PS_OPT_UDP:
 			o->udp = true;
 			break;
-		case PP_OPT_SPP:
+		case PS_OPT_SPP:
 			o->spp = true;
 			o->udp = true;
 			break;
-		case PP_OPT_TIMEOUT:
+		case PS_OPT_TIMEOUT:
 			o->timeout_ms =
-				(int)pp_number("--timeout", optarg, 1, INT_MAX);
+				(int)ps_number("--timeout", optarg, 1, INT_MAX);
 			o->timeout_set = true;
 			break;
-		case PP_OPT_EXPECT:
+		case PS_OPT_EXPECT:
 			if (o->have_expect)
 				regfree(&o->re);
 			rc = regcomp(&o->re, optarg, REG_EXTENDED | REG_NOSUB);
 			if (rc != 0) {
 				regerror(rc, &o->re, ebuf, sizeof(ebuf));
-				pp_usage_error("--expect '%s': %s", optarg,
+				ps_usage_error("--expect '%s': %s", optarg,
 					       ebuf);
 			}
 			o->expect = optarg;
 			o->have_expect = true;
 			break;
-		case PP_OPT_HELP:
-			pp_help();
-			exit(PP_EXIT_OK);
-		case PP_OPT_VERSION:
+		case PS_OPT_HELP:
+			ps_help();
+			exit(PS_EXIT_OK);
+		case PS_OPT_VERSION:
 			printf("ppsend (%s) %s\n", PACKAGE_NAME,
 			       PACKAGE_VERSION);
-			exit(PP_EXIT_OK);
+			exit(PS_EXIT_OK);
 		default:
 			fputs("Try 'ppsend --help' for more information.\n",
 			      stderr);
@@ -624,19 +624,19 @@ pp_parse_opts(int argc, char **argv, struct pp_opts *o)
 		}
 	}
 	if (argc - optind != 2)
-		pp_usage_error(argc - optind < 2 ? "HOST and PORT are needed"
+		ps_usage_error(argc - optind < 2 ? "HOST and PORT are needed"
 						 : "too many arguments");
 	o->host = argv[optind];
 	o->port = argv[optind + 1];
 
 	if (o->spp) {
 		if (o->version != 0)
-			pp_usage_error("--spp sends an SPP header, not a "
+			ps_usage_error("--spp sends an SPP header, not a "
 				       "PROXY one: drop -%d",
 				       o->version);
 		if (o->local || o->unknown || o->draft || o->crc ||
-		    pp_tlv_len > 0 || pp_have_ssl)
-			pp_usage_error("--spp has only addresses and ports: "
+		    ps_tlv_len > 0 || ps_have_ssl)
+			ps_usage_error("--spp has only addresses and ports: "
 				       "drop --local, --unknown, --draft, "
 				       "--tlv and --crc32c");
 		o->version = 2; /* for the checks below: a binary header */
@@ -647,40 +647,40 @@ pp_parse_opts(int argc, char **argv, struct pp_opts *o)
 		o->version = needs_v2 ? 2 : 1;
 	if (o->version == 1) {
 		if (o->udp)
-			pp_usage_error("--udp needs version 2: version 1 "
+			ps_usage_error("--udp needs version 2: version 1 "
 				       "cannot describe a datagram");
 		if (o->local)
-			pp_usage_error("--local is a version 2 command (use "
+			ps_usage_error("--local is a version 2 command (use "
 				       "--unknown with -1)");
-		if (pp_tlv_len > 0 || pp_have_ssl || o->crc)
-			pp_usage_error("--tlv and --crc32c need version 2");
+		if (ps_tlv_len > 0 || ps_have_ssl || o->crc)
+			ps_usage_error("--tlv and --crc32c need version 2");
 		if (o->draft)
-			pp_usage_error("--draft is a version 2 layout");
+			ps_usage_error("--draft is a version 2 layout");
 	} else if (o->unknown) {
-		pp_usage_error("--unknown is a version 1 header (use --local "
+		ps_usage_error("--unknown is a version 1 header (use --local "
 			       "with -2)");
 	}
 	if (o->unknown && (o->have_src || o->have_dst))
-		pp_usage_error("--unknown sends no addresses: drop --src and "
+		ps_usage_error("--unknown sends no addresses: drop --src and "
 			       "--dst");
-	if (o->draft && (pp_tlv_len > 0 || pp_have_ssl || o->crc))
-		pp_usage_error("--draft headers have no TLVs: drop --tlv and "
+	if (o->draft && (ps_tlv_len > 0 || ps_have_ssl || o->crc))
+		ps_usage_error("--draft headers have no TLVs: drop --tlv and "
 			       "--crc32c");
 	if (o->have_src && o->have_dst &&
 	    o->src.sa.sa_family != o->dst.sa.sa_family)
-		pp_usage_error("--src and --dst must be of one family (both "
+		ps_usage_error("--src and --dst must be of one family (both "
 			       "IPv4 or both IPv6)");
 	if (o->delay_ms >= 0 && o->split == 0)
-		pp_usage_error("--delay needs --split");
+		ps_usage_error("--delay needs --split");
 	if (o->udp && o->split > 0)
-		pp_usage_error("--split is for TCP: a UDP header travels in "
+		ps_usage_error("--split is for TCP: a UDP header travels in "
 			       "each datagram whole");
 }
 
 /* ===== Time ===== */
 
 static long long
-pp_now_ms(void)
+ps_now_ms(void)
 {
 	struct timespec ts;
 
@@ -690,9 +690,9 @@ pp_now_ms(void)
 
 /* Milliseconds left until deadline (never negative), for poll(). */
 static int
-pp_left(long long deadline)
+ps_left(long long deadline)
 {
-	long long left = deadline - pp_now_ms();
+	long long left = deadline - ps_now_ms();
 
 	if (left < 0)
 		return 0;
@@ -700,7 +700,7 @@ pp_left(long long deadline)
 }
 
 static void
-pp_sleep_ms(long ms)
+ps_sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -711,29 +711,30 @@ pp_sleep_ms(long ms)
 /* ===== Connecting ===== */
 
 /* Why each address of HOST failed, printed only when all of them did. */
-static char pp_fails[2048];
+static char ps_failures[2048];
 
-static void pp_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ps_note_failure(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
 
 static void
-pp_fail(const char *fmt, ...)
+ps_note_failure(const char *fmt, ...)
 {
-	size_t n = strlen(pp_fails);
+	size_t n = strlen(ps_failures);
 	va_list ap;
 
-	if (n + 1 >= sizeof(pp_fails))
+	if (n + 1 >= sizeof(ps_failures))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(pp_fails + n, sizeof(pp_fails) - n, fmt, ap);
+	vsnprintf(ps_failures + n, sizeof(ps_failures) - n, fmt, ap);
 	va_end(ap);
-	n = strlen(pp_fails);
-	if (n + 1 < sizeof(pp_fails))
-		strcpy(pp_fails + n, "\n");
+	n = strlen(ps_failures);
+	if (n + 1 < sizeof(ps_failures))
+		strcpy(ps_failures + n, "\n");
 }
 
 /* Connect fd to ai within timeout_ms; 0, or -1 with errno set. */
 static int
-pp_connect_one(int fd, const struct addrinfo *ai, int timeout_ms)
+ps_connect_one(int fd, const struct addrinfo *ai, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 	socklen_t len;
@@ -761,11 +762,11 @@ pp_connect_one(int fd, const struct addrinfo *ai, int timeout_ms)
 /*
  * A socket of type stype connected to host:port, from o->bind when
  * given, within o->timeout_ms per address, trying each address of HOST
- * in turn.  Non-blocking on return.  Exits with PP_EXIT_CONN (after
+ * in turn.  Non-blocking on return.  Exits with PS_EXIT_CONN (after
  * saying why for each address) when none works.
  */
 static int
-pp_connect(const struct pp_opts *o, int stype)
+ps_connect(const struct ps_opts *o, int stype)
 {
 	struct addrinfo hints, *res, *ai;
 	char where[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8];
@@ -777,52 +778,53 @@ pp_connect(const struct pp_opts *o, int stype)
 	hints.ai_family = o->have_bind ? o->bind.sa.sa_family : AF_UNSPEC;
 	rc = getaddrinfo(o->host, o->port, &hints, &res);
 	if (rc != 0) {
-		pp_msg("%s port %s: %s%s", o->host, o->port,
+		ps_msg("%s port %s: %s%s", o->host, o->port,
 		       rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc),
 		       o->have_bind ? " (looking for an address in the family "
 				      "of --bind)"
 				    : "");
-		exit(PP_EXIT_CONN);
+		exit(PS_EXIT_CONN);
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		memset(&peer, 0, sizeof(peer));
 		memcpy(&peer, ai->ai_addr, ai->ai_addrlen);
-		pp_fmt_addr(&peer, where, sizeof(where));
+		ps_fmt_addr(&peer, where, sizeof(where));
 		fd = socket(ai->ai_family,
 			    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
 			    ai->ai_protocol);
 		if (fd < 0) {
-			pp_fail("  socket for %s: %s", where, strerror(errno));
+			ps_note_failure("  socket for %s: %s", where,
+					strerror(errno));
 			continue;
 		}
 		if (o->have_bind) {
 			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
 				   sizeof(one));
-			if (bind(fd, &o->bind.sa, pp_salen(&o->bind)) != 0) {
-				pp_msg("--bind %s: %s",
-				       pp_fmt_addr(&o->bind, b, sizeof(b)),
+			if (bind(fd, &o->bind.sa, ps_salen(&o->bind)) != 0) {
+				ps_msg("--bind %s: %s",
+				       ps_fmt_addr(&o->bind, b, sizeof(b)),
 				       strerror(errno));
-				exit(PP_EXIT_CONN);
+				exit(PS_EXIT_CONN);
 			}
 		}
 		if (stype == SOCK_STREAM)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 				   sizeof(one));
-		if (pp_connect_one(fd, ai, o->timeout_ms) == 0)
+		if (ps_connect_one(fd, ai, o->timeout_ms) == 0)
 			break;
 		err = errno;
-		pp_fail("  connect to %s: %s%s", where, strerror(err),
-			err == ECONNREFUSED ? " (nothing listens there)"
-			: err == ETIMEDOUT  ? " (no answer: a firewall?)"
-					    : "");
+		ps_note_failure("  connect to %s: %s%s", where, strerror(err),
+				err == ECONNREFUSED ? " (nothing listens there)"
+				: err == ETIMEDOUT ? " (no answer: a firewall?)"
+						   : "");
 		close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
 		fprintf(stderr, "ppsend: cannot connect to %s port %s:\n%s",
-			o->host, o->port, pp_fails);
-		exit(PP_EXIT_CONN);
+			o->host, o->port, ps_failures);
+		exit(PS_EXIT_CONN);
 	}
 	return fd;
 }
@@ -831,7 +833,7 @@ pp_connect(const struct pp_opts *o, int stype)
 
 /* s, if given, else the real address; a usage error on a family clash. */
 static void
-pp_fill_addrs(const struct pp_opts *o, int fd, struct pp_header *h)
+ps_fill_addrs(const struct ps_opts *o, int fd, struct pp_header *h)
 {
 	union pp_sockaddr real_src, real_dst;
 	socklen_t len;
@@ -846,30 +848,30 @@ pp_fill_addrs(const struct pp_opts *o, int fd, struct pp_header *h)
 	h->src = o->have_src ? o->src : real_src;
 	h->dst = o->have_dst ? o->dst : real_dst;
 	if (h->src.sa.sa_family != h->dst.sa.sa_family) {
-		pp_msg("the header's addresses must be of one family: "
+		ps_msg("the header's addresses must be of one family: "
 		       "%s %s is %s but the real %s %s is not; give %s too",
 		       o->have_src ? "--src" : "--dst",
-		       pp_fmt_addr(o->have_src ? &h->src : &h->dst, b,
+		       ps_fmt_addr(o->have_src ? &h->src : &h->dst, b,
 				   sizeof(b)),
 		       (o->have_src ? h->src : h->dst).sa.sa_family == AF_INET
 			       ? "IPv4"
 			       : "IPv6",
 		       o->have_src ? "destination" : "source",
-		       pp_fmt_addr(o->have_src ? &h->dst : &h->src, b,
+		       ps_fmt_addr(o->have_src ? &h->dst : &h->src, b,
 				   sizeof(b)),
 		       o->have_src ? "--dst" : "--src");
 		exit(EX_USAGE);
 	}
 	h->family =
 		h->src.sa.sa_family == AF_INET6 ? PP_FAM_INET6 : PP_FAM_INET;
-	h->srclen = pp_salen(&h->src);
-	h->dstlen = pp_salen(&h->dst);
+	h->srclen = ps_salen(&h->src);
+	h->dstlen = ps_salen(&h->dst);
 }
 
 /* An address as SPP writes it: 16 bytes, IPv4 as ::ffff:a.b.c.d; and
  * its port. */
 static void
-pp_spp_put(const union pp_sockaddr *a, uint8_t *addr, uint8_t *port)
+ps_spp_put(const union pp_sockaddr *a, uint8_t *addr, uint8_t *port)
 {
 	if (a->sa.sa_family == AF_INET) {
 		memset(addr, 0, 10);
@@ -882,21 +884,21 @@ pp_spp_put(const union pp_sockaddr *a, uint8_t *addr, uint8_t *port)
 	}
 }
 
-/* Build the header for o on connected fd into pp_hdr. */
+/* Build the header for o on connected fd into ps_hdr. */
 static void
-pp_make_header(const struct pp_opts *o, int fd)
+ps_make_header(const struct ps_opts *o, int fd)
 {
-	static uint8_t area[PP_TLV_AREA_MAX];
+	static uint8_t area[PS_TLV_AREA_MAX];
 	struct pp_header h;
 
 	memset(&h, 0, sizeof(h));
 	if (o->spp) {
-		pp_fill_addrs(o, fd, &h);
-		pp_hdr[0] = PP_SPP_MAGIC >> 8;
-		pp_hdr[1] = PP_SPP_MAGIC & 0xff;
-		pp_spp_put(&h.src, pp_hdr + 2, pp_hdr + 34);
-		pp_spp_put(&h.dst, pp_hdr + 18, pp_hdr + 36);
-		pp_hdr_len = PP_SPP_LEN;
+		ps_fill_addrs(o, fd, &h);
+		ps_hdr[0] = PP_SPP_MAGIC >> 8;
+		ps_hdr[1] = PP_SPP_MAGIC & 0xff;
+		ps_spp_put(&h.src, ps_hdr + 2, ps_hdr + 34);
+		ps_spp_put(&h.dst, ps_hdr + 18, ps_hdr + 36);
+		ps_hdr_len = PP_SPP_LEN;
 		return;
 	}
 	h.version = (uint8_t)o->version;
@@ -911,39 +913,39 @@ pp_make_header(const struct pp_opts *o, int fd)
 		h.family = PP_FAM_UNSPEC;
 		h.transport = PP_TP_UNSPEC;
 	} else {
-		pp_fill_addrs(o, fd, &h);
+		ps_fill_addrs(o, fd, &h);
 	}
 	if (o->version == 1) {
-		pp_hdr_len = pp_encode_v1(&h, (char *)pp_hdr, sizeof(pp_hdr));
+		ps_hdr_len = pp_encode_v1(&h, (char *)ps_hdr, sizeof(ps_hdr));
 	} else {
-		h.tlv_len = pp_build_tlvs(area);
+		h.tlv_len = ps_build_tlvs(area);
 		h.tlv = area;
-		pp_hdr_len = pp_encode_v2(&h, o->crc, pp_hdr, sizeof(pp_hdr));
+		ps_hdr_len = pp_encode_v2(&h, o->crc, ps_hdr, sizeof(ps_hdr));
 	}
-	if (pp_hdr_len == 0 && o->version == 2) {
+	if (ps_hdr_len == 0 && o->version == 2) {
 		size_t block = h.family == PP_FAM_INET6  ? 36
 			       : h.family == PP_FAM_INET ? 12
 							 : 0;
 
-		pp_msg("the addresses (%zu bytes) and TLVs (%zu bytes%s) "
+		ps_msg("the addresses (%zu bytes) and TLVs (%zu bytes%s) "
 		       "exceed the 65535 bytes a v2 header can carry",
 		       block, h.tlv_len + (o->crc ? 7 : 0),
 		       o->crc ? " with the CRC32C" : "");
 		exit(EX_USAGE);
 	}
-	if (pp_hdr_len == 0) {
-		pp_msg("cannot encode this header");
+	if (ps_hdr_len == 0) {
+		ps_msg("cannot encode this header");
 		exit(EX_USAGE);
 	}
-	if (o->split > 0 && (size_t)o->split >= pp_hdr_len)
-		pp_usage_error("--split %ld: the header is only %zu bytes "
+	if (o->split > 0 && (size_t)o->split >= ps_hdr_len)
+		ps_usage_error("--split %ld: the header is only %zu bytes "
 			       "long",
-			       o->split, pp_hdr_len);
+			       o->split, ps_hdr_len);
 }
 
 /* Print p[0..n) like hexdump -C. */
 static void
-pp_hexdump(const uint8_t *p, size_t n)
+ps_hexdump(const uint8_t *p, size_t n)
 {
 	char hex[16 * 3 + 2], asc[17];
 	size_t off, i, k;
@@ -973,7 +975,7 @@ pp_hexdump(const uint8_t *p, size_t n)
 }
 
 static const char *
-pp_version_name(const struct pp_opts *o)
+ps_version_name(const struct ps_opts *o)
 {
 	if (o->version == 1)
 		return "v1";
@@ -981,7 +983,7 @@ pp_version_name(const struct pp_opts *o)
 }
 
 static void
-pp_describe(const struct pp_opts *o, int fd)
+ps_describe(const struct ps_opts *o, int fd)
 {
 	union pp_sockaddr a, b;
 	socklen_t len;
@@ -994,44 +996,44 @@ pp_describe(const struct pp_opts *o, int fd)
 	len = sizeof(b);
 	getpeername(fd, &b.sa, &len);
 	fprintf(stderr, "ppsend: %s %s -> %s, %zu-byte %s %s header%s:\n",
-		o->udp ? "udp" : "tcp", pp_fmt_addr(&a, sa, sizeof(sa)),
-		pp_fmt_addr(&b, sb, sizeof(sb)), pp_hdr_len,
+		o->udp ? "udp" : "tcp", ps_fmt_addr(&a, sa, sizeof(sa)),
+		ps_fmt_addr(&b, sb, sizeof(sb)), ps_hdr_len,
 		o->spp ? "Simple Proxy Protocol" : "PROXY",
-		o->spp ? "(SPP)" : pp_version_name(o),
+		o->spp ? "(SPP)" : ps_version_name(o),
 		o->split > 0 ? " in two pieces" : "");
-	pp_hexdump(pp_hdr, pp_hdr_len);
+	ps_hexdump(ps_hdr, ps_hdr_len);
 }
 
 /* ===== I/O ===== */
 
 static bool
-pp_is_reset(int err)
+ps_is_reset(int err)
 {
 	return err == ECONNRESET || err == EPIPE || err == ECONNABORTED;
 }
 
 /* Report a reset; received says whether the server had sent anything. */
-static void pp_die_reset(size_t received) __attribute__((noreturn));
+static void ps_die_reset(size_t received) __attribute__((noreturn));
 
 static void
-pp_die_reset(size_t received)
+ps_die_reset(size_t received)
 {
 	if (received == 0) {
-		pp_msg("connection reset by peer: the server (or ppshim in "
+		ps_msg("connection reset by peer: the server (or ppshim in "
 		       "front of it) refused the header");
-		pp_msg("is this source trusted there (PP_ALLOW), and does it "
+		ps_msg("is this source trusted there (PP_ALLOW), and does it "
 		       "accept this header version (PP_VERSIONS)?");
 	} else {
-		pp_msg("connection reset by peer after %zu bytes from the "
+		ps_msg("connection reset by peer after %zu bytes from the "
 		       "server",
 		       received);
 	}
-	exit(PP_EXIT_CONN);
+	exit(PS_EXIT_CONN);
 }
 
 /* Send the header bytes p[0..n) on non-blocking fd; exits on errors. */
 static void
-pp_send_all(int fd, const uint8_t *p, size_t n)
+ps_send_all(int fd, const uint8_t *p, size_t n)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 	ssize_t w;
@@ -1045,10 +1047,10 @@ pp_send_all(int fd, const uint8_t *p, size_t n)
 				poll(&pfd, 1, -1);
 				continue;
 			}
-			if (pp_is_reset(errno))
-				pp_die_reset(0);
-			pp_msg("send: %s", strerror(errno));
-			exit(PP_EXIT_CONN);
+			if (ps_is_reset(errno))
+				ps_die_reset(0);
+			ps_msg("send: %s", strerror(errno));
+			exit(PS_EXIT_CONN);
 		}
 		p += w;
 		n -= (size_t)w;
@@ -1057,7 +1059,7 @@ pp_send_all(int fd, const uint8_t *p, size_t n)
 
 /* Write to stdout whole; false when stdout went away. */
 static bool
-pp_write_out(const uint8_t *p, size_t n)
+ps_write_out(const uint8_t *p, size_t n)
 {
 	ssize_t w;
 
@@ -1074,7 +1076,7 @@ pp_write_out(const uint8_t *p, size_t n)
 				continue;
 			}
 			if (errno != EPIPE)
-				pp_msg("stdout: %s", strerror(errno));
+				ps_msg("stdout: %s", strerror(errno));
 			return false;
 		}
 		p += w;
@@ -1084,32 +1086,32 @@ pp_write_out(const uint8_t *p, size_t n)
 }
 
 static void
-pp_send_header(const struct pp_opts *o, int fd)
+ps_send_header(const struct ps_opts *o, int fd)
 {
 	if (o->hexdump)
-		pp_describe(o, fd);
+		ps_describe(o, fd);
 	if (o->split > 0) {
-		pp_send_all(fd, pp_hdr, (size_t)o->split);
+		ps_send_all(fd, ps_hdr, (size_t)o->split);
 		if (o->delay_ms > 0)
-			pp_sleep_ms(o->delay_ms);
-		pp_send_all(fd, pp_hdr + o->split,
-			    pp_hdr_len - (size_t)o->split);
+			ps_sleep_ms(o->delay_ms);
+		ps_send_all(fd, ps_hdr + o->split,
+			    ps_hdr_len - (size_t)o->split);
 	} else {
-		pp_send_all(fd, pp_hdr, pp_hdr_len);
+		ps_send_all(fd, ps_hdr, ps_hdr_len);
 	}
 }
 
-/* Whether data starts with the header we sent (n >= pp_hdr_len). */
+/* Whether data starts with the header we sent (n >= ps_hdr_len). */
 static bool
-pp_echoed(const uint8_t *data, size_t n)
+ps_echoed(const uint8_t *data, size_t n)
 {
-	return n >= pp_hdr_len && memcmp(data, pp_hdr, pp_hdr_len) == 0;
+	return n >= ps_hdr_len && memcmp(data, ps_hdr, ps_hdr_len) == 0;
 }
 
 static void
-pp_echo_note(void)
+ps_echo_note(void)
 {
-	pp_msg("the server sent the PROXY header back: this port is not "
+	ps_msg("the server sent the PROXY header back: this port is not "
 	       "PROXY-only (ppshim not loaded into the server, or PP_PORTS "
 	       "does not name this port)");
 }
@@ -1118,11 +1120,11 @@ pp_echo_note(void)
  * Match the first line (line[0..n), without its line ending) against
  * --expect, print it and exit.
  */
-static void pp_match_exit(const struct pp_opts *o, char *line, size_t n)
+static void ps_match_exit(const struct ps_opts *o, char *line, size_t n)
 	__attribute__((noreturn));
 
 static void
-pp_match_exit(const struct pp_opts *o, char *line, size_t n)
+ps_match_exit(const struct ps_opts *o, char *line, size_t n)
 {
 	int rc;
 
@@ -1130,34 +1132,34 @@ pp_match_exit(const struct pp_opts *o, char *line, size_t n)
 		n--;
 	line[n] = '\0';
 	rc = regexec(&o->re, line, 0, NULL, 0);
-	pp_write_out((const uint8_t *)line, n);
-	pp_write_out((const uint8_t *)"\n", 1);
+	ps_write_out((const uint8_t *)line, n);
+	ps_write_out((const uint8_t *)"\n", 1);
 	if (rc == 0)
-		exit(PP_EXIT_OK);
-	pp_msg("the first line does not match '%s'", o->expect);
-	exit(PP_EXIT_NOMATCH);
+		exit(PS_EXIT_OK);
+	ps_msg("the first line does not match '%s'", o->expect);
+	exit(PS_EXIT_NOMATCH);
 }
 
 /* What the server sent so far, for --expect and the echo check. */
-struct pp_rx {
-	char line[PP_LINE_MAX + 1]; /* the first PP_LINE_MAX bytes */
+struct ps_rx {
+	char line[PS_LINE_MAX + 1]; /* the first PS_LINE_MAX bytes */
 	size_t line_len;
-	uint8_t first[PP_V2_MAX]; /* the first pp_hdr_len bytes */
+	uint8_t first[PP_V2_MAX]; /* the first ps_hdr_len bytes */
 	size_t received;          /* bytes in all */
 	bool echo_checked;
 };
 
 static void
-pp_rx_add(struct pp_rx *rx, const uint8_t *p, size_t n)
+ps_rx_add(struct ps_rx *rx, const uint8_t *p, size_t n)
 {
 	size_t k;
 
-	if (rx->received < pp_hdr_len) {
-		k = pp_hdr_len - rx->received;
+	if (rx->received < ps_hdr_len) {
+		k = ps_hdr_len - rx->received;
 		memcpy(rx->first + rx->received, p, k < n ? k : n);
 	}
-	if (rx->line_len < PP_LINE_MAX) {
-		k = PP_LINE_MAX - rx->line_len;
+	if (rx->line_len < PS_LINE_MAX) {
+		k = PS_LINE_MAX - rx->line_len;
 		memcpy(rx->line + rx->line_len, p, k < n ? k : n);
 		rx->line_len += k < n ? k : n;
 	}
@@ -1166,10 +1168,10 @@ pp_rx_add(struct pp_rx *rx, const uint8_t *p, size_t n)
 
 /* Whether the bytes so far could still be our header coming back. */
 static bool
-pp_rx_maybe_echo(const struct pp_rx *rx)
+ps_rx_maybe_echo(const struct ps_rx *rx)
 {
-	return rx->received < pp_hdr_len &&
-	       memcmp(rx->first, pp_hdr, rx->received) == 0;
+	return rx->received < ps_hdr_len &&
+	       memcmp(rx->first, ps_hdr, rx->received) == 0;
 }
 
 /*
@@ -1177,21 +1179,21 @@ pp_rx_maybe_echo(const struct pp_rx *rx)
  * server closed, or the time is up).  Returns only when undecided.
  */
 static void
-pp_rx_decide(const struct pp_opts *o, struct pp_rx *rx, bool final)
+ps_rx_decide(const struct ps_opts *o, struct ps_rx *rx, bool final)
 {
 	char *nl;
 
-	if (pp_echoed(rx->first, rx->received)) {
-		pp_echo_note();
-		exit(PP_EXIT_NOMATCH);
+	if (ps_echoed(rx->first, rx->received)) {
+		ps_echo_note();
+		exit(PS_EXIT_NOMATCH);
 	}
-	if (!final && pp_rx_maybe_echo(rx))
+	if (!final && ps_rx_maybe_echo(rx))
 		return;
 	nl = memchr(rx->line, '\n', rx->line_len);
 	if (nl != NULL)
-		pp_match_exit(o, rx->line, (size_t)(nl - rx->line));
-	if (rx->line_len == PP_LINE_MAX || (final && rx->line_len > 0))
-		pp_match_exit(o, rx->line, rx->line_len);
+		ps_match_exit(o, rx->line, (size_t)(nl - rx->line));
+	if (rx->line_len == PS_LINE_MAX || (final && rx->line_len > 0))
+		ps_match_exit(o, rx->line, rx->line_len);
 }
 
 /*
@@ -1200,10 +1202,10 @@ pp_rx_decide(const struct pp_opts *o, struct pp_rx *rx, bool final)
  * counts and the socket is never half-closed.
  */
 static int
-pp_relay_tcp(const struct pp_opts *o, int fd)
+ps_relay_tcp(const struct ps_opts *o, int fd)
 {
-	static struct pp_rx rx;
-	uint8_t *buf = pp_io + PP_IO_SIZE / 2;
+	static struct ps_rx rx;
+	uint8_t *buf = ps_io + PS_IO_SIZE / 2;
 	size_t out_len = 0, out_off = 0;
 	bool in_open = true, shut = false;
 	long long deadline = -1;
@@ -1212,7 +1214,7 @@ pp_relay_tcp(const struct pp_opts *o, int fd)
 	int rc;
 
 	if (o->have_expect)
-		deadline = pp_now_ms() + o->timeout_ms;
+		deadline = ps_now_ms() + o->timeout_ms;
 	for (;;) {
 		/* Half-close at the end of stdin, as nc -N does; but not for
 		 * --expect: a proxy may abort a client that closes before the
@@ -1222,34 +1224,34 @@ pp_relay_tcp(const struct pp_opts *o, int fd)
 			shutdown(fd, SHUT_WR);
 			shut = true;
 			if (o->timeout_set)
-				deadline = pp_now_ms() + o->timeout_ms;
+				deadline = ps_now_ms() + o->timeout_ms;
 		}
 		pfd[0].fd = in_open && out_len == 0 ? STDIN_FILENO : -1;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = fd;
 		pfd[1].events = POLLIN | (out_len > 0 ? POLLOUT : 0);
-		rc = poll(pfd, 2, deadline < 0 ? -1 : pp_left(deadline));
+		rc = poll(pfd, 2, deadline < 0 ? -1 : ps_left(deadline));
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
-			pp_msg("poll: %s", strerror(errno));
-			return PP_EXIT_CONN;
+			ps_msg("poll: %s", strerror(errno));
+			return PS_EXIT_CONN;
 		}
 		if (rc == 0) {
 			if (!o->have_expect)
-				return PP_EXIT_OK;
-			pp_rx_decide(o, &rx, true);
-			pp_msg("no line from the server within %d ms: does it "
+				return PS_EXIT_OK;
+			ps_rx_decide(o, &rx, true);
+			ps_msg("no line from the server within %d ms: does it "
 			       "wait for the client to speak first?",
 			       o->timeout_ms);
-			return PP_EXIT_NOMATCH;
+			return PS_EXIT_NOMATCH;
 		}
 		if (pfd[0].revents & POLLNVAL) {
 			in_open = false; /* no stdin at all */
 		} else if (pfd[0].revents != 0) {
-			n = read(STDIN_FILENO, pp_io, PP_IO_SIZE / 2);
+			n = read(STDIN_FILENO, ps_io, PS_IO_SIZE / 2);
 			if (n < 0 && errno != EINTR && errno != EAGAIN) {
-				pp_msg("stdin: %s", strerror(errno));
+				ps_msg("stdin: %s", strerror(errno));
 				in_open = false;
 			} else if (n == 0) {
 				in_open = false;
@@ -1259,12 +1261,12 @@ pp_relay_tcp(const struct pp_opts *o, int fd)
 			}
 		}
 		if (out_len > 0 && (pfd[1].revents & (POLLOUT | POLLERR))) {
-			n = send(fd, pp_io + out_off, out_len, MSG_NOSIGNAL);
-			if (n < 0 && pp_is_reset(errno))
-				pp_die_reset(rx.received);
+			n = send(fd, ps_io + out_off, out_len, MSG_NOSIGNAL);
+			if (n < 0 && ps_is_reset(errno))
+				ps_die_reset(rx.received);
 			if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				pp_msg("send: %s", strerror(errno));
-				return PP_EXIT_CONN;
+				ps_msg("send: %s", strerror(errno));
+				return PS_EXIT_CONN;
 			}
 			if (n > 0) {
 				out_off += (size_t)n;
@@ -1273,34 +1275,34 @@ pp_relay_tcp(const struct pp_opts *o, int fd)
 		}
 		if (!(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		n = recv(fd, buf, PP_IO_SIZE / 2, 0);
+		n = recv(fd, buf, PS_IO_SIZE / 2, 0);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			if (pp_is_reset(errno))
-				pp_die_reset(rx.received);
-			pp_msg("recv: %s", strerror(errno));
-			return PP_EXIT_CONN;
+			if (ps_is_reset(errno))
+				ps_die_reset(rx.received);
+			ps_msg("recv: %s", strerror(errno));
+			return PS_EXIT_CONN;
 		}
-		pp_rx_add(&rx, buf, (size_t)n);
+		ps_rx_add(&rx, buf, (size_t)n);
 		if (o->have_expect) {
-			pp_rx_decide(o, &rx, n == 0);
+			ps_rx_decide(o, &rx, n == 0);
 			if (n > 0)
 				continue;
-			pp_msg("the server closed the connection without "
+			ps_msg("the server closed the connection without "
 			       "sending a line (a receiver that rejects the "
 			       "header may close this way)");
-			return PP_EXIT_CONN;
+			return PS_EXIT_CONN;
 		}
-		if (!rx.echo_checked && rx.received >= pp_hdr_len) {
+		if (!rx.echo_checked && rx.received >= ps_hdr_len) {
 			rx.echo_checked = true;
-			if (pp_echoed(rx.first, rx.received))
-				pp_echo_note();
+			if (ps_echoed(rx.first, rx.received))
+				ps_echo_note();
 		}
 		if (n == 0)
-			return PP_EXIT_OK;
-		if (!pp_write_out(buf, (size_t)n))
-			return PP_EXIT_OK;
+			return PS_EXIT_OK;
+		if (!ps_write_out(buf, (size_t)n))
+			return PS_EXIT_OK;
 	}
 }
 
@@ -1310,7 +1312,7 @@ pp_relay_tcp(const struct pp_opts *o, int fd)
  * p.  Returns the payload's length (n when there is no header).
  */
 static size_t
-pp_spp_reply(uint8_t *p, size_t n)
+ps_spp_reply(uint8_t *p, size_t n)
 {
 	union pp_sockaddr c, x;
 	struct pp_spp h;
@@ -1328,8 +1330,8 @@ pp_spp_reply(uint8_t *p, size_t n)
 	(void)pp_spp_inet(h.client, h.cport, &c.sa);
 	(void)pp_spp_inet(h.proxy, h.pport, &x.sa);
 	fprintf(stderr, "ppsend: reply SPP header: client %s proxy %s\n",
-		pp_fmt_addr(&c, sc, sizeof(sc)),
-		pp_fmt_addr(&x, sx, sizeof(sx)));
+		ps_fmt_addr(&c, sc, sizeof(sc)),
+		ps_fmt_addr(&x, sx, sizeof(sx)));
 	memmove(p, p + PP_SPP_LEN, n - PP_SPP_LEN);
 	return n - PP_SPP_LEN;
 }
@@ -1341,10 +1343,10 @@ pp_spp_reply(uint8_t *p, size_t n)
  * stdin is done.
  */
 static int
-pp_relay_udp(const struct pp_opts *o, int fd)
+ps_relay_udp(const struct ps_opts *o, int fd)
 {
-	static uint8_t dgram[PP_UDP_MAX];
-	size_t room = PP_UDP_MAX > pp_hdr_len ? PP_UDP_MAX - pp_hdr_len : 0;
+	static uint8_t dgram[PS_UDP_MAX];
+	size_t room = PS_UDP_MAX > ps_hdr_len ? PS_UDP_MAX - ps_hdr_len : 0;
 	bool in_open = true, sent = false;
 	long long deadline = -1;
 	unsigned long replies = 0;
@@ -1353,112 +1355,112 @@ pp_relay_udp(const struct pp_opts *o, int fd)
 	int rc;
 
 	if (room == 0) {
-		pp_msg("the header (%zu bytes) leaves no room in a datagram",
-		       pp_hdr_len);
+		ps_msg("the header (%zu bytes) leaves no room in a datagram",
+		       ps_hdr_len);
 		return EX_USAGE;
 	}
-	memcpy(dgram, pp_hdr, pp_hdr_len);
+	memcpy(dgram, ps_hdr, ps_hdr_len);
 	if (o->hexdump)
-		pp_describe(o, fd);
+		ps_describe(o, fd);
 	for (;;) {
 		pfd[0].fd = in_open ? STDIN_FILENO : -1;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = fd;
 		pfd[1].events = POLLIN;
-		rc = poll(pfd, 2, deadline < 0 ? -1 : pp_left(deadline));
+		rc = poll(pfd, 2, deadline < 0 ? -1 : ps_left(deadline));
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
-			pp_msg("poll: %s", strerror(errno));
-			return PP_EXIT_CONN;
+			ps_msg("poll: %s", strerror(errno));
+			return PS_EXIT_CONN;
 		}
 		if (rc == 0) {
 			if (replies > 0)
-				return o->have_expect ? PP_EXIT_NOMATCH
-						      : PP_EXIT_OK;
-			pp_msg("no reply within %d ms: the datagram was "
+				return o->have_expect ? PS_EXIT_NOMATCH
+						      : PS_EXIT_OK;
+			ps_msg("no reply within %d ms: the datagram was "
 			       "dropped (a source not in PP_ALLOW, or a bad "
 			       "header), or nothing answers there",
 			       o->timeout_ms);
-			return o->have_expect ? PP_EXIT_NOMATCH : PP_EXIT_CONN;
+			return o->have_expect ? PS_EXIT_NOMATCH : PS_EXIT_CONN;
 		}
 		if (pfd[0].revents != 0) {
-			n = read(STDIN_FILENO, dgram + pp_hdr_len, room);
+			n = read(STDIN_FILENO, dgram + ps_hdr_len, room);
 			if (n < 0 && errno != EINTR && errno != EAGAIN) {
-				pp_msg("stdin: %s", strerror(errno));
+				ps_msg("stdin: %s", strerror(errno));
 				n = 0;
 			}
 			if (n == 0) {
 				in_open = false;
-				deadline = pp_now_ms() + o->timeout_ms;
+				deadline = ps_now_ms() + o->timeout_ms;
 			}
 			if (n > 0 || (n == 0 && !sent)) {
-				if (send(fd, dgram, pp_hdr_len + (size_t)n, 0) <
+				if (send(fd, dgram, ps_hdr_len + (size_t)n, 0) <
 				    0) {
 					if (errno == ECONNREFUSED)
 						goto unreachable;
-					pp_msg("send: %s", strerror(errno));
-					return PP_EXIT_CONN;
+					ps_msg("send: %s", strerror(errno));
+					return PS_EXIT_CONN;
 				}
 				sent = true;
 				if (!in_open)
-					deadline = pp_now_ms() + o->timeout_ms;
+					deadline = ps_now_ms() + o->timeout_ms;
 			}
 		}
 		if (!(pfd[1].revents & (POLLIN | POLLERR)))
 			continue;
-		n = recv(fd, pp_io, sizeof(pp_io), 0);
+		n = recv(fd, ps_io, sizeof(ps_io), 0);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			if (errno == ECONNREFUSED)
 				goto unreachable;
-			pp_msg("recv: %s", strerror(errno));
-			return PP_EXIT_CONN;
+			ps_msg("recv: %s", strerror(errno));
+			return PS_EXIT_CONN;
 		}
 		replies++;
 		if (!in_open)
-			deadline = pp_now_ms() + o->timeout_ms;
+			deadline = ps_now_ms() + o->timeout_ms;
 		if (o->spp)
-			n = (ssize_t)pp_spp_reply(pp_io, (size_t)n);
-		if (pp_echoed(pp_io, (size_t)n)) {
-			pp_echo_note();
+			n = (ssize_t)ps_spp_reply(ps_io, (size_t)n);
+		if (ps_echoed(ps_io, (size_t)n)) {
+			ps_echo_note();
 			if (o->have_expect)
-				return PP_EXIT_NOMATCH;
+				return PS_EXIT_NOMATCH;
 		}
 		if (o->have_expect) {
-			char *line = (char *)pp_io;
+			char *line = (char *)ps_io;
 			size_t len = 0;
 
-			while (len < (size_t)n && len < PP_LINE_MAX &&
-			       pp_io[len] != '\n')
+			while (len < (size_t)n && len < PS_LINE_MAX &&
+			       ps_io[len] != '\n')
 				len++;
-			pp_match_exit(o, line, len);
+			ps_match_exit(o, line, len);
 		}
-		if (!pp_write_out(pp_io, (size_t)n))
-			return PP_EXIT_OK;
+		if (!ps_write_out(ps_io, (size_t)n))
+			return PS_EXIT_OK;
 	}
 unreachable:
-	pp_msg("port unreachable: nothing listens on UDP %s port %s", o->host,
+	ps_msg("port unreachable: nothing listens on UDP %s port %s", o->host,
 	       o->port);
-	return PP_EXIT_CONN;
+	return PS_EXIT_CONN;
 }
 
 int
 main(int argc, char **argv)
 {
-	struct pp_opts o;
+	struct ps_opts o;
 	int fd, rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	pp_parse_opts(argc, argv, &o);
-	fd = pp_connect(&o, o.udp ? SOCK_DGRAM : SOCK_STREAM);
-	pp_make_header(&o, fd);
+	ps_parse_opts(argc, argv, &o);
+	fd = ps_connect(&o, o.udp ? SOCK_DGRAM : SOCK_STREAM);
+	ps_make_header(&o, fd);
 	if (o.udp) {
-		rc = pp_relay_udp(&o, fd);
+		rc = ps_relay_udp(&o, fd);
 	} else {
-		pp_send_header(&o, fd);
-		rc = pp_relay_tcp(&o, fd);
+		ps_send_header(&o, fd);
+		rc = ps_relay_tcp(&o, fd);
 	}
 	/* o dies with main's frame: LeakSanitizer would report the regex. */
 	if (o.have_expect)

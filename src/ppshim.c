@@ -57,21 +57,21 @@
 #define PP_MULTIARCH ""
 #endif
 
-#define PP_LIBNAME "libppshim.so"
-#define PP_DEFAULT_LIBRARY PPSHIM_LIBDIR "/" PP_LIBNAME
+#define WS_LIBNAME "libppshim.so"
+#define WS_DEFAULT_LIBRARY PPSHIM_LIBDIR "/" WS_LIBNAME
 
 /* The loader's name for "the library directory of this program's ABI". */
-#define PP_DOLLAR_LIB_TOKEN "$LIB"
+#define WS_DOLLAR_LIB_TOKEN "$LIB"
 
 /* Shell conventions for a command that cannot be run or found. */
-#define PP_EXIT_CANNOT_EXEC 126
-#define PP_EXIT_NOT_FOUND 127
+#define WS_EXIT_CANNOT_EXEC 126
+#define WS_EXIT_NOT_FOUND 127
 
 /*
  * One row per option that sets a variable.  optional_arg marks the
  * boolean switches: given alone they mean "1".
  */
-struct pp_optvar {
+struct ws_optvar {
 	const char *option;
 	const char *var;
 	const char *metavar;
@@ -80,7 +80,7 @@ struct pp_optvar {
 	const char *dflt;
 };
 
-static const struct pp_optvar pp_optvars[] = {
+static const struct ws_optvar ws_optvars[] = {
 	{ "ports", "PP_PORTS", "LIST", false,
 	  "PROXY-only listeners: PORT, ADDR:PORT, [V6ADDR]:PORT,\n"
 	  "each optionally /tcp, /udp or /udp+spp; unix:/path",
@@ -105,25 +105,25 @@ static const struct pp_optvar pp_optvars[] = {
 	  "read the header of inherited connected sockets", "0" },
 };
 
-#define PP_NOPTVARS (sizeof(pp_optvars) / sizeof(pp_optvars[0]))
+#define WS_NOPTVARS (sizeof(ws_optvars) / sizeof(ws_optvars[0]))
 
-/* getopt_long values: the index into pp_optvars, then these. */
+/* getopt_long values: the index into ws_optvars, then these. */
 enum {
-	PP_OPT_LIBRARY = 0x100,
-	PP_OPT_FORCE,
-	PP_OPT_HELP = 'h',
-	PP_OPT_VERSION = 'V'
+	WS_OPT_LIBRARY = 0x100,
+	WS_OPT_FORCE,
+	WS_OPT_HELP = 'h',
+	WS_OPT_VERSION = 'V'
 };
 
-static const struct option pp_fixed_opts[] = {
-	{ "library", required_argument, NULL, PP_OPT_LIBRARY },
-	{ "force", no_argument, NULL, PP_OPT_FORCE },
-	{ "help", no_argument, NULL, PP_OPT_HELP },
-	{ "version", no_argument, NULL, PP_OPT_VERSION },
+static const struct option ws_fixed_opts[] = {
+	{ "library", required_argument, NULL, WS_OPT_LIBRARY },
+	{ "force", no_argument, NULL, WS_OPT_FORCE },
+	{ "help", no_argument, NULL, WS_OPT_HELP },
+	{ "version", no_argument, NULL, WS_OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
-#define PP_NFIXED (sizeof(pp_fixed_opts) / sizeof(pp_fixed_opts[0]))
+#define WS_NFIXED (sizeof(ws_fixed_opts) / sizeof(ws_fixed_opts[0]))
 
 /*
  * The library to preload when --library is not given.  Installed in a
@@ -134,7 +134,7 @@ static const struct option pp_fixed_opts[] = {
  * library where both are installed.  Otherwise LIBDIR/libppshim.so.
  */
 static const char *
-pp_default_library(void)
+ws_default_library(void)
 {
 #ifdef PP_DOLLAR_LIB
 	static const char libdir[] = PPSHIM_LIBDIR;
@@ -145,23 +145,23 @@ pp_default_library(void)
 
 	if (PP_MULTIARCH[0] == '\0' || n < t ||
 	    strcmp(libdir + n - t, tail) != 0)
-		return PP_DEFAULT_LIBRARY;
+		return WS_DEFAULT_LIBRARY;
 	r = snprintf(buf, sizeof(buf), "%.*s/%s/%s", (int)(n - t), libdir,
-		     PP_DOLLAR_LIB_TOKEN, PP_LIBNAME);
+		     WS_DOLLAR_LIB_TOKEN, WS_LIBNAME);
 	if (r > 0 && (size_t)r < sizeof(buf))
 		return buf;
 #endif
-	return PP_DEFAULT_LIBRARY;
+	return WS_DEFAULT_LIBRARY;
 }
 
 static void
-pp_usage_hint(void)
+ws_usage_hint(void)
 {
 	fprintf(stderr, "Try 'ppshim --help' for more information.\n");
 }
 
 static void
-pp_help(void)
+ws_help(void)
 {
 	size_t i;
 
@@ -176,8 +176,8 @@ pp_help(void)
 	       " option is not\n"
 	       "given keeps its inherited value, or the library's default.\n"
 	       "\n");
-	for (i = 0; i < PP_NOPTVARS; i++) {
-		const struct pp_optvar *o = &pp_optvars[i];
+	for (i = 0; i < WS_NOPTVARS; i++) {
+		const struct ws_optvar *o = &ws_optvars[i];
 		const char *h = o->help;
 		char left[64];
 
@@ -202,7 +202,7 @@ pp_help(void)
 	printf("  %-22s sets LD_PRELOAD (appended, kept once)\n"
 	       "%25sthe library to preload\n"
 	       "%25s(default: %s)\n",
-	       "--library=PATH", "", "", pp_default_library());
+	       "--library=PATH", "", "", ws_default_library());
 	printf("  %-22s run COMMAND even where the library would not\n"
 	       "%25stake effect (see below)\n",
 	       "--force", "");
@@ -231,21 +231,21 @@ pp_help(void)
 
 /* getenv() with the const-qualified shape pp_config_parse() wants. */
 static const char *
-pp_env(const char *name)
+ws_getenv(const char *name)
 {
 	return getenv(name);
 }
 
 /* Is the character a separator between LD_PRELOAD elements? */
 static bool
-pp_is_sep(char c)
+ws_is_sep(char c)
 {
 	return c == ':' || c == ' ';
 }
 
 /* Is lib exactly one of the elements of the LD_PRELOAD value list? */
 static bool
-pp_preload_has(const char *list, const char *lib)
+ws_preload_has(const char *list, const char *lib)
 {
 	size_t liblen = strlen(lib);
 	const char *p = list;
@@ -253,9 +253,9 @@ pp_preload_has(const char *list, const char *lib)
 	while (*p != '\0') {
 		size_t n = 0;
 
-		while (pp_is_sep(*p))
+		while (ws_is_sep(*p))
 			p++;
-		while (p[n] != '\0' && !pp_is_sep(p[n]))
+		while (p[n] != '\0' && !ws_is_sep(p[n]))
 			n++;
 		if (n == liblen && memcmp(p, lib, n) == 0)
 			return true;
@@ -270,7 +270,7 @@ pp_preload_has(const char *list, const char *lib)
  * or -errno.
  */
 static int
-pp_preload_add(const char *lib)
+ws_preload_add(const char *lib)
 {
 	const char *old = getenv("LD_PRELOAD");
 	size_t oldlen;
@@ -279,14 +279,14 @@ pp_preload_add(const char *lib)
 
 	if (old == NULL || old[strspn(old, ": ")] == '\0')
 		return setenv("LD_PRELOAD", lib, 1) == 0 ? 0 : -errno;
-	if (pp_preload_has(old, lib))
+	if (ws_preload_has(old, lib))
 		return 0;
 	oldlen = strlen(old);
 	v = malloc(oldlen + 1 + strlen(lib) + 1);
 	if (v == NULL)
 		return -errno;
 	/* Keep the old value verbatim; add a separator only if needed. */
-	if (pp_is_sep(old[oldlen - 1]))
+	if (ws_is_sep(old[oldlen - 1]))
 		sprintf(v, "%s%s", old, lib);
 	else
 		sprintf(v, "%s:%s", old, lib);
@@ -301,7 +301,7 @@ pp_preload_add(const char *lib)
  * or NULL with errno set.
  */
 static char *
-pp_absolute(const char *path)
+ws_absolute(const char *path)
 {
 	char cwd[PATH_MAX];
 	char *r;
@@ -319,7 +319,7 @@ pp_absolute(const char *path)
 
 /* Can we execute this file (effective ids, as execve checks)? */
 static bool
-pp_executable(const char *path, struct stat *st)
+ws_executable(const char *path, struct stat *st)
 {
 	if (stat(path, st) != 0)
 		return false;
@@ -338,7 +338,7 @@ pp_executable(const char *path, struct stat *st)
  * executable) or another error.
  */
 static char *
-pp_resolve(const char *cmd, struct stat *st)
+ws_resolve(const char *cmd, struct stat *st)
 {
 	const char *path, *p;
 	char defpath[256];
@@ -346,7 +346,7 @@ pp_resolve(const char *cmd, struct stat *st)
 	bool seen_eacces = false;
 
 	if (strchr(cmd, '/') != NULL) {
-		if (!pp_executable(cmd, st))
+		if (!ws_executable(cmd, st))
 			return NULL;
 		return strdup(cmd);
 	}
@@ -374,7 +374,7 @@ pp_resolve(const char *cmd, struct stat *st)
 			sprintf(cand, "./%s", cmd);
 		else
 			sprintf(cand, "%.*s/%s", (int)dirlen, p, cmd);
-		if (pp_executable(cand, st))
+		if (ws_executable(cand, st))
 			return cand;
 		if (errno == EACCES)
 			seen_eacces = true;
@@ -394,7 +394,7 @@ pp_resolve(const char *cmd, struct stat *st)
  * the kernel has it (without, the bit means mandatory locking).
  */
 static const char *
-pp_secure_exec_reason(const char *path, const struct stat *st)
+ws_secure_exec_reason(const char *path, const struct stat *st)
 {
 	if (st->st_mode & S_ISUID)
 		return "is setuid";
@@ -410,7 +410,7 @@ pp_secure_exec_reason(const char *path, const struct stat *st)
  * an ELF file (a script, a libtool .la), -1 when it cannot be read.
  */
 static int
-pp_elf_class(const char *path)
+ws_elf_class(const char *path)
 {
 	unsigned char id[EI_NIDENT];
 	FILE *f = fopen(path, "rb");
@@ -430,13 +430,13 @@ pp_elf_class(const char *path)
 /* ===== What the loader will make of COMMAND: its ELF headers ===== */
 
 /* Bounds on what is read from a file that may hold anything. */
-#define PP_ELF_MAX_PHNUM 4096u
-#define PP_ELF_MAX_SHNUM 65536u
-#define PP_ELF_MAX_NOTES (1u << 20)
-#define PP_ELF_MAX_STRTAB (4u << 20)
+#define WS_ELF_MAX_PHNUM 4096u
+#define WS_ELF_MAX_SHNUM 65536u
+#define WS_ELF_MAX_NOTES (1u << 20)
+#define WS_ELF_MAX_STRTAB (4u << 20)
 
 /* What an executable's headers say, as far as the preload goes. */
-struct pp_elf {
+struct ws_elf {
 	int cls;          /* ELFCLASS32, ELFCLASS64; 0 not ELF; -1 unreadable */
 	unsigned machine; /* e_machine */
 	bool parsed;      /* our byte order, an executable: below is known */
@@ -446,22 +446,22 @@ struct pp_elf {
 };
 
 /* The header fields used, from either class. */
-struct pp_ehdr {
+struct ws_ehdr {
 	unsigned type, machine, phentsize, phnum, shentsize, shnum, shstrndx;
 	uint64_t phoff, shoff;
 };
 
-struct pp_seg {
+struct ws_seg {
 	uint64_t type, offset, filesz, align;
 };
 
-struct pp_sec {
+struct ws_sec {
 	uint64_t name, offset, size, link;
 };
 
 /* Read exactly n bytes at off; false on any shortfall. */
 static bool
-pp_pread(int fd, void *buf, size_t n, uint64_t off)
+ws_pread(int fd, void *buf, size_t n, uint64_t off)
 {
 	ssize_t r;
 
@@ -472,12 +472,12 @@ pp_pread(int fd, void *buf, size_t n, uint64_t off)
 }
 
 static bool
-pp_read_ehdr(int fd, int cls, struct pp_ehdr *h)
+ws_read_ehdr(int fd, int cls, struct ws_ehdr *h)
 {
 	if (cls == ELFCLASS64) {
 		Elf64_Ehdr e;
 
-		if (!pp_pread(fd, &e, sizeof(e), 0))
+		if (!ws_pread(fd, &e, sizeof(e), 0))
 			return false;
 		h->type = e.e_type;
 		h->machine = e.e_machine;
@@ -492,7 +492,7 @@ pp_read_ehdr(int fd, int cls, struct pp_ehdr *h)
 	} else {
 		Elf32_Ehdr e;
 
-		if (!pp_pread(fd, &e, sizeof(e), 0))
+		if (!ws_pread(fd, &e, sizeof(e), 0))
 			return false;
 		h->type = e.e_type;
 		h->machine = e.e_machine;
@@ -508,15 +508,15 @@ pp_read_ehdr(int fd, int cls, struct pp_ehdr *h)
 }
 
 static bool
-pp_read_seg(int fd, int cls, const struct pp_ehdr *h, unsigned i,
-	    struct pp_seg *p)
+ws_read_seg(int fd, int cls, const struct ws_ehdr *h, unsigned i,
+	    struct ws_seg *p)
 {
 	uint64_t off = h->phoff + (uint64_t)i * h->phentsize;
 
 	if (cls == ELFCLASS64) {
 		Elf64_Phdr e;
 
-		if (!pp_pread(fd, &e, sizeof(e), off))
+		if (!ws_pread(fd, &e, sizeof(e), off))
 			return false;
 		p->type = e.p_type;
 		p->offset = e.p_offset;
@@ -525,7 +525,7 @@ pp_read_seg(int fd, int cls, const struct pp_ehdr *h, unsigned i,
 	} else {
 		Elf32_Phdr e;
 
-		if (!pp_pread(fd, &e, sizeof(e), off))
+		if (!ws_pread(fd, &e, sizeof(e), off))
 			return false;
 		p->type = e.p_type;
 		p->offset = e.p_offset;
@@ -536,8 +536,8 @@ pp_read_seg(int fd, int cls, const struct pp_ehdr *h, unsigned i,
 }
 
 static bool
-pp_read_sec(int fd, int cls, const struct pp_ehdr *h, uint64_t i,
-	    struct pp_sec *p)
+ws_read_sec(int fd, int cls, const struct ws_ehdr *h, uint64_t i,
+	    struct ws_sec *p)
 {
 	uint64_t off = h->shoff + i * h->shentsize;
 
@@ -545,7 +545,7 @@ pp_read_sec(int fd, int cls, const struct pp_ehdr *h, uint64_t i,
 		Elf64_Shdr e;
 
 		if (h->shentsize < sizeof(e) ||
-		    !pp_pread(fd, &e, sizeof(e), off))
+		    !ws_pread(fd, &e, sizeof(e), off))
 			return false;
 		p->name = e.sh_name;
 		p->offset = e.sh_offset;
@@ -555,7 +555,7 @@ pp_read_sec(int fd, int cls, const struct pp_ehdr *h, uint64_t i,
 		Elf32_Shdr e;
 
 		if (h->shentsize < sizeof(e) ||
-		    !pp_pread(fd, &e, sizeof(e), off))
+		    !ws_pread(fd, &e, sizeof(e), off))
 			return false;
 		p->name = e.sh_name;
 		p->offset = e.sh_offset;
@@ -567,7 +567,7 @@ pp_read_sec(int fd, int cls, const struct pp_ehdr *h, uint64_t i,
 
 /* Does a run of notes (a PT_NOTE segment) hold one whose owner is "Go"? */
 static bool
-pp_notes_go(const unsigned char *p, size_t n, size_t align)
+ws_notes_go(const unsigned char *p, size_t n, size_t align)
 {
 	size_t off = 0;
 
@@ -596,18 +596,18 @@ pp_notes_go(const unsigned char *p, size_t n, size_t align)
 
 /* Is the segment a note segment that names the Go toolchain? */
 static bool
-pp_seg_go(int fd, const struct pp_seg *sg)
+ws_seg_go(int fd, const struct ws_seg *sg)
 {
 	unsigned char *buf;
 	bool go;
 
-	if (sg->filesz == 0 || sg->filesz > PP_ELF_MAX_NOTES)
+	if (sg->filesz == 0 || sg->filesz > WS_ELF_MAX_NOTES)
 		return false;
 	buf = malloc((size_t)sg->filesz);
 	if (buf == NULL)
 		return false;
-	go = pp_pread(fd, buf, (size_t)sg->filesz, sg->offset) &&
-	     pp_notes_go(buf, (size_t)sg->filesz, sg->align == 8 ? 8 : 4);
+	go = ws_pread(fd, buf, (size_t)sg->filesz, sg->offset) &&
+	     ws_notes_go(buf, (size_t)sg->filesz, sg->align == 8 ? 8 : 4);
 	free(buf);
 	return go;
 }
@@ -618,12 +618,12 @@ pp_seg_go(int fd, const struct pp_seg *sg)
  * keeps both: they are allocated.)
  */
 static bool
-pp_sections_go(int fd, int cls, const struct pp_ehdr *h)
+ws_sections_go(int fd, int cls, const struct ws_ehdr *h)
 {
 	static const char *const names[] = { ".note.go.buildid",
 					     ".go.buildinfo" };
 	uint64_t shnum = h->shnum, strndx = h->shstrndx, i;
-	struct pp_sec sec, strsec;
+	struct ws_sec sec, strsec;
 	bool go = false;
 	char *tab;
 	size_t k;
@@ -632,27 +632,27 @@ pp_sections_go(int fd, int cls, const struct pp_ehdr *h)
 		return false;
 	if (shnum == 0 || strndx == SHN_XINDEX) {
 		/* More than 0xff00 sections: the counts are in section 0. */
-		if (!pp_read_sec(fd, cls, h, 0, &sec))
+		if (!ws_read_sec(fd, cls, h, 0, &sec))
 			return false;
 		if (shnum == 0)
 			shnum = sec.size;
 		if (strndx == SHN_XINDEX)
 			strndx = sec.link;
 	}
-	if (shnum > PP_ELF_MAX_SHNUM || strndx >= shnum ||
-	    !pp_read_sec(fd, cls, h, strndx, &strsec) || strsec.size == 0 ||
-	    strsec.size > PP_ELF_MAX_STRTAB)
+	if (shnum > WS_ELF_MAX_SHNUM || strndx >= shnum ||
+	    !ws_read_sec(fd, cls, h, strndx, &strsec) || strsec.size == 0 ||
+	    strsec.size > WS_ELF_MAX_STRTAB)
 		return false;
 	tab = malloc((size_t)strsec.size);
 	if (tab == NULL)
 		return false;
-	if (!pp_pread(fd, tab, (size_t)strsec.size, strsec.offset))
+	if (!ws_pread(fd, tab, (size_t)strsec.size, strsec.offset))
 		goto out;
 	for (i = 0; i < shnum && !go; i++) {
 		const char *name;
 		size_t len;
 
-		if (!pp_read_sec(fd, cls, h, i, &sec) ||
+		if (!ws_read_sec(fd, cls, h, i, &sec) ||
 		    sec.name >= strsec.size)
 			continue;
 		name = tab + sec.name;
@@ -673,11 +673,11 @@ out:
  * callers then let the loader decide as before.
  */
 static void
-pp_elf_inspect(const char *path, struct pp_elf *e)
+ws_elf_inspect(const char *path, struct ws_elf *e)
 {
 	unsigned char id[EI_NIDENT];
-	struct pp_ehdr h;
-	struct pp_seg sg;
+	struct ws_ehdr h;
+	struct ws_seg sg;
 	unsigned i;
 	int fd;
 
@@ -687,7 +687,7 @@ pp_elf_inspect(const char *path, struct pp_elf *e)
 		e->cls = -1;
 		return;
 	}
-	if (!pp_pread(fd, id, sizeof(id), 0) ||
+	if (!ws_pread(fd, id, sizeof(id), 0) ||
 	    memcmp(id, ELFMAG, SELFMAG) != 0 ||
 	    (id[EI_CLASS] != ELFCLASS32 && id[EI_CLASS] != ELFCLASS64))
 		goto out;
@@ -699,14 +699,14 @@ pp_elf_inspect(const char *path, struct pp_elf *e)
 	if (id[EI_DATA] != ELFDATA2MSB)
 		goto out;
 #endif
-	if (!pp_read_ehdr(fd, e->cls, &h) ||
+	if (!ws_read_ehdr(fd, e->cls, &h) ||
 	    (h.type != ET_EXEC && h.type != ET_DYN))
 		goto out;
 	e->machine = h.machine;
-	if (h.phnum > PP_ELF_MAX_PHNUM)
+	if (h.phnum > WS_ELF_MAX_PHNUM)
 		goto out;
 	for (i = 0; i < h.phnum; i++) {
-		if (!pp_read_seg(fd, e->cls, &h, i, &sg))
+		if (!ws_read_seg(fd, e->cls, &h, i, &sg))
 			goto out;
 		if (sg.type == PT_INTERP) {
 			size_t n = sizeof(e->interp_path) - 1;
@@ -714,15 +714,15 @@ pp_elf_inspect(const char *path, struct pp_elf *e)
 			e->interp = true;
 			if (sg.filesz < n)
 				n = (size_t)sg.filesz;
-			if (!pp_pread(fd, e->interp_path, n, sg.offset))
+			if (!ws_pread(fd, e->interp_path, n, sg.offset))
 				e->interp_path[0] = '\0';
 			e->interp_path[n] = '\0';
 		} else if (sg.type == PT_NOTE && !e->go) {
-			e->go = pp_seg_go(fd, &sg);
+			e->go = ws_seg_go(fd, &sg);
 		}
 	}
 	if (!e->go)
-		e->go = pp_sections_go(fd, e->cls, &h);
+		e->go = ws_sections_go(fd, e->cls, &h);
 	e->parsed = true;
 out:
 	close(fd);
@@ -734,12 +734,12 @@ out:
  * read LD_PRELOAD.
  */
 static bool
-pp_is_own_loader(const char *path)
+ws_is_own_loader(const char *path)
 {
 	char a[PATH_MAX], b[PATH_MAX];
-	struct pp_elf self;
+	struct ws_elf self;
 
-	pp_elf_inspect("/proc/self/exe", &self);
+	ws_elf_inspect("/proc/self/exe", &self);
 	if (!self.interp || self.interp_path[0] == '\0')
 		return false;
 	return realpath(path, a) != NULL &&
@@ -748,7 +748,7 @@ pp_is_own_loader(const char *path)
 
 /* A name for an ELF machine, for messages. */
 static const char *
-pp_machine_name(int cls, unsigned machine)
+ws_machine_name(int cls, unsigned machine)
 {
 	switch (machine) {
 	case EM_X86_64:
@@ -773,7 +773,7 @@ pp_machine_name(int cls, unsigned machine)
  * other loader uses is its own business, so finding either will do.
  */
 static size_t
-pp_lib_dirs(int cls, unsigned machine, const char **dirs, size_t max)
+ws_lib_dirs(int cls, unsigned machine, const char **dirs, size_t max)
 {
 	static const struct {
 		unsigned machine;
@@ -790,10 +790,10 @@ pp_lib_dirs(int cls, unsigned machine, const char **dirs, size_t max)
 		{ 0, ELFCLASS32, "lib32" },
 		{ 0, ELFCLASS64, "lib64" },
 	};
-	struct pp_elf self;
+	struct ws_elf self;
 	size_t i, n = 0;
 
-	pp_elf_inspect("/proc/self/exe", &self);
+	ws_elf_inspect("/proc/self/exe", &self);
 	if (PP_MULTIARCH[0] != '\0' && self.parsed && self.cls == cls &&
 	    self.machine == machine && max > 0) {
 		dirs[0] = "lib/" PP_MULTIARCH;
@@ -813,10 +813,10 @@ pp_lib_dirs(int cls, unsigned machine, const char **dirs, size_t max)
  * or NULL (out of memory).
  */
 static char *
-pp_subst_lib(const char *lib, const char *dir)
+ws_subst_lib(const char *lib, const char *dir)
 {
-	const char *at = strstr(lib, PP_DOLLAR_LIB_TOKEN);
-	size_t head = (size_t)(at - lib), toklen = strlen(PP_DOLLAR_LIB_TOKEN);
+	const char *at = strstr(lib, WS_DOLLAR_LIB_TOKEN);
+	size_t head = (size_t)(at - lib), toklen = strlen(WS_DOLLAR_LIB_TOKEN);
 	char *r = malloc(strlen(lib) - toklen + strlen(dir) + 1);
 
 	if (r != NULL)
@@ -826,7 +826,7 @@ pp_subst_lib(const char *lib, const char *dir)
 
 /* The running kernel's machine ("x86_64"), or "unknown". */
 static const char *
-pp_kernel_machine(void)
+ws_kernel_machine(void)
 {
 	static struct utsname u;
 
@@ -841,10 +841,10 @@ pp_kernel_machine(void)
  * line the user reads.
  */
 static const char *
-pp_enoexec_hint(const struct pp_elf *elf)
+ws_enoexec_hint(const struct ws_elf *elf)
 {
 	static char hint[128];
-	const char *kernel = pp_kernel_machine();
+	const char *kernel = ws_kernel_machine();
 
 	if (!elf->parsed)
 		return "not an executable for this machine (byte order or "
@@ -856,18 +856,18 @@ pp_enoexec_hint(const struct pp_elf *elf)
 			return "x32 on a kernel without x32 support?";
 	}
 	(void)snprintf(hint, sizeof(hint), "built for %s, the kernel is %s",
-		       pp_machine_name(elf->cls, elf->machine), kernel);
+		       ws_machine_name(elf->cls, elf->machine), kernel);
 	return hint;
 }
 
 /* The one line for an ELF COMMAND that the kernel will not execute. */
 static void
-pp_noexec_message(const char *path, const struct pp_elf *elf)
+ws_noexec_message(const char *path, const struct ws_elf *elf)
 {
 	fprintf(stderr,
 		"ppshim: %s: cannot execute: the kernel cannot run this ELF "
 		"file (%s)\n",
-		path, pp_enoexec_hint(elf));
+		path, ws_enoexec_hint(elf));
 }
 
 /*
@@ -878,7 +878,7 @@ pp_noexec_message(const char *path, const struct pp_elf *elf)
  * then the exec of COMMAND tells.
  */
 static bool
-pp_kernel_runs_ia32(void)
+ws_kernel_runs_ia32(void)
 {
 	/* clang-format off */
 	static const unsigned char prog[] = {
@@ -923,7 +923,7 @@ pp_kernel_runs_ia32(void)
 
 /* Run a file without a #! line with the shell, as execvp(3) does. */
 static void
-pp_exec_script(const char *path, int argc, char **argv)
+ws_exec_script(const char *path, int argc, char **argv)
 {
 	char **nargv = calloc((size_t)argc + 2, sizeof(*nargv));
 	int i;
@@ -945,21 +945,21 @@ pp_exec_script(const char *path, int argc, char **argv)
  * EX_OSERR).
  */
 static int
-pp_options(int argc, char **argv, const char **library, bool *force)
+ws_options(int argc, char **argv, const char **library, bool *force)
 {
-	struct option longopts[PP_NOPTVARS + PP_NFIXED];
+	struct option longopts[WS_NOPTVARS + WS_NFIXED];
 	size_t i;
 	int c;
 
-	for (i = 0; i < PP_NOPTVARS; i++) {
-		longopts[i].name = pp_optvars[i].option;
+	for (i = 0; i < WS_NOPTVARS; i++) {
+		longopts[i].name = ws_optvars[i].option;
 		longopts[i].has_arg = required_argument;
-		if (pp_optvars[i].optional_arg)
+		if (ws_optvars[i].optional_arg)
 			longopts[i].has_arg = optional_argument;
 		longopts[i].flag = NULL;
 		longopts[i].val = (int)i;
 	}
-	memcpy(&longopts[i], pp_fixed_opts, sizeof(pp_fixed_opts));
+	memcpy(&longopts[i], ws_fixed_opts, sizeof(ws_fixed_opts));
 
 	/*
 	 * '+': stop at the first non-option, so COMMAND's own options are
@@ -968,33 +968,33 @@ pp_options(int argc, char **argv, const char **library, bool *force)
 	 */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {
-		if (c >= 0 && (size_t)c < PP_NOPTVARS) {
+		if (c >= 0 && (size_t)c < WS_NOPTVARS) {
 			const char *v = optarg != NULL ? optarg : "1";
 
-			if (setenv(pp_optvars[c].var, v, 1) != 0) {
+			if (setenv(ws_optvars[c].var, v, 1) != 0) {
 				fprintf(stderr, "ppshim: setenv %s: %s\n",
-					pp_optvars[c].var, strerror(errno));
+					ws_optvars[c].var, strerror(errno));
 				return EX_OSERR;
 			}
 			continue;
 		}
 		switch (c) {
-		case PP_OPT_LIBRARY:
+		case WS_OPT_LIBRARY:
 			*library = optarg;
 			break;
-		case PP_OPT_FORCE:
+		case WS_OPT_FORCE:
 			*force = true;
 			break;
-		case PP_OPT_HELP:
-			pp_help();
+		case WS_OPT_HELP:
+			ws_help();
 			return EXIT_SUCCESS;
-		case PP_OPT_VERSION:
+		case WS_OPT_VERSION:
 			printf("ppshim %s\n", PACKAGE_VERSION);
 			return EXIT_SUCCESS;
 		case ':':
 			fprintf(stderr, "ppshim: option '%s' needs a value\n",
 				argv[optind - 1]);
-			pp_usage_hint();
+			ws_usage_hint();
 			return EX_USAGE;
 		default:
 			if (optopt != 0)
@@ -1004,18 +1004,18 @@ pp_options(int argc, char **argv, const char **library, bool *force)
 			else
 				fprintf(stderr, "ppshim: unknown option '%s'\n",
 					argv[optind - 1]);
-			pp_usage_hint();
+			ws_usage_hint();
 			return EX_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "ppshim: no COMMAND given\n");
-		pp_usage_hint();
+		ws_usage_hint();
 		return EX_USAGE;
 	}
 	if ((*library)[0] == '\0') {
 		fprintf(stderr, "ppshim: --library: empty path\n");
-		pp_usage_hint();
+		ws_usage_hint();
 		return EX_USAGE;
 	}
 	return -1;
@@ -1023,11 +1023,11 @@ pp_options(int argc, char **argv, const char **library, bool *force)
 
 /*
  * Report a COMMAND in which the library would not take effect: refused
- * (PP_EXIT_CANNOT_EXEC), or with force a warning and 0.  The message is
+ * (WS_EXIT_CANNOT_EXEC), or with force a warning and 0.  The message is
  * one line: "ppshim: " fmt, then what ppshim does about it.
  */
 static int __attribute__((format(printf, 2, 3)))
-pp_refuse(bool force, const char *fmt, ...)
+ws_refuse(bool force, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -1040,7 +1040,7 @@ pp_refuse(bool force, const char *fmt, ...)
 		return 0;
 	}
 	fputs("; refusing to run it (--force overrides)\n", stderr);
-	return PP_EXIT_CANNOT_EXEC;
+	return WS_EXIT_CANNOT_EXEC;
 }
 
 /*
@@ -1051,24 +1051,24 @@ pp_refuse(bool force, const char *fmt, ...)
  * statically linked or a Go program; EX_OSERR.
  */
 static int
-pp_check_command(const char *cmd, bool force, char **path, struct stat *st,
-		 struct pp_elf *elf)
+ws_check_command(const char *cmd, bool force, char **path, struct stat *st,
+		 struct ws_elf *elf)
 {
 	const char *why;
 	int r;
 
-	*path = pp_resolve(cmd, st);
+	*path = ws_resolve(cmd, st);
 	if (*path == NULL) {
 		if (errno == ENOENT || errno == ENOTDIR) {
 			fprintf(stderr, "ppshim: %s: command not found\n", cmd);
-			return PP_EXIT_NOT_FOUND;
+			return WS_EXIT_NOT_FOUND;
 		}
 		fprintf(stderr, "ppshim: %s: %s\n", cmd, strerror(errno));
-		return errno == ENOMEM ? EX_OSERR : PP_EXIT_CANNOT_EXEC;
+		return errno == ENOMEM ? EX_OSERR : WS_EXIT_CANNOT_EXEC;
 	}
-	why = pp_secure_exec_reason(*path, st);
+	why = ws_secure_exec_reason(*path, st);
 	if (why != NULL) {
-		r = pp_refuse(force,
+		r = ws_refuse(force,
 			      "%s %s: the dynamic loader runs it in "
 			      "secure-execution mode and ignores LD_PRELOAD "
 			      "entries with a slash, so libppshim would not be "
@@ -1077,18 +1077,18 @@ pp_check_command(const char *cmd, bool force, char **path, struct stat *st,
 		if (r != 0)
 			return r;
 	}
-	pp_elf_inspect(*path, elf);
+	ws_elf_inspect(*path, elf);
 	if (!elf->parsed)
 		return 0; /* a script, or nothing ppshim can read: as before */
 	/* Whatever else would be said of it, it could not run at all. */
 	if (elf->machine == EM_386 &&
-	    strcmp(pp_kernel_machine(), "x86_64") == 0 &&
-	    !pp_kernel_runs_ia32()) {
-		pp_noexec_message(*path, elf);
-		return PP_EXIT_CANNOT_EXEC;
+	    strcmp(ws_kernel_machine(), "x86_64") == 0 &&
+	    !ws_kernel_runs_ia32()) {
+		ws_noexec_message(*path, elf);
+		return WS_EXIT_CANNOT_EXEC;
 	}
 	if (elf->go && elf->interp)
-		return pp_refuse(force,
+		return ws_refuse(force,
 				 "%s is a Go program: libppshim would be "
 				 "loaded, but Go's net package makes its "
 				 "system calls itself, not through the C "
@@ -1096,15 +1096,15 @@ pp_check_command(const char *cmd, bool force, char **path, struct stat *st,
 				 "its sockets",
 				 *path);
 	if (elf->go)
-		return pp_refuse(force,
+		return ws_refuse(force,
 				 "%s is a statically linked Go program: no "
 				 "dynamic loader runs it and nothing reads "
 				 "LD_PRELOAD, and Go's net package makes its "
 				 "system calls itself; libppshim cannot work "
 				 "in it",
 				 *path);
-	if (!elf->interp && !pp_is_own_loader(*path))
-		return pp_refuse(force,
+	if (!elf->interp && !ws_is_own_loader(*path))
+		return ws_refuse(force,
 				 "%s is statically linked: no dynamic loader "
 				 "runs it and nothing reads LD_PRELOAD, so "
 				 "libppshim would not be loaded",
@@ -1119,27 +1119,27 @@ pp_check_command(const char *cmd, bool force, char **path, struct stat *st,
  * it, with the candidates tried in tried; or NULL with errno ENOMEM.
  */
 static char *
-pp_expand_lib(const char *lib, const struct pp_elf *elf, char *tried,
+ws_expand_lib(const char *lib, const struct ws_elf *elf, char *tried,
 	      size_t cap)
 {
 	const char *dirs[8];
-	struct pp_elf self;
+	struct ws_elf self;
 	int cls = elf->cls;
 	unsigned machine = elf->machine;
 	size_t i, n, len = 0;
 
 	if (!elf->parsed) {
 		/* A script: its interpreter is most likely of our own ABI. */
-		pp_elf_inspect("/proc/self/exe", &self);
+		ws_elf_inspect("/proc/self/exe", &self);
 		cls = sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32;
 		if (self.parsed)
 			cls = self.cls;
 		machine = self.machine;
 	}
-	n = pp_lib_dirs(cls, machine, dirs, sizeof(dirs) / sizeof(dirs[0]));
+	n = ws_lib_dirs(cls, machine, dirs, sizeof(dirs) / sizeof(dirs[0]));
 	tried[0] = '\0';
 	for (i = 0; i < n; i++) {
-		char *cand = pp_subst_lib(lib, dirs[i]);
+		char *cand = ws_subst_lib(lib, dirs[i]);
 		int w;
 
 		if (cand == NULL)
@@ -1164,8 +1164,8 @@ pp_expand_lib(const char *lib, const struct pp_elf *elf, char *tried,
  * (EX_UNAVAILABLE, EX_OSERR; 126 for the other class, unless force).
  */
 static int
-pp_check_library(const char *library, const char *path,
-		 const struct pp_elf *elf, bool force, char **lib)
+ws_check_library(const char *library, const char *path,
+		 const struct ws_elf *elf, bool force, char **lib)
 {
 	int libclass, cmdclass = elf->cls;
 	char tried[1024];
@@ -1173,14 +1173,14 @@ pp_check_library(const char *library, const char *path,
 	char *file;
 	int r = 0;
 
-	*lib = pp_absolute(library);
+	*lib = ws_absolute(library);
 	if (*lib == NULL) {
 		fprintf(stderr, "ppshim: %s: %s\n", library, strerror(errno));
 		return EX_OSERR;
 	}
 	file = *lib;
-	if (strstr(*lib, PP_DOLLAR_LIB_TOKEN) != NULL) {
-		file = pp_expand_lib(*lib, elf, tried, sizeof(tried));
+	if (strstr(*lib, WS_DOLLAR_LIB_TOKEN) != NULL) {
+		file = ws_expand_lib(*lib, elf, tried, sizeof(tried));
 		if (file == NULL && errno == ENOMEM) {
 			fprintf(stderr, "ppshim: %s\n", strerror(errno));
 			return EX_OSERR;
@@ -1191,11 +1191,11 @@ pp_check_library(const char *library, const char *path,
 				"(%s) is installed: looked for %s (install "
 				"the %s library, or see --library)\n",
 				*lib, path,
-				elf->parsed ? pp_machine_name(elf->cls,
+				elf->parsed ? ws_machine_name(elf->cls,
 							      elf->machine)
 					    : "this machine",
 				tried,
-				elf->parsed ? pp_machine_name(elf->cls,
+				elf->parsed ? ws_machine_name(elf->cls,
 							      elf->machine)
 					    : "native");
 			return EX_UNAVAILABLE;
@@ -1207,7 +1207,7 @@ pp_check_library(const char *library, const char *path,
 		r = EX_UNAVAILABLE;
 		goto out;
 	}
-	libclass = pp_elf_class(file);
+	libclass = ws_elf_class(file);
 	if (!S_ISREG(st.st_mode) || libclass <= 0) {
 		fprintf(stderr,
 			"ppshim: library %s: not an ELF shared object "
@@ -1218,7 +1218,7 @@ pp_check_library(const char *library, const char *path,
 	}
 	/* A script (class 0) loads its interpreter: not checked. */
 	if (cmdclass > 0 && cmdclass != libclass) {
-		r = pp_refuse(force,
+		r = ws_refuse(force,
 			      "library %s is %s-bit but %s is %s-bit: the "
 			      "loader would skip the library (use the build "
 			      "that matches)",
@@ -1237,37 +1237,37 @@ int
 main(int argc, char **argv)
 {
 	static struct pp_config cfg; /* large: keep it off the stack */
-	const char *library = pp_default_library();
+	const char *library = ws_default_library();
 	char err[PP_ERRMSG_MAX];
-	struct pp_elf elf;
+	struct ws_elf elf;
 	bool force = false;
 	char *lib, *path;
 	struct stat st;
 	int r;
 
-	r = pp_options(argc, argv, &library, &force);
+	r = ws_options(argc, argv, &library, &force);
 	if (r >= 0)
 		return r;
 	argc -= optind;
 	argv += optind;
 
 	/* The same check the library makes at load, with the same words. */
-	if (pp_config_parse(&cfg, pp_env, err, sizeof(err)) != 0) {
+	if (pp_config_parse(&cfg, ws_getenv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ppshim: %s\n", err);
 		return EX_CONFIG;
 	}
-	r = pp_check_command(argv[0], force, &path, &st, &elf);
+	r = ws_check_command(argv[0], force, &path, &st, &elf);
 	if (r != 0) {
 		free(path);
 		return r;
 	}
-	r = pp_check_library(library, path, &elf, force, &lib);
+	r = ws_check_library(library, path, &elf, force, &lib);
 	if (r != 0) {
 		free(lib);
 		free(path);
 		return r;
 	}
-	r = pp_preload_add(lib);
+	r = ws_preload_add(lib);
 	free(lib);
 	if (r != 0) {
 		fprintf(stderr, "ppshim: LD_PRELOAD: %s\n", strerror(-r));
@@ -1279,14 +1279,14 @@ main(int argc, char **argv)
 	execv(path, argv);
 	if (errno == ENOEXEC && elf.cls > 0) {
 		/* Never hand an ELF file to the shell, as execvp would. */
-		pp_noexec_message(path, &elf);
+		ws_noexec_message(path, &elf);
 		free(path);
-		return PP_EXIT_CANNOT_EXEC;
+		return WS_EXIT_CANNOT_EXEC;
 	}
 	if (errno == ENOEXEC)
-		pp_exec_script(path, argc, argv);
+		ws_exec_script(path, argc, argv);
 	r = errno;
 	fprintf(stderr, "ppshim: %s: %s\n", path, strerror(r));
 	free(path);
-	return r == ENOENT ? PP_EXIT_NOT_FOUND : PP_EXIT_CANNOT_EXEC;
+	return r == ENOENT ? WS_EXIT_NOT_FOUND : WS_EXIT_CANNOT_EXEC;
 }

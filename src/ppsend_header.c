@@ -222,7 +222,7 @@ static void
 ps_fill_addrs(const struct ps_opts *o, int fd, struct pp_header *h)
 {
 	union pp_sockaddr real_src, real_dst;
-	char b[PS_ADDRSTRLEN];
+	char given[PS_ADDRSTRLEN], real[PS_ADDRSTRLEN];
 
 	ps_endpoints(fd, &real_src, &real_dst);
 	h->src = o->have_src ? o->src : real_src;
@@ -231,14 +231,14 @@ ps_fill_addrs(const struct ps_opts *o, int fd, struct pp_header *h)
 		ps_msg("the header's addresses must be of one family: "
 		       "%s %s is %s but the real %s %s is not; give %s too",
 		       o->have_src ? "--src" : "--dst",
-		       ps_fmt_addr(o->have_src ? &h->src : &h->dst, b,
-				   sizeof(b)),
+		       ps_fmt_addr(o->have_src ? &h->src : &h->dst, given,
+				   sizeof(given)),
 		       (o->have_src ? h->src : h->dst).sa.sa_family == AF_INET
 			       ? "IPv4"
 			       : "IPv6",
 		       o->have_src ? "destination" : "source",
-		       ps_fmt_addr(o->have_src ? &h->dst : &h->src, b,
-				   sizeof(b)),
+		       ps_fmt_addr(o->have_src ? &h->dst : &h->src, real,
+				   sizeof(real)),
 		       o->have_src ? "--dst" : "--src");
 		exit(EX_USAGE);
 	}

@@ -330,6 +330,10 @@ def ipv6():
     r = ppsend("--src", "192.0.2.1:1", "::1", srv.port)
     eq(r.rc, EX_USAGE, "mixed families (%r)" % r)
     check("--dst" in r.err, "no advice: %r" % r)
+    # Both addresses named, each once: the given one and the real one.
+    check("192.0.2.1:1 is IPv4" in r.err and
+          "destination [::1]:%d is not" % srv.port in r.err,
+          "addresses in the message: %r" % r.err)
 
 
 @test

@@ -644,7 +644,9 @@ def inherited_listen_fds():
         os.set_inheritable(3, True)
 
     env = pp.child_env({"PP_PORTS": "%d/udp" % port, "LISTEN_FDS": "1"})
-    p = subprocess.Popen([UDPSRV, "-F", "3"], env=env, pass_fds=(fd,),
+    # Kept open: 3, where to_fd3 put the socket (the driver's own fd 3,
+    # make check's log, is replaced in the child).
+    p = subprocess.Popen([UDPSRV, "-F", "3"], env=env, pass_fds=(3,),
                          preexec_fn=to_fd3, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
 

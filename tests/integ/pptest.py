@@ -7,15 +7,20 @@ What is here:
     lines collected with timeouts, stopped by PID;
   - clients: connect from a chosen loopback source, send, read until EOF or
     reset, all with timeouts;
-  - a small runner: each test is a function; prints TAP-style "ok N name" or
-    "not ok N name: reason"; exits 0 (all passed), 1 (a failure), 77 (the
-    library or the server is missing, or every test skipped).
+  - a small runner: each test is a function; prints TAP: the plan "1..N",
+    then "ok N name", "ok N name # SKIP reason" or "not ok N name: reason",
+    or "1..0 # SKIP reason" when the file cannot run at all.  Run by hand it
+    exits 0 (all passed), 1 (a failure) or 77 (the library or the server is
+    missing, or every test skipped).  Under make check's TAP driver
+    (PPSHIM_TAP=1) the results are in the output: it exits 0 once it has
+    reported them, and any other status (a crash) is an error.
 
 Environment (set by make check, see Makefile.am):
   PPSHIM_LIB       absolute path of the built libppshim.so
   PPSHIM_BUILDDIR  the build directory (tests/helpers/srv lives there)
   PPSHIM_ASAN_LIB  libasan to put first in LD_PRELOAD (sanitizer builds)
   PPSHIM_VALGRIND  valgrind to run preloaded servers under (make valgrind)
+  PPSHIM_TAP       1 when the TAP driver reads the results (exit status)
 
 Running one file by hand, from the build directory:
   PPSHIM_BUILDDIR=$PWD python3 $srcdir/tests/integ/test_tcp.py [NAME...]
@@ -51,6 +56,9 @@ ASAN_LIB = os.environ.get("PPSHIM_ASAN_LIB", "")
 VALGRIND = os.environ.get("PPSHIM_VALGRIND", "")
 SRV = os.environ.get("PPSHIM_SRV") or os.path.join(
     BUILDDIR, "tests", "helpers", "srv")
+
+# Under make check the TAP driver reads the results (Makefile.am).
+TAP_DRIVER = os.environ.get("PPSHIM_TAP") == "1"
 
 EX_SKIP = 77
 EX_CONFIG = 78
@@ -880,12 +888,30 @@ def _on_alarm(signum, frame):
     raise TestTimeout()
 
 
+def finish(failed, skipped, total):
+    """Ends a test file that reported total results, failed of them failed
+    and skipped skipped: the exit status for a person (1 on a failure, 77
+    when everything skipped, else 0) or, under the TAP driver, 0: the
+    driver reads the results from the output."""
+    sys.stdout.flush()
+    if TAP_DRIVER or not failed and (not total or skipped < total):
+        sys.exit(0)
+    sys.exit(1 if failed else EX_SKIP)
+
+
+def skip_all(reason):
+    """Skips a whole test file: the TAP plan "1..0 # SKIP reason", exit
+    status 77 (0 under the TAP driver)."""
+    print("1..0 # SKIP %s" % reason)
+    sys.stdout.flush()
+    sys.exit(0 if TAP_DRIVER else EX_SKIP)
+
+
 def main(title):
     """Runs the registered tests (or those named on the command line)."""
     problem = environment_problem()
     if problem:
-        print("1..0 # SKIP %s" % problem)
-        sys.exit(EX_SKIP)
+        skip_all(problem)
     check_lib_is_elf()
     names = sys.argv[1:]
     tests = [t for t in _tests if not names or t[0].__name__ in names or
@@ -933,8 +959,4 @@ def main(title):
         sys.stdout.flush()
     print("# %d passed, %d failed, %d skipped" % (
         len(tests) - failed - skipped, failed, skipped))
-    if failed:
-        sys.exit(1)
-    if tests and skipped == len(tests):
-        sys.exit(EX_SKIP)
-    sys.exit(0)
+    finish(failed, skipped, len(tests))

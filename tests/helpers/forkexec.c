@@ -51,6 +51,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tutil.h"
+
 extern char **environ;
 
 enum mode {
@@ -87,13 +89,6 @@ usage(void)
 	fprintf(stderr, "usage: forkexec [-m MODE] [-C] [-K] [-H] [-k N] "
 			"-l ADDR -p PORT -- PROGRAM [ARGS]\n");
 	exit(2);
-}
-
-static void
-on_term(int sig)
-{
-	(void)sig;
-	_exit(0);
 }
 
 /* The kernel's own address of a socket, as text: ip and port. */
@@ -277,45 +272,6 @@ spawn(int conn)
 	posix_spawn_file_actions_destroy(&fa);
 }
 
-static int
-listen_on(const char *addr, int port)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (void *)&ss;
-	struct sockaddr_in6 *sin6 = (void *)&ss;
-	socklen_t len;
-	int fd, one = 1;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		len = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*sin6);
-	} else {
-		fprintf(stderr, "forkexec: bad address %s\n", addr);
-		exit(2);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM, 0);
-	if (fd < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, (struct sockaddr *)&ss, len) != 0 ||
-	    listen(fd, 128) != 0) {
-		perror("forkexec: listen");
-		exit(1);
-	}
-	len = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		port = ntohs(ss.ss_family == AF_INET ? sin->sin_port
-						     : sin6->sin6_port);
-	printf("listening port=%d\n", port);
-	fflush(stdout);
-	return fd;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -361,9 +317,13 @@ main(int argc, char **argv)
 		usage();
 	opt.argv = argv + optind;
 	opt.argc = argc - optind;
-	signal(SIGTERM, on_term);
-	signal(SIGPIPE, SIG_IGN);
-	lfd = listen_on(addr, port);
+	tu_server_signals();
+	lfd = tu_listen_inet(addr, port, 0, &port);
+	if (lfd < 0) {
+		perror("forkexec: listen");
+		exit(1);
+	}
+	tu_out("listening port=%d", port);
 
 	for (;;) {
 		while (waitpid(-1, NULL, WNOHANG) > 0)

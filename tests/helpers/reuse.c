@@ -61,6 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
+
 #define DATA_LEN 3000
 
 static const char *kind = "conn", *how = "raw", *way = "socketpair";
@@ -71,39 +73,8 @@ static unsigned char data[DATA_LEN];
 static void
 die(const char *what)
 {
-	printf("error %s errno=%d\n", what, errno);
-	fflush(stdout);
+	tu_out("error %s errno=%d", what, errno);
 	exit(1);
-}
-
-static void
-fmt(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
-{
-	char h[INET6_ADDRSTRLEN];
-
-	if (len < sizeof(sa_family_t)) {
-		snprintf(out, cap, "unix:");
-		return;
-	}
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, h, sizeof(h));
-		snprintf(out, cap, "%s:%u", h, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, h, sizeof(h));
-		snprintf(out, cap, "[%s]:%u", h, ntohs(in6->sin6_port));
-	} else if (sa->sa_family == AF_UNIX) {
-		const struct sockaddr_un *un = (const void *)sa;
-
-		snprintf(out, cap, "unix:%.*s",
-			 (int)(len - offsetof(struct sockaddr_un, sun_path)),
-			 un->sun_path);
-	} else {
-		snprintf(out, cap, "family%d", sa->sa_family);
-	}
 }
 
 /* "peer" or "sock" of fd as the (hooked) calls report it. */
@@ -118,7 +89,7 @@ name(int fd, bool peer, char *out, size_t cap)
 	if (r != 0)
 		snprintf(out, cap, "-");
 	else
-		fmt((struct sockaddr *)&ss, len, out, cap);
+		tu_fmt_addr(&ss, len, out, cap);
 }
 
 static int
@@ -257,7 +228,7 @@ read_all(int fd)
 static void
 write_all(int fd, const void *p, size_t n)
 {
-	if (write(fd, p, n) != (ssize_t)n)
+	if (!tu_write_all(fd, p, n))
 		die("write");
 }
 
@@ -275,10 +246,9 @@ report(int newfd, int oldfd, bool ok, int other)
 		name(other, false, wpeer, sizeof(wpeer));
 		name(other, true, wsock, sizeof(wsock));
 	}
-	printf("after same=%d data=%s peer=%s sock=%s want_peer=%s "
-	       "want_sock=%s\n",
+	tu_out("after same=%d data=%s peer=%s sock=%s want_peer=%s "
+	       "want_sock=%s",
 	       newfd == oldfd, ok ? "ok" : "bad", peer, sock, wpeer, wsock);
-	fflush(stdout);
 }
 
 /* The accepted side of a fresh connection to lfd (a plain listener, or
@@ -476,7 +446,6 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < DATA_LEN; i++)
 		data[i] = (unsigned char)(i * 7 + i / 256);
-	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	/* The tracked descriptor, and the client's connection or datagram
 	 * through it with what the library reported. */
@@ -495,15 +464,15 @@ main(int argc, char **argv)
 		if (strcmp(kind, "udp") != 0 && listen(lfd, 16) != 0)
 			die("listen");
 	}
-	printf("listening port=%d\n", port);
+	tu_out("listening port=%d", port);
 	if (strcmp(kind, "udp") == 0) {
 		len = sizeof(ss);
 		n = recvfrom(lfd, line, sizeof(line), 0, (struct sockaddr *)&ss,
 			     &len);
 		if (n < 0)
 			die("recvfrom");
-		fmt((struct sockaddr *)&ss, len, peer, sizeof(peer));
-		printf("before peer=%s data=%.*s\n", peer, (int)n, line);
+		tu_fmt_addr(&ss, len, peer, sizeof(peer));
+		tu_out("before peer=%s data=%.*s", peer, (int)n, line);
 		old = lfd;
 		lfd = -1;
 	} else {
@@ -513,7 +482,7 @@ main(int argc, char **argv)
 		name(old, true, peer, sizeof(peer));
 		name(old, false, sock, sizeof(sock));
 		n = read(old, line, sizeof(line));
-		printf("before peer=%s sock=%s data=%.*s\n", peer, sock,
+		tu_out("before peer=%s sock=%s data=%.*s", peer, sock,
 		       (int)(n > 0 ? n - 1 : 0), line);
 		if (strcmp(kind, "listen") == 0) {
 			close(old);
@@ -529,7 +498,7 @@ main(int argc, char **argv)
 		/* The listener: the addresses of the connection accepted on
 		 * it (kept at fd + 100), against its client's. */
 		report(fd + 100, old + 100, ok, cli);
-		printf("listener same=%d\n", fd == old);
+		tu_out("listener same=%d", fd == old);
 	} else {
 		report(fd, old, ok, other);
 	}

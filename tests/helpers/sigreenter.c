@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
+
 #define PAYLOAD 200
 #define BATCH 32
 
@@ -50,15 +52,6 @@ static unsigned long n_acc, n_eagain, n_routed, n_recv;
 static int mode_fd_t = -1, mode_fd_c = -1, mode_fd_u = -1, mode_fd_s = -1;
 static int mode_fd_l = -1;
 static struct sockaddr_in adv_c, real_c, proxy_s;
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static bool
 same_in(const struct sockaddr_in *a, const struct sockaddr_in *b)
@@ -123,29 +116,22 @@ on_alarm_dup2(int sig)
 static int
 run_dup2(int port, double seconds, long usec)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t len;
-	int one = 1, l, c, t, pair[2];
+	int l, c, t, pair[2];
 	unsigned long iter = 0;
 	double end;
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 ||
-	    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(l, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-	    listen(l, 4) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0)
+	l = tu_listen_inet("127.0.0.1", port, 0, NULL);
+	if (l < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0)
 		return 2;
-	printf("listening %d\n", port);
-	fflush(stdout);
+	tu_out("listening %d", port);
 	len = sizeof(adv_c);
 	c = accept(l, (struct sockaddr *)&adv_c, &len);
 	len = sizeof(real_c);
 	if (c < 0 || syscall(SYS_getpeername, c, &real_c, &len) != 0)
 		return 2;
 	if (same_in(&adv_c, &real_c)) {
-		printf("error: no advertised address\n");
+		tu_out("error: no advertised address");
 		return 2;
 	}
 	t = dup(c);
@@ -154,8 +140,8 @@ run_dup2(int port, double seconds, long usec)
 	mode_fd_c = c;
 	mode_fd_t = t;
 	timer(usec);
-	end = now_s() + seconds;
-	while (now_s() < end) {
+	end = tu_now() + seconds;
+	while (tu_now() < end) {
 		(void)dup2(c, t);
 		(void)dup2(pair[0], t);
 		(void)dup2(c, t);
@@ -170,9 +156,9 @@ run_dup2(int port, double seconds, long usec)
 	classify_peer(c, false);
 	(void)dup2(pair[0], t);
 	classify_peer(t, true);
-	printf("final adv=%lu real=%lu other=%lu torn=%lu\n", n_adv, n_real,
+	tu_out("final adv=%lu real=%lu other=%lu torn=%lu", n_adv, n_real,
 	       n_other, n_torn);
-	printf("done iter=%lu closes=%lu\n", iter, n_closes);
+	tu_out("done iter=%lu closes=%lu", iter, n_closes);
 	return n_torn == 0 && n_adv == 2 && n_other == 1 ? 0 : 1;
 }
 
@@ -310,11 +296,10 @@ run_udp(int port, double seconds, long usec)
 	if (bind(mode_fd_s, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
 	    getsockname(mode_fd_s, (struct sockaddr *)&proxy_s, &len) != 0)
 		return 2;
-	printf("listening %d\n", port);
-	fflush(stdout);
+	tu_out("listening %d", port);
 	timer(usec);
-	end = now_s() + seconds;
-	while (now_s() < end) {
+	end = tu_now() + seconds;
+	while (tu_now() < end) {
 		for (i = 0; i < 8; i++)
 			udp_send(2 * udp_main_sent++, port);
 		/* Bounded: the handler keeps sending too. */
@@ -329,8 +314,8 @@ run_udp(int port, double seconds, long usec)
 		;
 	usleep(100000);
 	udp_drain_proxy();
-	printf("done iter=%lu sent=%lu received=%lu adv=%lu routed=%lu "
-	       "torn=%lu\n",
+	tu_out("done iter=%lu sent=%lu received=%lu adv=%lu routed=%lu "
+	       "torn=%lu",
 	       iter, (unsigned long)udp_main_sent + udp_handler_sent, n_recv,
 	       n_adv, n_routed, n_torn);
 	return n_torn == 0 && n_adv > 0 && n_routed > 0 ? 0 : 1;
@@ -398,24 +383,19 @@ run_accept(int port, double seconds, long usec)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	char hdr[BATCH][80];
 	size_t hlen[BATCH];
-	int one = 1, cl[BATCH], i;
+	int cl[BATCH], i;
 	unsigned long conns = 0;
 	double end, until;
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons((uint16_t)port);
-	mode_fd_l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (mode_fd_l < 0 ||
-	    setsockopt(mode_fd_l, SOL_SOCKET, SO_REUSEADDR, &one,
-		       sizeof(one)) != 0 ||
-	    bind(mode_fd_l, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-	    listen(mode_fd_l, 4 * BATCH) != 0)
+	mode_fd_l = tu_listen_inet("127.0.0.1", port, TU_NONBLOCK, NULL);
+	if (mode_fd_l < 0)
 		return 2;
-	printf("listening %d\n", port);
-	fflush(stdout);
+	tu_out("listening %d", port);
 	timer(usec);
-	end = now_s() + seconds;
-	while (now_s() < end) {
+	end = tu_now() + seconds;
+	while (tu_now() < end) {
 		for (i = 0; i < BATCH; i++) {
 			cl[i] = socket(AF_INET, SOCK_STREAM, 0);
 			if (cl[i] < 0 || connect(cl[i], (struct sockaddr *)&sin,
@@ -436,8 +416,8 @@ run_accept(int port, double seconds, long usec)
 				(void)send(cl[i], hdr[i] + 9, hlen[i] - 9,
 					   MSG_NOSIGNAL);
 		conns += BATCH;
-		until = now_s() + 10;
-		while (n_acc < conns && now_s() < until) {
+		until = tu_now() + 10;
+		while (n_acc < conns && tu_now() < until) {
 			accept_drain();
 			usleep(200);
 		}
@@ -447,8 +427,8 @@ run_accept(int port, double seconds, long usec)
 			break;
 	}
 	timer(0);
-	printf("done conns=%lu accepted=%lu adv=%lu real=%lu eagain=%lu "
-	       "torn=%lu\n",
+	tu_out("done conns=%lu accepted=%lu adv=%lu real=%lu eagain=%lu "
+	       "torn=%lu",
 	       conns, n_acc, n_adv, n_real, n_eagain, n_torn);
 	return n_torn == 0 && n_acc == conns && n_adv > 0 ? 0 : 1;
 }
@@ -482,7 +462,6 @@ main(int argc, char **argv)
 	}
 	if (port <= 0 || usec <= 0)
 		return 64;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
@@ -503,6 +482,6 @@ main(int argc, char **argv)
 	else
 		ret = run_accept(port, seconds, usec);
 	timer(0);
-	printf("signals %lu\n", n_sig);
+	tu_out("signals %lu", n_sig);
 	return ret;
 }

@@ -50,24 +50,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tutil.h"
+
 extern char **environ;
-
-static bool
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
 
 static void
 wait_for(pid_t pid)
@@ -95,7 +80,7 @@ run_child(const char *mode, char *prog)
 		if (f == NULL)
 			return false;
 		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-			if (!write_all(1, buf, n))
+			if (!tu_write_all(1, buf, n))
 				break;
 		return pclose(f) != -1;
 	}
@@ -145,7 +130,7 @@ service(const char *mode, char *prog)
 	}
 	snprintf(line, sizeof(line), "spawner true=%d read=%llu sum=%08x\n", rc,
 		 total, sum);
-	return write_all(1, line, strlen(line)) ? 0 : 1;
+	return tu_write_all(1, line, strlen(line)) ? 0 : 1;
 }
 
 static int
@@ -164,26 +149,17 @@ peer_port(int fd)
 static int
 server(int port, char which, char *prog)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
 	posix_spawn_file_actions_t fa;
 	char *argv[] = { prog, NULL };
-	int lfd, c[3], p[3], i, j, t, one = 1, x;
+	int lfd, c[3], p[3], i, j, t, x;
 	pid_t pid;
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0 ||
-	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) ||
-	    listen(lfd, 16) ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &len)) {
+	lfd = tu_listen_inet("127.0.0.1", port, 0, &port);
+	if (lfd < 0) {
 		perror("spawner: listen");
 		return 1;
 	}
-	printf("listening port=%d\n", ntohs(sin.sin_port));
-	fflush(stdout);
+	tu_out("listening port=%d", port);
 	for (;;) {
 		for (i = 0; i < 3; i++) {
 			c[i] = accept(lfd, NULL, NULL);
@@ -208,8 +184,7 @@ server(int port, char which, char *prog)
 		posix_spawn_file_actions_adddup2(&fa, x, 0);
 		posix_spawn_file_actions_adddup2(&fa, x, 1);
 		posix_spawn_file_actions_addclose(&fa, c[2]);
-		printf("round a=%d b=%d c=%d\n", c[0], c[1], c[2]);
-		fflush(stdout);
+		tu_out("round a=%d b=%d c=%d", c[0], c[1], c[2]);
 		if (posix_spawn(&pid, prog, &fa, NULL, argv, environ) == 0)
 			wait_for(pid);
 		else

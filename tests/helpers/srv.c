@@ -74,6 +74,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
+
 #define LINE_SIZE 1024
 #define IO_SIZE 65536
 #define ADDR_MAX 256 /* largest -a */
@@ -115,7 +117,6 @@ static struct {
 	.extra_port = -1,
 };
 
-static int log_fd = -1;
 static int listeners[MAX_LISTENERS];
 static int nlisteners;
 static atomic_long finished;
@@ -126,43 +127,6 @@ struct addrbuf {
 	socklen_t size;
 	socklen_t len;
 };
-
-static const struct {
-	int num;
-	const char *name;
-} errnames[] = {
-	{ EAGAIN, "EAGAIN" },
-	{ EINTR, "EINTR" },
-	{ ECONNABORTED, "ECONNABORTED" },
-	{ ECONNRESET, "ECONNRESET" },
-	{ EMFILE, "EMFILE" },
-	{ ENFILE, "ENFILE" },
-	{ EINVAL, "EINVAL" },
-	{ EBADF, "EBADF" },
-	{ ENOTSOCK, "ENOTSOCK" },
-	{ ENOTCONN, "ENOTCONN" },
-	{ EPROTO, "EPROTO" },
-	{ ENOBUFS, "ENOBUFS" },
-	{ ENOMEM, "ENOMEM" },
-	{ EPERM, "EPERM" },
-	{ ETIMEDOUT, "ETIMEDOUT" },
-	{ EFAULT, "EFAULT" },
-	{ EOPNOTSUPP, "EOPNOTSUPP" },
-	{ EPIPE, "EPIPE" },
-};
-
-/* Returns the symbolic name of an errno value (a static or per-call buffer). */
-static const char *
-errname(int err, char *buf, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
-		if (errnames[i].num == err)
-			return errnames[i].name;
-	snprintf(buf, size, "E%d", err);
-	return buf;
-}
 
 static void
 usage(void)
@@ -177,63 +141,9 @@ usage(void)
 }
 
 static void
-die(const char *what)
-{
-	fprintf(stderr, "srv: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static int
-write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	struct pollfd pfd;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				pfd.fd = fd;
-				pfd.events = POLLOUT;
-				poll(&pfd, 1, -1);
-				continue;
-			}
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Prints one line on the log (stdout) in a single write. */
-static void
-out(const char *fmt, ...)
-{
-	char buf[LINE_SIZE + 1];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, LINE_SIZE, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > LINE_SIZE - 1)
-		n = LINE_SIZE - 1;
-	buf[n++] = '\n';
-	write_all(log_fd, buf, (size_t)n);
-}
-
-static void
 finish(void)
 {
-	out("exit conns=%ld", atomic_load(&finished));
+	tu_out("exit conns=%ld", atomic_load(&finished));
 	exit(0);
 }
 
@@ -245,15 +155,6 @@ count_finished(void)
 
 	if (opt.count > 0 && n >= opt.count && opt.mode != MODE_FORK)
 		finish();
-}
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void
@@ -284,50 +185,12 @@ addrbuf_canary_ok(const struct addrbuf *a)
 static void
 format_addr(char *dst, size_t size, const struct addrbuf *a)
 {
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
 	size_t have = a->len < a->size ? a->len : a->size;
-	char text[INET6_ADDRSTRLEN];
-	ptrdiff_t plen;
 
-	memset(&ss, 0, sizeof(ss));
-	if (have > sizeof(ss))
-		have = sizeof(ss);
-	memcpy(&ss, a->b, have);
-	if (have < sizeof(sa_family_t)) {
+	if (have < sizeof(sa_family_t))
 		snprintf(dst, size, "none");
-		return;
-	}
-	switch (ss.ss_family) {
-	case AF_INET:
-		inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
-		snprintf(dst, size, "%s:%u", text, ntohs(sin->sin_port));
-		break;
-	case AF_INET6:
-		inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
-		snprintf(dst, size, "[%s]:%u", text, ntohs(sin6->sin6_port));
-		break;
-	case AF_UNIX:
-		plen = (ptrdiff_t)have -
-		       (ptrdiff_t)offsetof(struct sockaddr_un, sun_path);
-		if (plen > (ptrdiff_t)sizeof(sun->sun_path))
-			plen = sizeof(sun->sun_path);
-		if (plen <= 0)
-			snprintf(dst, size, "unix:");
-		else if (sun->sun_path[0] == '\0')
-			snprintf(dst, size, "unix:@%.*s", (int)plen - 1,
-				 sun->sun_path + 1);
-		else
-			snprintf(dst, size, "unix:%.*s",
-				 (int)strnlen(sun->sun_path, (size_t)plen),
-				 sun->sun_path);
-		break;
-	default:
-		snprintf(dst, size, "family%d", ss.ss_family);
-		break;
-	}
+	else
+		tu_fmt_addr(a->b, have, dst, size);
 }
 
 static const char *
@@ -363,21 +226,19 @@ describe(char *line, size_t size, int peer_fd, int sock_fd,
 	struct addrbuf peer, sock;
 	char acc_s[160] = "null", acclen_s[16] = "-";
 	char peer_s[160], sock_s[160], flags_s[40] = "", canary_s[20] = "";
-	char e1[16], e2[16], fam[16];
+	char fam[16];
 	int rc_peer, rc_sock, fl, fdfl;
 
 	addrbuf_init(&peer);
 	addrbuf_init(&sock);
 	rc_peer = getpeername(peer_fd, (struct sockaddr *)peer.b, &peer.len);
 	if (rc_peer < 0)
-		snprintf(peer_s, sizeof(peer_s), "error:%s",
-			 errname(errno, e1, sizeof(e1)));
+		snprintf(peer_s, sizeof(peer_s), "error:%s", tu_errname(errno));
 	else
 		format_addr(peer_s, sizeof(peer_s), &peer);
 	rc_sock = getsockname(sock_fd, (struct sockaddr *)sock.b, &sock.len);
 	if (rc_sock < 0)
-		snprintf(sock_s, sizeof(sock_s), "error:%s",
-			 errname(errno, e2, sizeof(e2)));
+		snprintf(sock_s, sizeof(sock_s), "error:%s", tu_errname(errno));
 	else
 		format_addr(sock_s, sizeof(sock_s), &sock);
 	if (acc != NULL) {
@@ -442,9 +303,7 @@ do_accept(int lfd, struct addrbuf *acc, int extra_flags)
 static void
 report_accept_error(int err)
 {
-	char buf[16];
-
-	out("accept-error errno=%s", errname(err, buf, sizeof(buf)));
+	tu_out("accept-error errno=%s", tu_errname(err));
 }
 
 /* ===== Blocking service: block, threads and fork modes ===== */
@@ -455,7 +314,7 @@ send_line(int fd, const char *line)
 	char buf[LINE_SIZE + 2];
 	int n = snprintf(buf, sizeof(buf), "%s\n", line);
 
-	return write_all(fd, buf, (size_t)n);
+	return tu_write_all(fd, buf, (size_t)n) ? 0 : -1;
 }
 
 /* Serves one connection to completion: conn line, echo until EOF. */
@@ -468,7 +327,7 @@ serve(int rfd, int wfd, const char *line)
 	int fl;
 
 	if (buf == NULL)
-		die("malloc");
+		tu_die("malloc");
 	/* -f nonblock was only there to be reported. */
 	fl = fcntl(rfd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK))
@@ -488,7 +347,7 @@ serve(int rfd, int wfd, const char *line)
 				break;
 			sent = true;
 		}
-		if (write_all(wfd, buf, (size_t)n) < 0 || opt.reply_once)
+		if (!tu_write_all(wfd, buf, (size_t)n) || opt.reply_once)
 			break;
 	}
 	if (!sent && !opt.quiet)
@@ -502,7 +361,7 @@ handle_blocking(int fd, const struct addrbuf *acc)
 	char line[LINE_SIZE];
 
 	describe(line, sizeof(line), fd, fd, acc);
-	out("%s", line);
+	tu_out("%s", line);
 	serve(fd, fd, line);
 	close(fd);
 	count_finished();
@@ -543,7 +402,7 @@ run_threads(void)
 		rc = pthread_create(&tid, NULL, accept_thread, NULL);
 		if (rc != 0) {
 			errno = rc;
-			die("pthread_create");
+			tu_die("pthread_create");
 		}
 	}
 	for (;;)
@@ -574,7 +433,7 @@ run_fork(void)
 		}
 		pid = fork();
 		if (pid < 0)
-			die("fork");
+			tu_die("fork");
 		if (pid == 0) {
 			close(listeners[0]);
 			if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
@@ -583,7 +442,7 @@ run_fork(void)
 				close(fd);
 			describe(line, sizeof(line), 0, 1,
 				 opt.null_addr ? NULL : &acc);
-			out("%s", line);
+			tu_out("%s", line);
 			serve(0, 1, line);
 			close(0);
 			close(1);
@@ -653,7 +512,7 @@ conn_new(int fd, const struct addrbuf *acc)
 	if (fd >= nconns) {
 		grown = realloc(conns, (size_t)(fd + 64) * sizeof(*conns));
 		if (grown == NULL)
-			die("realloc");
+			tu_die("realloc");
 		memset(grown + nconns, 0,
 		       (size_t)(fd + 64 - nconns) * sizeof(*conns));
 		conns = grown;
@@ -661,10 +520,10 @@ conn_new(int fd, const struct addrbuf *acc)
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->buf = malloc(IO_SIZE + LINE_SIZE + 1)) == NULL)
-		die("malloc");
+		tu_die("malloc");
 	c->fd = fd;
 	describe(c->line, sizeof(c->line), fd, fd, acc);
-	out("%s", c->line);
+	tu_out("%s", c->line);
 	if (opt.banner)
 		queue_line(c);
 	conns[fd] = c;
@@ -746,11 +605,11 @@ accept_burst(int lfd, void (*add)(struct conn *))
 	int fd;
 
 	for (;;) {
-		t0 = now();
+		t0 = tu_now();
 		fd = do_accept(lfd, &acc, SOCK_NONBLOCK);
-		dt = now() - t0;
+		dt = tu_now() - t0;
 		if (dt > 0.1)
-			out("slow-accept ms=%d", (int)(dt * 1000));
+			tu_out("slow-accept ms=%d", (int)(dt * 1000));
 		if (fd < 0) {
 			if (errno == EINTR)
 				continue;
@@ -775,7 +634,7 @@ epoll_set(struct conn *c, int op)
 	ev.events = conn_wants_write(c) ? EPOLLOUT : EPOLLIN;
 	ev.data.fd = c->fd;
 	if (epoll_ctl(epfd, op, c->fd, &ev) < 0)
-		die("epoll_ctl");
+		tu_die("epoll_ctl");
 }
 
 static void
@@ -792,20 +651,20 @@ run_epoll(void)
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
-		die("epoll_create1");
+		tu_die("epoll_create1");
 	for (i = 0; i < nlisteners; i++) {
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN;
 		ev.data.fd = listeners[i];
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, listeners[i], &ev) < 0)
-			die("epoll_ctl");
+			tu_die("epoll_ctl");
 	}
 	for (;;) {
 		n = epoll_wait(epfd, evs, 64, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			die("epoll_wait");
+			tu_die("epoll_wait");
 		}
 		for (i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
@@ -828,11 +687,11 @@ accept_one(int lfd, void (*add)(struct conn *))
 	double t0, dt;
 	int fd;
 
-	t0 = now();
+	t0 = tu_now();
 	fd = do_accept(lfd, &acc, SOCK_NONBLOCK);
-	dt = now() - t0;
+	dt = tu_now() - t0;
 	if (dt > 0.1)
-		out("slow-accept ms=%d", (int)(dt * 1000));
+		tu_out("slow-accept ms=%d", (int)(dt * 1000));
 	if (fd < 0) {
 		if (errno != EINTR)
 			report_accept_error(errno);
@@ -878,7 +737,7 @@ run_select(void)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			die("select");
+			tu_die("select");
 		}
 		for (fd = 0; fd <= maxfd; fd++) {
 			if (!FD_ISSET(fd, &rd) && !FD_ISSET(fd, &wr))
@@ -901,49 +760,7 @@ set_nonblock(int fd)
 	int fl = fcntl(fd, F_GETFL);
 
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		die("fcntl");
-}
-
-/* Returns a listening socket on addr:port and stores the bound port. */
-static int
-listen_inet(const char *addr, int port, int *bound)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t len;
-	int fd, one = 1, zero = 0;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		len = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*sin6);
-	} else {
-		fprintf(stderr, "srv: bad address %s\n", addr);
-		exit(2);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM, 0);
-	if (fd < 0)
-		die("socket");
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* "::" takes IPv4 clients too, whatever the system default. */
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
-		die("bind");
-	if (listen(fd, 1024) < 0)
-		die("listen");
-	len = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		die("getsockname");
-	*bound = ntohs(ss.ss_family == AF_INET ? sin->sin_port
-					       : sin6->sin6_port);
-	return fd;
+		tu_die("fcntl");
 }
 
 static int
@@ -962,11 +779,11 @@ listen_unix(const char *path)
 	unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0)
-		die("socket");
+		tu_die("socket");
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		die("bind");
+		tu_die("bind");
 	if (listen(fd, 1024) < 0)
-		die("listen");
+		tu_die("listen");
 	return fd;
 }
 
@@ -976,7 +793,7 @@ raise_nofile(int highest)
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		die("getrlimit");
+		tu_die("getrlimit");
 	if (rl.rlim_cur > (rlim_t)highest + 64)
 		return;
 	if (rl.rlim_max != RLIM_INFINITY &&
@@ -988,7 +805,7 @@ raise_nofile(int highest)
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
 		rl.rlim_cur = rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		die("setrlimit");
+		tu_die("setrlimit");
 }
 
 static void
@@ -997,7 +814,7 @@ parse_flags(const char *s)
 	char *copy = strdup(s), *tok, *save = NULL;
 
 	if (copy == NULL)
-		die("strdup");
+		tu_die("strdup");
 	opt.use_accept4 = true;
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -1031,13 +848,6 @@ parse_mode(const char *s)
 }
 
 static void
-on_term(int sig)
-{
-	(void)sig;
-	_exit(0);
-}
-
-static void
 on_alarm(int sig)
 {
 	(void)sig;
@@ -1058,14 +868,13 @@ start_interval_signal(int ms)
 	it.it_interval.tv_usec = (ms % 1000) * 1000;
 	it.it_value = it.it_interval;
 	if (setitimer(ITIMER_REAL, &it, NULL) < 0)
-		die("setitimer");
+		tu_die("setitimer");
 }
 
 int
 main(int argc, char **argv)
 {
-	struct sigaction sa;
-	int c, port = 0, extra = 0, fd;
+	int c, port = 0, extra = 0, fd, fd2;
 
 	while ((c = getopt(argc, argv, "l:p:e:u:m:t:a:Nf:bqrc:F:D:s:h")) !=
 	       -1) {
@@ -1132,15 +941,8 @@ main(int argc, char **argv)
 		exit(2);
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-
-	log_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
-	if (log_fd < 0)
-		die("dup stdout");
+	tu_server_signals();
+	tu_out_private();
 	if (opt.listen_fd_at > 0 || opt.conn_fd_min > 0)
 		raise_nofile(opt.listen_fd_at > opt.conn_fd_min
 				     ? opt.listen_fd_at
@@ -1149,27 +951,32 @@ main(int argc, char **argv)
 	if (opt.unix_path != NULL)
 		fd = listen_unix(opt.unix_path);
 	else
-		fd = listen_inet(opt.addr, opt.port, &port);
+		fd = tu_listen_inet(opt.addr, opt.port, 0, &port);
+	if (fd < 0)
+		tu_die("listen");
 	if (opt.listen_fd_at > 0) {
 		if (dup2(fd, opt.listen_fd_at) < 0)
-			die("dup2");
+			tu_die("dup2");
 		close(fd);
 		fd = opt.listen_fd_at;
 	}
 	listeners[nlisteners++] = fd;
-	if (opt.extra_port >= 0 && opt.unix_path == NULL)
-		listeners[nlisteners++] =
-			listen_inet(opt.addr, opt.extra_port, &extra);
+	if (opt.extra_port >= 0 && opt.unix_path == NULL) {
+		fd2 = tu_listen_inet(opt.addr, opt.extra_port, 0, &extra);
+		if (fd2 < 0)
+			tu_die("listen");
+		listeners[nlisteners++] = fd2;
+	}
 	if (opt.mode == MODE_EPOLL || opt.mode == MODE_SELECT)
 		for (c = 0; c < nlisteners; c++)
 			set_nonblock(listeners[c]);
 
 	if (opt.unix_path != NULL)
-		out("listening path=%s fd=%d", opt.unix_path, fd);
+		tu_out("listening path=%s fd=%d", opt.unix_path, fd);
 	else if (nlisteners > 1)
-		out("listening port=%d extra=%d fd=%d", port, extra, fd);
+		tu_out("listening port=%d extra=%d fd=%d", port, extra, fd);
 	else
-		out("listening port=%d fd=%d", port, fd);
+		tu_out("listening port=%d fd=%d", port, fd);
 	if (opt.signal_ms > 0)
 		start_interval_signal(opt.signal_ms);
 

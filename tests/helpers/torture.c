@@ -72,6 +72,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
+
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -99,96 +101,6 @@ static struct {
 	.plain_port = -1,
 };
 
-static int log_fd = -1;
-
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* One line on stdout, in one write. */
-static void
-out(const char *fmt, ...)
-{
-	char buf[LINE_SIZE + 1];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, LINE_SIZE, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > LINE_SIZE - 1)
-		n = LINE_SIZE - 1;
-	buf[n++] = '\n';
-	(void)!write(log_fd, buf, (size_t)n);
-}
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "torture: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static const char *
-errname(int err)
-{
-	switch (err) {
-	case EMFILE:
-		return "EMFILE";
-	case ENFILE:
-		return "ENFILE";
-	case EINTR:
-		return "EINTR";
-	case EAGAIN:
-		return "EAGAIN";
-	case EINVAL:
-		return "EINVAL";
-	case EBADF:
-		return "EBADF";
-	case ENOTSOCK:
-		return "ENOTSOCK";
-	case ECONNABORTED:
-		return "ECONNABORTED";
-	case ENOBUFS:
-		return "ENOBUFS";
-	case ENOMEM:
-		return "ENOMEM";
-	default:
-		return "other";
-	}
-}
-
-/* "192.0.2.1:5000", "[2001:db8::1]:5000", "unix:", "error:EBADF". */
-static void
-fmt_addr(const struct sockaddr_storage *ss, socklen_t len, char *dst,
-	 size_t size)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-	char text[INET6_ADDRSTRLEN];
-
-	if (len < sizeof(sa_family_t)) {
-		snprintf(dst, size, "none");
-		return;
-	}
-	switch (ss->ss_family) {
-	case AF_INET:
-		inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
-		snprintf(dst, size, "%s:%u", text, ntohs(sin->sin_port));
-		break;
-	case AF_INET6:
-		inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
-		snprintf(dst, size, "[%s]:%u", text, ntohs(sin6->sin6_port));
-		break;
-	case AF_UNIX:
-		snprintf(dst, size, "unix:");
-		break;
-	default:
-		snprintf(dst, size, "family%d", ss->ss_family);
-		break;
-	}
-}
-
 static void
 peer_of(int fd, char *dst, size_t size)
 {
@@ -196,9 +108,9 @@ peer_of(int fd, char *dst, size_t size)
 	socklen_t len = sizeof(ss);
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
-		snprintf(dst, size, "error:%s", errname(errno));
+		snprintf(dst, size, "error:%s", tu_errname(errno));
 	else
-		fmt_addr(&ss, len, dst, size);
+		tu_fmt_addr(&ss, len, dst, size);
 }
 
 static void
@@ -208,9 +120,9 @@ sock_of(int fd, char *dst, size_t size)
 	socklen_t len = sizeof(ss);
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		snprintf(dst, size, "error:%s", errname(errno));
+		snprintf(dst, size, "error:%s", tu_errname(errno));
 	else
-		fmt_addr(&ss, len, dst, size);
+		tu_fmt_addr(&ss, len, dst, size);
 }
 
 /* What the kernel says, past any hook: the truth to compare with. */
@@ -221,26 +133,9 @@ raw_name(long nr, int fd, char *dst, size_t size)
 	socklen_t len = sizeof(ss);
 
 	if (syscall(nr, fd, (struct sockaddr *)&ss, &len) != 0)
-		snprintf(dst, size, "error:%s", errname(errno));
+		snprintf(dst, size, "error:%s", tu_errname(errno));
 	else
-		fmt_addr(&ss, len, dst, size);
-}
-
-static bool
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
+		tu_fmt_addr(&ss, len, dst, size);
 }
 
 static void
@@ -249,68 +144,7 @@ send_line(int fd, const char *line)
 	char buf[LINE_SIZE + 2];
 	int n = snprintf(buf, sizeof(buf), "%s\n", line);
 
-	(void)write_all(fd, buf, (size_t)n);
-}
-
-/* Read one line (byte by byte, nothing past it); false on EOF/error. */
-static bool
-read_line(int fd, char *buf, size_t size)
-{
-	size_t n = 0;
-	ssize_t k;
-	char c;
-
-	while (n + 1 < size) {
-		k = read(fd, &c, 1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return false;
-		if (c == '\n')
-			break;
-		buf[n++] = c;
-	}
-	buf[n] = '\0';
-	return true;
-}
-
-static int
-listen_inet(const char *addr, int port, bool reuseport, int *bound)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t len;
-	int fd, one = 1;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		len = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*sin6);
-	} else {
-		fprintf(stderr, "torture: bad address %s\n", addr);
-		exit(2);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (reuseport)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
-		close(fd);
-		return -1;
-	}
-	len = sizeof(ss);
-	if (bound != NULL && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		*bound = ntohs(ss.ss_family == AF_INET ? sin->sin_port
-						       : sin6->sin6_port);
-	return fd;
+	(void)tu_write_all(fd, buf, (size_t)n);
 }
 
 /* ===== emfile ===== */
@@ -344,18 +178,18 @@ run_emfile(int lfd)
 	sigprocmask(SIG_BLOCK, &block, &wait_mask);
 	sigdelset(&wait_mask, SIGUSR1);
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		die("getrlimit");
+		tu_die("getrlimit");
 	rl.rlim_cur = (rlim_t)opt.nofile;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		die("setrlimit");
-	out("listening port=%d fd=%d nofile=%d", opt.port, lfd, opt.nofile);
+		tu_die("setrlimit");
+	tu_out("listening port=%d fd=%d nofile=%d", opt.port, lfd, opt.nofile);
 	for (;;) {
 		len = sizeof(ss);
 		fd = accept(lfd, (struct sockaddr *)&ss, &len);
 		if (fd < 0) {
 			err = errno;
-			out("accept-error errno=%s held=%d", errname(err),
-			    nheld);
+			tu_out("accept-error errno=%s held=%d", tu_errname(err),
+			       nheld);
 			if (err != EMFILE && err != ENFILE) {
 				usleep(10000);
 				continue;
@@ -365,13 +199,13 @@ run_emfile(int lfd)
 			released = 0;
 			for (i = 0; i < nheld; i++)
 				close(held[i]);
-			out("released n=%d", nheld);
+			tu_out("released n=%d", nheld);
 			nheld = 0;
 			continue;
 		}
 		peer_of(fd, peer, sizeof(peer));
 		snprintf(line, sizeof(line), "conn peer=%s", peer);
-		out("%s fd=%d", line, fd);
+		tu_out("%s fd=%d", line, fd);
 		send_line(fd, line);
 		if (nheld < MAX_HELD)
 			held[nheld++] = fd;
@@ -392,13 +226,13 @@ serve_echo(int fd)
 	sock_of(fd, sock, sizeof(sock));
 	snprintf(line, sizeof(line), "conn pid=%ld peer=%s sock=%s",
 		 (long)getpid(), peer, sock);
-	out("%s", line);
+	tu_out("%s", line);
 	send_line(fd, line);
 	for (;;) {
 		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || !write_all(fd, buf, (size_t)n))
+		if (n <= 0 || !tu_write_all(fd, buf, (size_t)n))
 			break;
 	}
 	close(fd);
@@ -412,8 +246,8 @@ prefork_loop(int lfd)
 	for (;;) {
 		fd = accept(lfd, NULL, NULL);
 		if (fd < 0) {
-			out("accept-error errno=%s pid=%ld", errname(errno),
-			    (long)getpid());
+			tu_out("accept-error errno=%s pid=%ld",
+			       tu_errname(errno), (long)getpid());
 			usleep(10000);
 			continue;
 		}
@@ -428,27 +262,29 @@ run_prefork(int lfd)
 	int i, *lfds = calloc((size_t)opt.procs, sizeof(int));
 
 	if (lfds == NULL)
-		die("calloc");
+		tu_die("calloc");
 	for (i = 0; i < opt.procs; i++) {
 		lfds[i] = i == 0 || !opt.reuseport_group
 				  ? lfd
-				  : listen_inet(opt.addr, opt.port, true, NULL);
+				  : tu_listen_inet(opt.addr, opt.port,
+						   TU_CLOEXEC | TU_REUSEPORT,
+						   NULL);
 		if (lfds[i] < 0)
-			die("listen");
+			tu_die("listen");
 	}
 	for (i = 1; i < opt.procs; i++) {
 		pid = fork();
 		if (pid < 0)
-			die("fork");
+			tu_die("fork");
 		if (pid == 0) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			if (getppid() != parent)
 				_exit(0);
 			prefork_loop(lfds[i]);
 		}
-		out("child pid=%ld", (long)pid);
+		tu_out("child pid=%ld", (long)pid);
 	}
-	out("listening port=%d fd=%d procs=%d", opt.port, lfd, opt.procs);
+	tu_out("listening port=%d fd=%d procs=%d", opt.port, lfd, opt.procs);
 	prefork_loop(lfd);
 }
 
@@ -464,7 +300,7 @@ static void
 stale(const char *where, int fd, const char *got, const char *want)
 {
 	atomic_fetch_add(&n_stale, 1);
-	out("stale where=%s fd=%d got=%s want=%s", where, fd, got, want);
+	tu_out("stale where=%s fd=%d got=%s want=%s", where, fd, got, want);
 }
 
 /* Close fd one of five ways, then check what its number reports if a
@@ -522,6 +358,7 @@ race_acceptor(void *arg)
 	socklen_t len;
 	unsigned how = (unsigned)(uintptr_t)arg;
 	bool bad;
+	size_t n;
 	int fd, i;
 
 	for (;;) {
@@ -533,13 +370,15 @@ race_acceptor(void *arg)
 				usleep(1000);
 			continue;
 		}
-		fmt_addr(&ss, len, acc, sizeof(acc));
+		tu_fmt_addr(&ss, len, acc, sizeof(acc));
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (!read_line(fd, line, sizeof(line)) ||
+		n = tu_read_line(fd, line, sizeof(line));
+		if (n == 0 || line[n - 1] != '\n' ||
 		    strncmp(line, "EXPECT ", 7) != 0) {
 			close_somehow(fd, how++);
 			continue;
 		}
+		line[n - 1] = '\0';
 		want = line + 7;
 		bad = strcmp(acc, want) != 0;
 		if (bad)
@@ -565,7 +404,7 @@ race_churner(void *arg)
 	unsigned how = (unsigned)(uintptr_t)arg;
 	int c, a;
 
-	fmt_addr(&plain_addr, plain_addrlen, lname, sizeof(lname));
+	tu_fmt_addr(&plain_addr, plain_addrlen, lname, sizeof(lname));
 	for (;;) {
 		c = socket(plain_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (c < 0) {
@@ -610,7 +449,8 @@ race_listener_churner(void *arg)
 	(void)arg;
 	for (;;) {
 		usleep(200000);
-		nl = listen_inet(opt.addr, opt.port, true, NULL);
+		nl = tu_listen_inet(opt.addr, opt.port,
+				    TU_CLOEXEC | TU_REUSEPORT, NULL);
 		if (nl < 0)
 			continue;
 		old = atomic_exchange(&cur_listener, nl);
@@ -643,35 +483,36 @@ run_race(int lfd)
 		fprintf(stderr, "torture: race needs -e PORT\n");
 		exit(2);
 	}
-	plain_lfd = listen_inet(opt.addr, opt.plain_port, false, &pport);
+	plain_lfd =
+		tu_listen_inet(opt.addr, opt.plain_port, TU_CLOEXEC, &pport);
 	if (plain_lfd < 0)
-		die("plain listener");
+		tu_die("plain listener");
 	plain_addrlen = sizeof(plain_addr);
 	if (getsockname(plain_lfd, (struct sockaddr *)&plain_addr,
 			&plain_addrlen) != 0)
-		die("getsockname");
+		tu_die("getsockname");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stats;
 	sigaction(SIGUSR1, &sa, NULL);
 	for (i = 0; i < opt.threads; i++)
 		if (pthread_create(&t, NULL, race_acceptor,
 				   (void *)(uintptr_t)i) != 0)
-			die("pthread_create");
+			tu_die("pthread_create");
 	for (i = 0; i < 2; i++)
 		if (pthread_create(&t, NULL, race_churner,
 				   (void *)(uintptr_t)(i * 2)) != 0)
-			die("pthread_create");
+			tu_die("pthread_create");
 	if (opt.churn_listener &&
 	    pthread_create(&t, NULL, race_listener_churner, NULL) != 0)
-		die("pthread_create");
-	out("listening port=%d fd=%d plain=%d", opt.port, lfd, pport);
+		tu_die("pthread_create");
+	tu_out("listening port=%d fd=%d plain=%d", opt.port, lfd, pport);
 	for (;;) {
 		for (i = 0; i < 10 && !stats_now; i++)
 			usleep(100000);
 		stats_now = 0;
-		out("stats conns=%ld plain=%ld stale=%ld churn=%ld",
-		    atomic_load(&n_conns), atomic_load(&n_plain),
-		    atomic_load(&n_stale), atomic_load(&n_churn));
+		tu_out("stats conns=%ld plain=%ld stale=%ld churn=%ld",
+		       atomic_load(&n_conns), atomic_load(&n_plain),
+		       atomic_load(&n_stale), atomic_load(&n_churn));
 	}
 }
 
@@ -706,7 +547,7 @@ expect_ok(struct fdcheck *c, bool ok, const char *what)
 	if (c->bad || ok)
 		return;
 	c->bad = true;
-	snprintf(c->got, sizeof(c->got), "%s:%s", what, errname(errno));
+	snprintf(c->got, sizeof(c->got), "%s:%s", what, tu_errname(errno));
 	c->want = "success";
 }
 
@@ -797,7 +638,7 @@ done:
 	else
 		snprintf(line, sizeof(line), "fdops ok peer=%s sock=%s", peer,
 			 sock);
-	out("%s", line);
+	tu_out("%s", line);
 	if (reply >= 0) {
 		send_line(reply, line);
 		close(reply);
@@ -822,11 +663,12 @@ run_fdops(int lfd)
 			exit(2);
 		}
 	}
-	out("listening port=%d fd=%d high=%d,%d", opt.port, lfd, high1, high2);
+	tu_out("listening port=%d fd=%d high=%d,%d", opt.port, lfd, high1,
+	       high2);
 	for (;;) {
 		fd = accept(lfd, NULL, NULL);
 		if (fd < 0) {
-			out("accept-error errno=%s", errname(errno));
+			tu_out("accept-error errno=%s", tu_errname(errno));
 			usleep(10000);
 			continue;
 		}
@@ -835,13 +677,6 @@ run_fdops(int lfd)
 }
 
 /* ===== main ===== */
-
-static void
-on_term(int sig)
-{
-	(void)sig;
-	_exit(0);
-}
 
 static void
 usage(void)
@@ -856,7 +691,6 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	struct sigaction sa;
 	int c, lfd;
 
 	while ((c = getopt(argc, argv, "m:l:p:n:P:t:e:RU")) != -1) {
@@ -894,19 +728,16 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || opt.procs < 1 || opt.threads < 1)
 		usage();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	log_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
-	if (log_fd < 0)
-		die("dup stdout");
-	lfd = listen_inet(opt.addr, opt.port,
-			  strcmp(opt.mode, "race") == 0 || opt.reuseport_group,
-			  &opt.port);
+	tu_server_signals();
+	tu_out_private();
+	lfd = tu_listen_inet(opt.addr, opt.port,
+			     TU_CLOEXEC | (strcmp(opt.mode, "race") == 0 ||
+							   opt.reuseport_group
+						   ? TU_REUSEPORT
+						   : 0),
+			     &opt.port);
 	if (lfd < 0)
-		die("listen");
+		tu_die("listen");
 	if (strcmp(opt.mode, "emfile") == 0)
 		run_emfile(lfd);
 	else if (strcmp(opt.mode, "prefork") == 0)

@@ -57,8 +57,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tutil.h"
+
 #define BUF_MAX 65536
-#define LINE_MAX_ 1024
 #define BATCH 8
 
 enum mode { M_RECVFROM, M_RECVMSG, M_MMSG, M_RECV, M_READ, M_CONNECT };
@@ -87,47 +88,6 @@ static struct {
 static char buf[BUF_MAX];
 static char bufs[BATCH][BUF_MAX];
 
-static void
-die(const char *what)
-{
-	fprintf(stderr, "udpsrv: %s: %s\n", what, strerror(errno));
-	exit(2);
-}
-
-static void
-out(const char *line)
-{
-	size_t n = strlen(line), off = 0;
-	ssize_t w;
-
-	while (off < n) {
-		w = write(1, line + off, n - off);
-		if (w <= 0)
-			exit(3);
-		off += (size_t)w;
-	}
-}
-
-static void
-fmt_addr(const struct sockaddr_storage *ss, socklen_t len, char *o, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN];
-	const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-
-	if (len == 0) {
-		snprintf(o, cap, "-");
-	} else if (ss->ss_family == AF_INET) {
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(o, cap, "%s:%u", host, ntohs(in->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(o, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else {
-		snprintf(o, cap, "family%u", ss->ss_family);
-	}
-}
-
 /* Printable bytes as they are, others (and '\', ' ') as \xNN. */
 static void
 escape(const char *d, size_t n, char *o, size_t cap)
@@ -150,13 +110,11 @@ static void
 report(const struct sockaddr_storage *src, socklen_t alen, ssize_t len,
        const char *data, size_t got, const char *extra)
 {
-	char line[LINE_MAX_], who[INET6_ADDRSTRLEN + 16], esc[400];
+	char who[INET6_ADDRSTRLEN + 16], esc[400];
 
-	fmt_addr(src, alen, who, sizeof(who));
+	tu_fmt_addr(src, alen, who, sizeof(who));
 	escape(data, got, esc, sizeof(esc));
-	snprintf(line, sizeof(line), "dgram src=%s len=%zd data=%s%s\n", who,
-		 len, esc, extra);
-	out(line);
+	tu_out("dgram src=%s len=%zd data=%s%s", who, len, esc, extra);
 }
 
 /* "src=ADDR:PORT " + payload, the reply body. */
@@ -167,7 +125,7 @@ echo_body(const struct sockaddr_storage *src, socklen_t alen, const char *data,
 	char who[INET6_ADDRSTRLEN + 16];
 	int k;
 
-	fmt_addr(src, alen, who, sizeof(who));
+	tu_fmt_addr(src, alen, who, sizeof(who));
 	k = snprintf(o, cap, "src=%s ", who);
 	if (k < 0 || (size_t)k >= cap)
 		return 0;
@@ -181,33 +139,20 @@ static int
 open_socket(void)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 	socklen_t len;
 	struct rlimit rl;
 	int fd, one = 1, zero = 0;
-	char who[INET6_ADDRSTRLEN + 16], line[128];
+	char who[INET6_ADDRSTRLEN + 16];
 
 	memset(&ss, 0, sizeof(ss));
 	if (opt.inherited >= 0) {
 		fd = opt.inherited;
 		goto bound;
 	}
-	if (inet_pton(AF_INET, opt.addr, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)opt.port);
-		len = sizeof(*in);
-	} else if (inet_pton(AF_INET6, opt.addr, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)opt.port);
-		len = sizeof(*in6);
-	} else {
-		fprintf(stderr, "udpsrv: bad address %s\n", opt.addr);
-		exit(2);
-	}
+	len = tu_inet_addr(opt.addr, opt.port, &ss);
 	fd = socket(ss.ss_family, SOCK_DGRAM, 0);
 	if (fd < 0)
-		die("socket");
+		tu_die("socket");
 	if (opt.high_fd >= 0) {
 		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 		    rl.rlim_cur <= (rlim_t)opt.high_fd) {
@@ -215,10 +160,10 @@ open_socket(void)
 			if (rl.rlim_max < rl.rlim_cur)
 				rl.rlim_max = rl.rlim_cur;
 			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-				die("setrlimit");
+				tu_die("setrlimit");
 		}
 		if (dup2(fd, opt.high_fd) < 0)
-			die("dup2");
+			tu_die("dup2");
 		close(fd);
 		fd = opt.high_fd;
 	}
@@ -234,16 +179,15 @@ open_socket(void)
 					 &one, sizeof(one));
 	}
 	if (bind(fd, (struct sockaddr *)&ss, len) != 0)
-		die("bind");
+		tu_die("bind");
 bound:
 	if (opt.nonblock && fcntl(fd, F_SETFL, O_NONBLOCK) != 0)
-		die("fcntl");
+		tu_die("fcntl");
 	len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		die("getsockname");
-	fmt_addr(&ss, len, who, sizeof(who));
-	snprintf(line, sizeof(line), "listening %s fd=%d\n", who, fd);
-	out(line);
+		tu_die("getsockname");
+	tu_fmt_addr(&ss, len, who, sizeof(who));
+	tu_out("listening %s fd=%d", who, fd);
 	return fd;
 }
 
@@ -257,7 +201,7 @@ wait_readable(int fd)
 		return;
 	while (poll(&p, 1, -1) < 0)
 		if (errno != EINTR)
-			die("poll");
+			tu_die("poll");
 }
 
 /* A receive failed: EAGAIN in non-blocking mode is reported, EINTR
@@ -271,12 +215,12 @@ recv_failed(const char *what)
 				"udpsrv: EAGAIN on a blocking socket\n");
 			exit(4);
 		}
-		out("eagain\n");
+		tu_out("eagain");
 		return;
 	}
 	if (errno == EINTR)
 		return;
-	die(what);
+	tu_die(what);
 }
 
 static int
@@ -303,7 +247,7 @@ peek_first(int fd, char *extra, size_t cap)
 		return false;
 	}
 	got = (size_t)n < opt.bufsize ? (size_t)n : opt.bufsize;
-	fmt_addr(&ss, alen, who, sizeof(who));
+	tu_fmt_addr(&ss, alen, who, sizeof(who));
 	escape(buf, got, esc, sizeof(esc));
 	snprintf(extra, cap, " peek=%s/%zd/%s", who, n, esc);
 	return true;
@@ -479,8 +423,7 @@ serve_mmsg(int fd)
 			recv_failed("recvmmsg");
 			continue;
 		}
-		snprintf(extra, sizeof(extra), "batch n=%d\n", n);
-		out(extra);
+		tu_out("batch n=%d", n);
 		memset(o, 0, sizeof(o));
 		for (i = 0; i < n; i++) {
 			got = v[i].msg_len < opt.bufsize ? v[i].msg_len
@@ -560,7 +503,7 @@ serve_connect(int fd)
 	got = (size_t)n < opt.bufsize ? (size_t)n : opt.bufsize;
 	report(&ss, alen, n, buf, got, " connect=1");
 	if (connect(fd, (struct sockaddr *)&ss, alen) != 0)
-		die("connect");
+		tu_die("connect");
 	for (;;) {
 		rl = echo_body(&ss, alen, buf, got, reply, sizeof(reply));
 		if (write(fd, reply, rl) < 0)
@@ -575,13 +518,6 @@ serve_connect(int fd)
 		got = (size_t)n < opt.bufsize ? (size_t)n : opt.bufsize;
 		report(&ss, alen, n, buf, got, " connected=1");
 	}
-}
-
-static void
-on_term(int sig)
-{
-	(void)sig;
-	_exit(0);
 }
 
 int
@@ -648,9 +584,7 @@ main(int argc, char **argv)
 			goto usage;
 		}
 	}
-	signal(SIGTERM, on_term);
-	signal(SIGPIPE, SIG_IGN);
-	setvbuf(stdout, NULL, _IONBF, 0);
+	tu_server_signals();
 	fd = open_socket();
 	switch (opt.mode) {
 	case M_RECVFROM:

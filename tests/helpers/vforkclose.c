@@ -8,33 +8,29 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <stdio.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tutil.h"
+
 int
 main(int argc, char **argv)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET }, peer;
+	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
-	char text[INET_ADDRSTRLEN];
-	int one = 1, s, c;
+	char text[INET6_ADDRSTRLEN + 16];
+	int s, c;
 	pid_t pid;
 
 	if (argc != 2)
 		return 64;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)atoi(argv[1]));
-	s = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (s < 0 || bind(s, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-	    listen(s, 4) != 0)
+	s = tu_listen_inet("127.0.0.1", atoi(argv[1]), 0, NULL);
+	if (s < 0)
 		return 2;
-	printf("listening\n");
-	fflush(stdout);
+	tu_out("listening");
 	c = accept(s, NULL, NULL);
 	if (c < 0)
 		return 2;
@@ -48,8 +44,7 @@ main(int argc, char **argv)
 		return 2;
 	if (getpeername(c, (struct sockaddr *)&peer, &len) != 0)
 		return 2;
-	printf("peer %s:%u\n",
-	       inet_ntop(AF_INET, &peer.sin_addr, text, sizeof(text)),
-	       ntohs(peer.sin_port));
+	tu_fmt_addr(&peer, len, text, sizeof(text));
+	tu_out("peer %s", text);
 	return 0;
 }

@@ -35,6 +35,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "tutil.h"
+
 #define LINE_SIZE 16384
 #define IO_SIZE 65536
 
@@ -52,49 +54,6 @@ usage(void)
 	exit(2);
 }
 
-/* Write all of buf to fd; false on error. */
-static bool
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-/* "1.2.3.4:5", "[::1]:5", "unix:PATH" or "-" for an address. */
-static void
-format_addr(const struct sockaddr_storage *ss, socklen_t len, char *out,
-	    size_t cap)
-{
-	const struct sockaddr_in *sin = (const void *)ss;
-	const struct sockaddr_in6 *sin6 = (const void *)ss;
-	const struct sockaddr_un *sun = (const void *)ss;
-	char ip[INET6_ADDRSTRLEN];
-
-	if (len == 0) {
-		snprintf(out, cap, "-");
-	} else if (ss->ss_family == AF_INET) {
-		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-		snprintf(out, cap, "%s:%u", ip, ntohs(sin->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-		snprintf(out, cap, "[%s]:%u", ip, ntohs(sin6->sin6_port));
-	} else if (ss->ss_family == AF_UNIX) {
-		snprintf(out, cap, "unix:%s", sun->sun_path);
-	} else {
-		snprintf(out, cap, "family%u", ss->ss_family);
-	}
-}
-
 /* Append " NAME=value" (blanks in the value made '_') to line. */
 static void
 append_var(char *line, size_t cap, const char *name, const char *value)
@@ -108,25 +67,6 @@ append_var(char *line, size_t cap, const char *name, const char *value)
 		if (line[i] == ' ' || line[i] == '\t' || line[i] == '\n' ||
 		    line[i] == '\r')
 			line[i] = '_';
-}
-
-/* Read one line from fd, one byte at a time; returns its length. */
-static size_t
-read_line(int fd, char *buf, size_t cap)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	while (len < cap) {
-		n = read(fd, buf + len, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (buf[len++] == '\n')
-			break;
-	}
-	return len;
 }
 
 int
@@ -159,16 +99,16 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	if (client_first)
-		firstlen = read_line(in, first, sizeof(first));
+		firstlen = tu_read_line(in, first, sizeof(first));
 
 	if (getpeername(in, (struct sockaddr *)&peer, &peerlen) != 0)
 		peerlen = 0;
 	if (getsockname(in, (struct sockaddr *)&sock, &socklen) != 0)
 		socklen = 0;
 	snprintf(line, sizeof(line), "whoami");
-	format_addr(&peer, peerlen, addr, sizeof(addr));
+	tu_fmt_addr(&peer, peerlen, addr, sizeof(addr));
 	append_var(line, sizeof(line), "peer", addr);
-	format_addr(&sock, socklen, addr, sizeof(addr));
+	tu_fmt_addr(&sock, socklen, addr, sizeof(addr));
 	append_var(line, sizeof(line), "sock", addr);
 	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		append_var(line, sizeof(line), vars[i], getenv(vars[i]));
@@ -176,14 +116,14 @@ main(int argc, char **argv)
 		   getenv("PPSHIM_HANDOVER"));
 	strncat(line, "\n", sizeof(line) - strlen(line) - 1);
 
-	if (!write_all(out, line, strlen(line)) ||
-	    !write_all(out, first, firstlen))
+	if (!tu_write_all(out, line, strlen(line)) ||
+	    !tu_write_all(out, first, firstlen))
 		return 1;
 	while (echo) {
 		n = read(in, io, sizeof(io));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || !write_all(out, io, (size_t)n))
+		if (n <= 0 || !tu_write_all(out, io, (size_t)n))
 			break;
 	}
 	return 0;

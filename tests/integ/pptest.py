@@ -7,15 +7,20 @@ What is here:
     lines collected with timeouts, stopped by PID;
   - clients: connect from a chosen loopback source, send, read until EOF or
     reset, all with timeouts;
-  - a small runner: each test is a function; prints TAP-style "ok N name" or
-    "not ok N name: reason"; exits 0 (all passed), 1 (a failure), 77 (the
-    library or the server is missing, or every test skipped).
+  - a small runner: each test is a function; prints TAP: the plan "1..N",
+    then "ok N name", "ok N name # SKIP reason" or "not ok N name: reason",
+    or "1..0 # SKIP reason" when the file cannot run at all.  Run by hand it
+    exits 0 (all passed), 1 (a failure) or 77 (the library or the server is
+    missing, or every test skipped).  Under make check's TAP driver
+    (PPSHIM_TAP=1) the results are in the output: it exits 0 once it has
+    reported them, and any other status (a crash) is an error.
 
 Environment (set by make check, see Makefile.am):
   PPSHIM_LIB       absolute path of the built libppshim.so
   PPSHIM_BUILDDIR  the build directory (tests/helpers/srv lives there)
   PPSHIM_ASAN_LIB  libasan to put first in LD_PRELOAD (sanitizer builds)
   PPSHIM_VALGRIND  valgrind to run preloaded servers under (make valgrind)
+  PPSHIM_TAP       1 when the TAP driver reads the results (exit status)
 
 Running one file by hand, from the build directory:
   PPSHIM_BUILDDIR=$PWD python3 $srcdir/tests/integ/test_tcp.py [NAME...]
@@ -51,6 +56,9 @@ ASAN_LIB = os.environ.get("PPSHIM_ASAN_LIB", "")
 VALGRIND = os.environ.get("PPSHIM_VALGRIND", "")
 SRV = os.environ.get("PPSHIM_SRV") or os.path.join(
     BUILDDIR, "tests", "helpers", "srv")
+
+# Under make check the TAP driver reads the results (Makefile.am).
+TAP_DRIVER = os.environ.get("PPSHIM_TAP") == "1"
 
 EX_SKIP = 77
 EX_CONFIG = 78
@@ -862,6 +870,123 @@ def refused(srv, data=b"", what="bad header", src=None, pieces=None,
           "connection: %r" % (what, after[before:]))
 
 
+# ===== Programs, HAProxy and nginx in front of the servers under test =====
+
+def find(name, *paths):
+    """The path of an installed program (the first executable of paths,
+    else name on PATH), or Skip."""
+    for path in paths:
+        if os.access(path, os.X_OK):
+            return path
+    path = shutil.which(name)
+    if not path:
+        raise Skip("%s not installed" % name)
+    return path
+
+
+def write(path, text, mode=None):
+    """Writes text to path (then chmod mode); returns path."""
+    with open(path, "w") as f:
+        f.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
+    return path
+
+
+HAPROXY_HEAD = """\
+global
+    maxconn 64
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client {timeout}s
+    timeout server {timeout}s
+"""
+
+
+class HAProxy:
+    """HAProxy in the foreground (-db), not preloaded, TCP mode: for each
+    (name, server, lines) of fronts a frontend name on host (a free port,
+    in ports) with the extra lines, relaying to backend ("host:port")
+    with the server options server (send-proxy, send-proxy-v2 ...), from
+    source when given."""
+
+    def __init__(self, backend, fronts, host="127.0.0.1", source=None,
+                 timeout=30):
+        tmp = tempdir()
+        self.host = host
+        self.ports = {}
+        text = HAPROXY_HEAD.format(timeout=timeout)
+        for i, (name, server, lines) in enumerate(fronts, 1):
+            self.ports[name] = free_port(host)
+            text += "\nfrontend %s\n    bind %s:%d\n" % (
+                name, host, self.ports[name])
+            text += "".join("    %s\n" % ln for ln in lines)
+            text += "    default_backend %s\n\nbackend %s\n" % (name, name)
+            if source:
+                text += "    source %s\n" % source
+            text += "    server s%d %s %s\n" % (i, backend, server)
+        cfg = write(os.path.join(tmp, "haproxy.cfg"), text)
+        self.proc = Proc([find("haproxy", "/usr/sbin/haproxy"), "-db", "-f",
+                          cfg], preload=False, cwd=tmp, name="haproxy")
+        for port in self.ports.values():
+            wait_listening(self.proc, port)
+
+    def target(self, name):
+        return (self.host, self.ports[name])
+
+
+NGINX_HEAD = """\
+daemon off;
+master_process {master};
+worker_processes {workers};
+error_log {tmp}/error.log info;
+pid {tmp}/nginx.pid;
+{load_module}
+events {{ worker_connections 64; }}
+"""
+
+NGINX_HTTP = """\
+http {{
+    log_format pp '{log_format}';
+    access_log {tmp}/access.log pp;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+{listen}
+        location / {{
+            return 200 "hello $remote_addr $remote_port\\n";
+        }}
+    }}
+}}
+"""
+
+
+def nginx_http(tmp, log_format, listen):
+    """An http {} block for nginx_conf: one server on the addresses of
+    listen answering every GET with "hello ADDR PORT", its access log
+    tmp/access.log in log_format."""
+    return NGINX_HTTP.format(tmp=tmp, log_format=log_format, listen="".join(
+        "        listen %s;\n" % a for a in listen).rstrip("\n"))
+
+
+def nginx(tmp, body, workers=0, load_module="", mode=None, **proc):
+    """Starts nginx in the foreground, its files in tmp, configured with
+    body (an http {} or stream {} block) after the common head: one
+    process, or with workers a master and that many workers.  proc goes
+    to Proc (env, preload, valgrind, leak_check).  Returns the Proc."""
+    cfg = write(os.path.join(tmp, "nginx.conf"), NGINX_HEAD.format(
+        master="on" if workers else "off", workers=workers or 1, tmp=tmp,
+        load_module=load_module) + body, mode)
+    return Proc([find("nginx", "/usr/sbin/nginx"), "-e",
+                 os.path.join(tmp, "error.log"), "-p", tmp, "-c", cfg],
+                name="nginx", **proc)
+
+
 # ===== Runner =====
 
 _tests = []
@@ -880,12 +1005,30 @@ def _on_alarm(signum, frame):
     raise TestTimeout()
 
 
+def finish(failed, skipped, total):
+    """Ends a test file that reported total results, failed of them failed
+    and skipped skipped: the exit status for a person (1 on a failure, 77
+    when everything skipped, else 0) or, under the TAP driver, 0: the
+    driver reads the results from the output."""
+    sys.stdout.flush()
+    if TAP_DRIVER or not failed and (not total or skipped < total):
+        sys.exit(0)
+    sys.exit(1 if failed else EX_SKIP)
+
+
+def skip_all(reason):
+    """Skips a whole test file: the TAP plan "1..0 # SKIP reason", exit
+    status 77 (0 under the TAP driver)."""
+    print("1..0 # SKIP %s" % reason)
+    sys.stdout.flush()
+    sys.exit(0 if TAP_DRIVER else EX_SKIP)
+
+
 def main(title):
     """Runs the registered tests (or those named on the command line)."""
     problem = environment_problem()
     if problem:
-        print("1..0 # SKIP %s" % problem)
-        sys.exit(EX_SKIP)
+        skip_all(problem)
     check_lib_is_elf()
     names = sys.argv[1:]
     tests = [t for t in _tests if not names or t[0].__name__ in names or
@@ -933,8 +1076,4 @@ def main(title):
         sys.stdout.flush()
     print("# %d passed, %d failed, %d skipped" % (
         len(tests) - failed - skipped, failed, skipped))
-    if failed:
-        sys.exit(1)
-    if tests and skipped == len(tests):
-        sys.exit(EX_SKIP)
-    sys.exit(0)
+    finish(failed, skipped, len(tests))

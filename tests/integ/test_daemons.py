@@ -68,7 +68,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import caps  # noqa: E402
 import pptest as pp  # noqa: E402
-from pptest import (SLOW, Fail, Proc, Skip, check, eq,  # noqa: E402
+from pptest import (SLOW, Fail, Proc, Skip, check, eq, find, write,  # noqa: E402
                     free_port, test, wait_listening)
 
 CLIENT = "127.0.0.5"    # the client that HAProxy relays
@@ -77,17 +77,6 @@ BACK = "127.0.0.1"      # the daemons; HAProxy's source towards them
 VERSIONS = ("v1", "v2")
 
 # ===== Small helpers =====
-
-
-def find(name, *paths):
-    """The path of an installed program, or Skip."""
-    for path in paths:
-        if os.access(path, os.X_OK):
-            return path
-    path = shutil.which(name)
-    if not path:
-        raise Skip("%s not installed" % name)
-    return path
 
 
 def need_root(what):
@@ -101,14 +90,6 @@ def user_ids(name):
     except KeyError:
         raise Skip("no user %s" % name)
     return pw.pw_uid, pw.pw_gid
-
-
-def write(path, text, mode=None):
-    with open(path, "w") as f:
-        f.write(text)
-    if mode is not None:
-        os.chmod(path, mode)
-    return path
 
 
 def read_text(path):
@@ -189,50 +170,15 @@ def start_daemon(argv, port, env, name, cwd=None):
 
 # ===== HAProxy =====
 
-HAPROXY_CFG = """\
-global
-    maxconn 64
-
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-
-frontend v1
-    bind {front}:{v1}
-    default_backend v1
-
-backend v1
-    source {back}
-    server d1 {back}:{port} send-proxy
-
-frontend v2
-    bind {front}:{v2}
-    default_backend v2
-
-backend v2
-    source {back}
-    server d2 {back}:{port} send-proxy-v2 proxy-v2-options crc32c
-"""
-
-
-class HAProxy:
+class HAProxy(pp.HAProxy):
     """HAProxy in the foreground: frontend v1 (send-proxy) and v2
     (send-proxy-v2) on FRONT, relaying to the daemon's port on BACK."""
 
     def __init__(self, port):
-        tmp = pp.tempdir()
-        self.ports = {"v1": free_port(FRONT), "v2": free_port(FRONT)}
-        cfg = write(os.path.join(tmp, "haproxy.cfg"), HAPROXY_CFG.format(
-            front=FRONT, back=BACK, port=port, **self.ports))
-        self.proc = Proc([find("haproxy", "/usr/sbin/haproxy"), "-db", "-f",
-                          cfg], preload=False, cwd=tmp, name="haproxy")
-        for version in VERSIONS:
-            wait_listening(self.proc, self.ports[version])
-
-    def target(self, version):
-        return (FRONT, self.ports[version])
+        super().__init__("%s:%d" % (BACK, port), [
+            ("v1", "send-proxy", []),
+            ("v2", "send-proxy-v2 proxy-v2-options crc32c", [])],
+            host=FRONT, source=BACK, timeout=60)
 
 
 # ===== FTP =====
@@ -698,14 +644,7 @@ def exim_through_haproxy():
     check(exim.proc.alive(), "exim died%s" % exim.proc.tail())
 
 
-NGINX_STREAM_CFG = """\
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {tmp}/error.log info;
-pid {tmp}/nginx.pid;
-{load_module}
-events {{ worker_connections 64; }}
+NGINX_STREAM = """\
 stream {{
     server {{
         listen {front}:{listen};
@@ -738,13 +677,10 @@ def exim_through_nginx_stream():
     nginx = find("nginx", "/usr/sbin/nginx")
     load_module = nginx_stream_module(nginx)
     exim = Exim()
-    tmp = pp.tempdir()
     listen = free_port(FRONT)
-    cfg = write(os.path.join(tmp, "nginx.conf"), NGINX_STREAM_CFG.format(
-        tmp=tmp, load_module=load_module, front=FRONT, listen=listen,
-        back=BACK, port=exim.port))
-    proc = Proc([nginx, "-e", os.path.join(tmp, "error.log"), "-p", tmp,
-                 "-c", cfg], preload=False, name="nginx")
+    proc = pp.nginx(pp.tempdir(), NGINX_STREAM.format(
+        front=FRONT, listen=listen, back=BACK, port=exim.port),
+        load_module=load_module, preload=False)
     wait_listening(proc, listen)
     mail_through(exim, (FRONT, listen), "nginx")
     check(exim.proc.alive(), "exim died%s" % exim.proc.tail())

@@ -6,110 +6,85 @@ first; it listens on a PROXY-only port and accepts one connection before
 ppshim's constructor has run.  The header must be stripped and the
 advertised client reported all the same.  A configuration error must
 still stop the process with status 78 before main.
+
+Run by make check; by hand from the build directory:
+  PPSHIM_BUILDDIR=$PWD python3 SRCDIR/tests/integ/test_early.py [NAME...]
 """
+
 import os
 import socket
-import subprocess
 import sys
-import time
 
-LIB = os.environ.get("PPSHIM_LIB", "")
-BUILD = os.environ.get("PPSHIM_BUILDDIR", ".")
-EARLY = os.path.join(BUILD, "tests/helpers/.libs/libearly.so")
-ASAN = os.environ.get("PPSHIM_ASAN_LIB", "")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
+import pptest as pp  # noqa: E402
+from pptest import check, eq, test  # noqa: E402
 
-def preload(*libs):
-    return ":".join([x for x in (ASAN,) + libs if x])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+EARLY = os.path.join(pp.BUILDDIR, "tests/helpers/.libs/libearly.so")
+VFORKCLOSE = os.path.join(pp.BUILDDIR, "tests/helpers/vforkclose")
 
 
-def run_early(port, extra_env=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PP_")}
-    env.update({"LD_PRELOAD": preload(LIB, EARLY), "EARLY_PORT": str(port),
-                "PP_PORTS": str(port), "PP_ALLOW": "127.0.0.1",
-                "ASAN_OPTIONS": "detect_leaks=0"})
-    env.update(extra_env or {})
-    return subprocess.Popen(["/bin/echo", "main-ran"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+def start(argv, port, libs=(), **env):
+    """argv with the library (and libs after it) preloaded, port
+    PROXY-only for 127.0.0.1; outside valgrind, as the process must run
+    its constructors in the order the preload list gives."""
+    preload = ":".join(x for x in (pp.ASAN_LIB, pp.LIB) + libs if x)
+    env = dict({"LD_PRELOAD": preload, "PP_PORTS": str(port),
+                "PP_ALLOW": "127.0.0.1", "ASAN_OPTIONS": "detect_leaks=0"},
+               **env)
+    return pp.Proc(argv, env=env, valgrind=False)
 
 
-def test_accept_before_constructor():
-    port = free_port()
+def advertise(proc, port, ready, header):
+    """Waits for the ready line, then connects to port and sends header;
+    returns the exit status once the process is done."""
+    proc.wait_line("^%s$" % ready, timeout=5)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(header)
+        return proc.wait_exit(10)
+
+
+def run_early(port, **env):
+    return start(["/bin/echo", "main-ran"], port, (EARLY,),
+                 EARLY_PORT=str(port), **env)
+
+
+@test
+def accept_before_constructor():
+    port = pp.free_port()
     p = run_early(port)
-    try:
-        line = p.stdout.readline()
-        assert line.strip() == "early listening", repr(line)
-        c = socket.create_connection(("127.0.0.1", port), timeout=5)
-        c.sendall(b"PROXY TCP4 192.0.2.44 198.51.100.9 4444 25\r\n")
-        out, err = p.communicate(timeout=10)
-        c.close()
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0, (p.returncode, err)
-    assert "early peer=192.0.2.44:4444 name=192.0.2.44:4444" in out, out
-    assert "main-ran" in out, out
+    rc = advertise(p, port, "early listening",
+                   b"PROXY TCP4 192.0.2.44 198.51.100.9 4444 25\r\n")
+    eq(rc, 0, "exit status%s" % p.tail())
+    out = "\n".join(p.lines())
+    check("early peer=192.0.2.44:4444 name=192.0.2.44:4444" in out,
+          "no early peer line: %r" % out)
+    check("main-ran" in out, "main did not run: %r" % out)
 
 
-def test_config_error_still_exits_78():
-    port = free_port()
-    p = run_early(port, {"PP_ALLOW": "10.0.0.0/33"})
-    out, err = p.communicate(timeout=10)
-    assert p.returncode == 78, (p.returncode, out, err)
-    assert "PP_ALLOW: '10.0.0.0/33'" in err, err
-    assert "main-ran" not in out and "early listening" not in out, out
+@test
+def config_error_still_exits_78():
+    p = run_early(pp.free_port(), PP_ALLOW="10.0.0.0/33")
+    eq(p.wait_exit(10), 78, "exit status%s" % p.tail())
+    out, err = "\n".join(p.lines()), "\n".join(p.lines("err"))
+    check("PP_ALLOW: '10.0.0.0/33'" in err, "no error message: %r" % err)
+    check("main-ran" not in out and "early listening" not in out,
+          "ran past the error: %r" % out)
 
 
-def test_vfork_child_close_keeps_parent_addresses():
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PP_")}
-    env.update({"LD_PRELOAD": preload(LIB), "PP_PORTS": str(port),
-                "PP_ALLOW": "127.0.0.1", "ASAN_OPTIONS": "detect_leaks=0"})
-    p = subprocess.Popen([os.path.join(BUILD, "tests/helpers/vforkclose"),
-                          str(port)], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        line = p.stdout.readline()
-        assert line.strip() == "listening", repr(line)
-        c = socket.create_connection(("127.0.0.1", port), timeout=5)
-        c.sendall(b"PROXY TCP4 192.0.2.45 198.51.100.9 4545 25\r\n")
-        out, err = p.communicate(timeout=10)
-        c.close()
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0, (p.returncode, err)
-    assert "peer 192.0.2.45:4545" in out, (out, err)
-
-
-def main():
-    if not os.path.isfile(LIB) or not os.path.isfile(EARLY):
-        print("SKIP: library or libearly.so not built")
-        return 77
-    failed = 0
-    tests = [test_accept_before_constructor, test_config_error_still_exits_78,
-             test_vfork_child_close_keeps_parent_addresses]
-    for i, t in enumerate(tests, 1):
-        t0 = time.monotonic()
-        try:
-            t()
-            print("ok %d %s (%.2fs)" % (i, t.__name__, time.monotonic() - t0))
-        except Exception as e:  # report and go on
-            failed += 1
-            print("not ok %d %s: %r" % (i, t.__name__, e))
-    return 1 if failed else 0
+@test
+def vfork_child_close_keeps_parent_addresses():
+    port = pp.free_port()
+    p = start([VFORKCLOSE, str(port)], port)
+    rc = advertise(p, port, "listening",
+                   b"PROXY TCP4 192.0.2.45 198.51.100.9 4545 25\r\n")
+    eq(rc, 0, "exit status%s" % p.tail())
+    check("peer 192.0.2.45:4545" in "\n".join(p.lines()),
+          "no peer line%s" % p.tail())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if not os.path.isfile(EARLY):
+        pp.skip_all("libearly.so not built: %s" % EARLY)
+    pp.main("preloaded before ppshim")

@@ -22,7 +22,6 @@ Run by make check; by hand from the build directory:
 
 import os
 import re
-import shutil
 import socket
 import struct
 import sys
@@ -53,16 +52,6 @@ NO_TLV_FIELDS = {k: "-" for k in TLV_FIELDS}
 def preload():
     """LD_PRELOAD for a process started through a launcher."""
     return ":".join(x for x in (ASAN_LIB, LIB) if x)
-
-
-def find(name, *paths):
-    for path in paths:
-        if os.access(path, os.X_OK):
-            return path
-    path = shutil.which(name)
-    if not path:
-        raise Skip("%s not installed" % name)
-    return path
 
 
 def need_helpers():
@@ -338,7 +327,7 @@ def fork_exec_cloexec_and_kept_socket():
 # ===== tcpserver =====
 
 def tcpserver_bin():
-    return find("tcpserver", "/usr/bin/tcpserver")
+    return pp.find("tcpserver", "/usr/bin/tcpserver")
 
 
 def start_tcpserver(prog, env=None, preload_it=False):
@@ -656,45 +645,14 @@ def forged_and_stale_handover_ignored():
 
 # ===== HAProxy in front of a preloaded tcpserver =====
 
-HAPROXY_CFG = """\
-global
-    maxconn 64
-
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-
-frontend v1
-    bind 127.0.0.1:{fv1}
-    default_backend v1
-
-backend v1
-    server s1 {backend} send-proxy
-
-frontend v2
-    bind 127.0.0.1:{fv2}
-    unique-id-format %{{+X}}o%ci:%cp
-    default_backend v2
-
-backend v2
-    server s2 {backend} send-proxy-v2 proxy-v2-options unique-id
-"""
-
-
 def start_haproxy(backend):
-    haproxy = find("haproxy", "/usr/sbin/haproxy")
-    tmp = pp.tempdir()
-    ports = {"fv1": free_port(), "fv2": free_port()}
-    cfg = os.path.join(tmp, "haproxy.cfg")
-    with open(cfg, "w") as f:
-        f.write(HAPROXY_CFG.format(backend=backend, **ports))
-    proc = Proc([haproxy, "-db", "-f", cfg], preload=False, cwd=tmp,
-                name="haproxy")
-    for port in ports.values():
-        wait_listening(proc, port)
-    return ports
+    """HAProxy relaying frontends fv1 (v1) and fv2 (v2 with a unique id:
+    the client's address and port in hex) to backend; returns their
+    ports."""
+    return pp.HAProxy(backend, [
+        ("fv1", "send-proxy", []),
+        ("fv2", "send-proxy-v2 proxy-v2-options unique-id",
+         ["unique-id-format %{+X}o%ci:%cp"])]).ports
 
 
 def behind_haproxy(backend_port, what):
@@ -734,7 +692,7 @@ def haproxy_to_unpreloaded_tcpserver_pp_inherit():
 
 def start_activate(inetd, args):
     need_helpers()
-    tool = find("systemd-socket-activate", "/usr/bin/systemd-socket-activate")
+    tool = pp.find("systemd-socket-activate", "/usr/bin/systemd-socket-activate")
     argv = [tool, "-a", "-l", "127.0.0.1:{port}"]
     if inetd:
         argv.append("--inetd")
@@ -794,7 +752,7 @@ service ppshim-whoami
 @test
 def xinetd_preloaded():
     need_helpers()
-    xinetd = find("xinetd", "/usr/sbin/xinetd")
+    xinetd = pp.find("xinetd", "/usr/sbin/xinetd")
     tmp = pp.tempdir()
     port = free_port()
     user = "    user        = root\n" if os.geteuid() == 0 else ""

@@ -980,30 +980,6 @@ def cyrus_imapd_master_prefork():
 
 # ===== HTTP: nginx, master and workers =====
 
-NGINX_CFG = """\
-daemon off;
-master_process on;
-worker_processes 2;
-error_log {tmp}/error.log info;
-pid {tmp}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    log_format pp '$remote_addr $remote_port "$request" $status';
-    access_log {tmp}/access.log pp;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen {back}:{port};
-        location / {{
-            return 200 "hello $remote_addr $remote_port\\n";
-        }}
-    }}
-}}
-"""
-
 
 def http_get(target, src):
     """GET / from src; returns (status line, body, client port)."""
@@ -1020,15 +996,14 @@ def nginx_master_workers():
     # nginx as Debian runs it: a master that forks worker processes, which
     # accept; the master read the library's configuration, the workers
     # inherit it (nginx empties the workers' environment).
-    nginx = find("nginx", "/usr/sbin/nginx")
+    pp.find("nginx", "/usr/sbin/nginx")
     need_root("nginx (workers as nobody)")
     tmp = daemon_tmp()
     port = free_port(BACK)
-    cfg = write(os.path.join(tmp, "nginx.conf"), NGINX_CFG.format(
-        tmp=tmp, back=BACK, port=port), 0o644)
-    proc = Proc([nginx, "-e", os.path.join(tmp, "error.log"), "-p", tmp,
-                 "-c", cfg], env=matrix_env(port), valgrind=False,
-                name="nginx")
+    proc = pp.nginx(tmp, pp.nginx_http(
+        tmp, '$remote_addr $remote_port "$request" $status',
+        ["%s:%d" % (BACK, port)]), workers=2, mode=0o644,
+        env=matrix_env(port), valgrind=False)
     wait_listening(proc, port, timeout=20)
     access = os.path.join(tmp, "access.log")
     deadline = time.monotonic() + 10 * SLOW

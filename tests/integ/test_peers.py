@@ -15,7 +15,6 @@ the address the server reports can only come from the header.
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -24,101 +23,30 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import pptest as pp  # noqa: E402
-from pptest import (SLOW, Proc, Skip, check, eq, exchange,  # noqa: E402
+from pptest import (SLOW, check, eq, exchange,  # noqa: E402
                     expect_conn, free_port, start_srv, test, wait_listening)
 
 CLIENT = "127.0.0.5"
 CURL_CLIENT = "127.0.0.6"
 
 
-def find(name, *paths):
-    for path in paths:
-        if os.access(path, os.X_OK):
-            return path
-    path = shutil.which(name)
-    if not path:
-        raise Skip("%s not installed" % name)
-    return path
-
-
-def haproxy_bin():
-    return find("haproxy", "/usr/sbin/haproxy")
-
-
-def nginx_bin():
-    return find("nginx", "/usr/sbin/nginx")
-
-
 def curl_bin():
-    return find("curl", "/usr/bin/curl")
-
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return pp.find("curl", "/usr/bin/curl")
 
 
 # ===== HAProxy =====
 
-HAPROXY_CFG = """\
-global
-    maxconn 64
-
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-
-frontend v1
-    bind 127.0.0.1:{fv1}
-    default_backend v1
-
-backend v1
-    server s1 {backend} send-proxy
-
-frontend v2
-    bind 127.0.0.1:{fv2}
-    unique-id-format %{{+X}}o%ci:%cp_%fi:%fp_%Ts_%rt
-    default_backend v2
-
-backend v2
-    server s2 {backend} send-proxy-v2 {v2_options}
-"""
-
-HAPROXY_CHECK_CFG = """
-frontend chk
-    bind 127.0.0.1:{fchk}
-    default_backend chk
-
-backend chk
-    server s3 {backend} send-proxy-v2 check check-send-proxy inter 100ms
-"""
-
-
-class HAProxy:
+def HAProxy(backend, checks=False):
     """HAProxy in the foreground (-db), frontends v1 and v2 (and chk with
     health checks) relaying to backend (host:port)."""
-
-    def __init__(self, backend, checks=False):
-        tmp = pp.tempdir()
-        self.ports = {"fv1": free_port(), "fv2": free_port(),
-                      "fchk": free_port()}
-        text = HAPROXY_CFG
-        if checks:
-            text += HAPROXY_CHECK_CFG
-        v2_options = "proxy-v2-options crc32c,unique-id,authority,ssl"
-        cfg = write(os.path.join(tmp, "haproxy.cfg"),
-                    text.format(backend=backend, v2_options=v2_options,
-                                **self.ports))
-        self.proc = Proc([haproxy_bin(), "-db", "-f", cfg], preload=False,
-                         cwd=tmp, name="haproxy")
-        for name in ("fv1", "fv2") + (("fchk",) if checks else ()):
-            wait_listening(self.proc, self.ports[name])
-
-    def target(self, name):
-        return ("127.0.0.1", self.ports[name])
+    fronts = [("fv1", "send-proxy", []),
+              ("fv2", "send-proxy-v2 proxy-v2-options "
+               "crc32c,unique-id,authority,ssl",
+               ["unique-id-format %{+X}o%ci:%cp_%fi:%fp_%Ts_%rt"])]
+    if checks:
+        fronts.append(("fchk", "send-proxy-v2 check check-send-proxy "
+                       "inter 100ms", []))
+    return pp.HAProxy(backend, fronts)
 
 
 def srv_behind_haproxy(*args, checks=False, **env):
@@ -174,32 +102,6 @@ def haproxy_health_checks_are_local():
 
 # ===== nginx =====
 
-NGINX_CFG = """\
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {tmp}/error.log info;
-pid {tmp}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    log_format pp '$remote_addr $remote_port $server_addr $server_port '
-                  '"$request" $status';
-    access_log {tmp}/access.log pp;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        {listen6}
-        location / {{
-            return 200 "hello $remote_addr $remote_port\\n";
-        }}
-    }}
-}}
-"""
-
 
 class Nginx:
     """nginx under the shim, one process, its files in a temporary
@@ -208,18 +110,16 @@ class Nginx:
     def __init__(self, ipv6=False, **env):
         self.tmp = pp.tempdir()
         self.port = free_port()
-        listen6 = "listen [::1]:%d;" % self.port if ipv6 else ""
-        cfg = write(os.path.join(self.tmp, "nginx.conf"),
-                    NGINX_CFG.format(tmp=self.tmp, port=self.port,
-                                     listen6=listen6))
+        listen = ["127.0.0.1:%d" % self.port]
+        if ipv6:
+            listen.append("[::1]:%d" % self.port)
         e = {"PP_PORTS": str(self.port)}
         e.update(env)
         # nginx leaks a little at exit by design: under valgrind only
         # memory errors count.
-        self.proc = Proc([nginx_bin(), "-e", os.path.join(self.tmp,
-                                                          "error.log"),
-                          "-p", self.tmp, "-c", cfg], env=e,
-                         leak_check="no", name="nginx")
+        self.proc = pp.nginx(self.tmp, pp.nginx_http(
+            self.tmp, "$remote_addr $remote_port $server_addr $server_port "
+            '"$request" $status', listen), env=e, leak_check="no")
         wait_listening(self.proc, self.port)
 
     def access_line(self, pattern, timeout=5):

@@ -5,8 +5,9 @@ Runs the built wrapper ($PPSHIM_BUILDDIR/src/ppshim) with --library
 $PPSHIM_LIB.  The wrapper itself is never preloaded; the commands it runs
 (env, printf, sh) load the library, which is what the wrapper is for.
 
-Prints one "ok"/"not ok" line per check and exits 0 when all pass, 1 when
-one fails, 77 when the wrapper is not built.  Checks that need to exec a
+Prints one TAP "ok"/"not ok" line per check, the plan last, and exits as
+pptest.finish says (by hand: 0 when all pass, 1 when one fails, 77 when
+the wrapper is not built).  Checks that need to exec a
 command with the library loaded are skipped when $PPSHIM_LIB does not
 exist yet.
 """
@@ -21,6 +22,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import caps  # noqa: E402
+import pptest as pp  # noqa: E402
 
 BUILDDIR = os.environ.get("PPSHIM_BUILDDIR", os.getcwd())
 WRAPPER = os.path.join(BUILDDIR, "src", "ppshim")
@@ -695,8 +697,7 @@ def test_dollar_lib(tmp):
 
 def main():
     if not os.access(WRAPPER, os.X_OK):
-        print("SKIP: wrapper not built: %s" % WRAPPER)
-        return 77
+        pp.skip_all("wrapper not built: %s" % WRAPPER)
     if not HAVE_LIB:
         print("# library not built (%s): checks that exec with it skip" % LIB)
     tmp = tempfile.mkdtemp(prefix="ppshim-wrapper-")
@@ -717,8 +718,8 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("1..%d" % results["n"])
-    return 1 if results["failed"] else 0
+    pp.finish(results["failed"], 0, results["n"])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

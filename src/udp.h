@@ -48,16 +48,4 @@ ssize_t pp_udp_recvfrom(int fd, void *buf, size_t len, int flags,
 int pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 		    int64_t *tmo_ns, pp_recvmsg_fn via);
 
-/*
- * Is dst (a destination the program gave for fd) an advertised source
- * that a proxy delivered on this socket's port recently?  Then *via is
- * that proxy's address, in fd's family, and true is returned.  Never
- * changes errno.
- */
-bool pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
-		  union pp_inaddr *via, socklen_t *vialen);
-
-/* Is the reply table in use at all (one load, for sendmmsg)? */
-bool pp_udp_routing(void);
-
 #endif /* PP_UDP_H */

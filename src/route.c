@@ -11,7 +11,7 @@
  * and write() on the connected socket reach P too (hook_udp.c).  Any
  * other destination is sent to as the program asked.  The table is
  * created on the first advertised datagram.  Lookups take no lock: each
- * hash bucket has a sequence number that
+ * hash bucket has a sequence number (the seqlock of reentry.h) that
  * writers make odd while they change it, and a reader that saw it move
  * looks again (taking the lock after a few tries).  Writers hold one
  * mutex, which only the PROXY-only sockets ever take, and only when a
@@ -50,11 +50,11 @@ pp_rt_fresh_attach(uint64_t *slots)
 }
 
 /*
- * Entries are read without the lock: each bucket has a sequence number,
- * odd while a writer (who holds the mutex) changes the chain or an entry
- * on it; a reader copies what it needs and tries again if the number
- * moved.  Everything a reader loads is an atomic word, so the copy is
- * never a data race.  The LRU links are the writers' alone.
+ * Entries are read without the lock: each bucket has a sequence number
+ * (reentry.h), busy while a writer (who holds the mutex) changes the
+ * chain or an entry on it; a reader waits out another thread's writer,
+ * copies what it needs and tries again if the number moved.  Everything
+ * a reader loads is an atomic word, so the copy is never a data race.  The LRU links are the writers' alone.
  */
 #define PP_RT_TRIES 4 /* lock-free attempts before taking the lock */
 
@@ -74,7 +74,7 @@ struct pp_route {
 };
 
 struct pp_rbucket {
-	_Atomic uint32_t seq;  /* odd while a writer is inside */
+	_Atomic uint32_t seq;  /* PP_SEQ_BUSY while a writer is inside */
 	_Atomic uint32_t head; /* chain: index + 1, 0 when empty */
 };
 
@@ -290,23 +290,23 @@ pp_rt_copy(uint32_t i, struct pp_rsnap *out)
 static bool
 pp_rt_get(const union pp_rkeyw *k, uint32_t h, struct pp_rsnap *out)
 {
-	struct pp_rbucket *b = &pp_rt.bucket[h];
+	_Atomic uint32_t *seq = &pp_rt.bucket[h].seq;
 	uint32_t s0, i;
 	unsigned tries;
 
 	for (tries = 0; tries < PP_RT_TRIES; tries++) {
-		s0 = atomic_load_explicit(&b->seq, memory_order_acquire);
-		if (s0 & 1)
-			continue;
+		/* This thread is inside a write of this very bucket (a
+		 * signal handler interrupted it): no route for now. */
+		if (!pp_seq_read_begin(seq, &s0))
+			return false;
 		i = pp_rt_find(k, h);
 		if (i != 0)
 			pp_rt_copy(i, out);
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&b->seq, memory_order_relaxed) == s0)
+		if (pp_seq_read_ok(seq, s0))
 			return i != 0;
 	}
-	/* This thread holds the lock (a signal handler interrupted it in
-	 * the middle of this very bucket): no route for now. */
+	/* Writers keep changing the bucket: wait for them.  This thread
+	 * holds the lock (a handler interrupted it): no route for now. */
 	if (!pp_lock(&pp_rt.mtx, PP_HOLD_ROUTES))
 		return false;
 	i = pp_rt_find(k, h);
@@ -316,22 +316,25 @@ pp_rt_get(const union pp_rkeyw *k, uint32_t h, struct pp_rsnap *out)
 	return i != 0;
 }
 
-/* A writer (lock held) enters and leaves bucket b. */
+/*
+ * A writer (lock held) enters and leaves bucket b: the seqlock of
+ * reentry.h, whose write section is recorded for a signal handler of
+ * this thread, which then finds no route in that bucket rather than
+ * waiting for it.  The lock makes the writer the only one: the section
+ * is never busy at its start (no wait), and never entered twice by one
+ * thread (a handler does not get the lock), so it always begins.  No
+ * one asks a route writer to forget (PP_SEQ_FORGET is never set).
+ */
 static void
 pp_rt_wbegin(struct pp_rbucket *b)
 {
-	uint32_t s = atomic_load_explicit(&b->seq, memory_order_relaxed);
-
-	atomic_store_explicit(&b->seq, s + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
+	(void)pp_seq_write_begin(&b->seq);
 }
 
 static void
 pp_rt_wend(struct pp_rbucket *b)
 {
-	uint32_t s = atomic_load_explicit(&b->seq, memory_order_relaxed);
-
-	atomic_store_explicit(&b->seq, s + 1, memory_order_release);
+	pp_seq_write_end(&b->seq, NULL, NULL);
 }
 
 static void

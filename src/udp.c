@@ -1,15 +1,10 @@
 /*
- * udp.c - PROXY-only datagram sockets: one v2 header per datagram.
+ * udp.c - the receive path of PROXY-only datagram sockets: one header
+ * per datagram, stripped before the program sees it.
  *
- * Which sockets.  A datagram socket is PROXY-only when the address it is
- * bound to matches a PORT/udp entry of PP_PORTS.  bind() (hook_udp.c)
- * classifies it right after the kernel accepted the address, and the
- * constructor classifies the bound datagram sockets a program inherits
- * (fds 0-2 as inetd's "wait" services get them, and systemd's LISTEN_FDS
- * range).  The answer is a PP_FD_UDP entry in the descriptor table,
- * holding the socket's cookie, its family and its bound address.  Every
- * receive call on any other descriptor (read() on every file of the
- * program included) costs one table load and goes straight to libc.
+ * Which sockets are PROXY-only: udp_sock.c; every receive call on any
+ * other descriptor (read() on every file of the program included) costs
+ * one table load and goes straight to libc (hook_udp.c).
  *
  * Identity.  The number of a PROXY-only socket may be closed behind the
  * hooks' back and given to another descriptor where no hook sees it.
@@ -42,23 +37,9 @@
  * timestamps and MSG_CTRUNC are exactly the kernel's: the real local
  * address, never an advertised one.
  *
- * Each datagram gets a verdict from its real source:
- *   - PP_ALLOW: it must begin with a v2 header (the final layout, or the
- *     2012 draft with PP_V2_DRAFT=1; never v1: text over UDP is not a
- *     thing any sender does).  PROXY with INET or INET6 and transport
- *     DGRAM or STREAM: the header is stripped and the advertised source
- *     reported (an IPv4 client on an IPv6 socket as ::ffff:a.b.c.d; an
- *     IPv6 client on an IPv4 socket is dropped).  LOCAL, the UNSPEC or
- *     UNIX family, or the UNSPEC transport: stripped, real source
- *     reported (dnsdist's health checks are LOCAL).  No header, an
- *     invalid one, a CRC32C mismatch: dropped.
- *   - PP_DIRECT only: passed untouched with the real source.
- *   - anyone else: dropped.
- * A socket whose PP_PORTS entry is PORT/udp+spp (the entry's spp flag)
- * takes the 38-byte SPP header of Spectrum and EdgeOne from PP_ALLOW
- * instead (pp_judge_spp): shorter datagrams, a wrong magic and v2 headers
- * are dropped, the client reported as for v2.  Replies follow the same
- * table, without an SPP header.
+ * Each datagram gets a verdict from its real source (udp_judge.c): its
+ * header stripped and its advertised client reported, or its real
+ * source reported, or dropped.
  * A dropped datagram is never seen by the program: the call receives
  * the next one, which blocks, or fails with EAGAIN, exactly when the
  * program's own call would.  Under MSG_PEEK a bad datagram is really
@@ -84,11 +65,11 @@
 #include "shim.h"
 #include "udp.h"
 #include "udp_addr.h"
+#include "udp_judge.h"
 
 #define PP_UDP_BUF 65536u /* larger than any UDP datagram's payload */
 #define PP_WARN_EVERY_S 10u
 #define PP_MMSG_MAX 1024u /* UIO_MAXIOV: the kernel's cap on vlen */
-#define PP_INHERIT_MAX 4096
 
 /*
  * The hooks' per-thread state.  The library is loaded at start (it is
@@ -183,192 +164,7 @@ pp_udp_buf_give(uint8_t *buf, unsigned held)
 		munmap(buf, PP_UDP_BUF);
 }
 
-/* ===== Classification ===== */
-
-static bool
-pp_udp_configured(void)
-{
-	size_t i;
-
-	for (i = 0; i < pp_cfg.nports; i++)
-		if (pp_cfg.ports[i].socktype == SOCK_DGRAM)
-			return true;
-	return false;
-}
-
-void
-pp_udp_classify(int fd, bool clear)
-{
-	struct pp_fdinfo info;
-	const struct pp_port *port = NULL;
-	union pp_sockaddr sa;
-	socklen_t len = sizeof(sa), olen = sizeof(int);
-	int type = 0, saved = errno;
-
-	if (!pp_active() || !pp_udp_configured() ||
-	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) != 0 ||
-	    type != SOCK_DGRAM || pp_real.getsockname(fd, &sa.sa, &len) != 0 ||
-	    (sa.sa.sa_family != AF_INET && sa.sa.sa_family != AF_INET6) ||
-	    len > sizeof(info.dst) ||
-	    (port = pp_config_find(&pp_cfg, SOCK_DGRAM, &sa.sa, len)) == NULL) {
-		if (clear && pp_fd_kind(fd) != PP_FD_NONE &&
-		    !pp_foreign_process())
-			pp_fd_clear(fd);
-		goto out;
-	}
-	if (pp_foreign_process())
-		goto out;
-	memset(&info, 0, sizeof(info));
-	info.kind = PP_FD_UDP;
-	info.socktype = SOCK_DGRAM;
-	info.family = sa.sa.sa_family;
-	info.spp = port->spp;
-	info.cookie = pp_socket_cookie(fd);
-	memcpy(&info.dst, &sa, len); /* the bound address */
-	info.dstlen = len;
-	info.lport = sa.sa.sa_family == AF_INET6 ? sa.sin6.sin6_port
-						 : sa.sin.sin_port;
-	if (!pp_fd_set(fd, &info)) {
-		pp_log(PP_LOG_ERROR,
-		       "fd %d: cannot track a PROXY-only UDP "
-		       "socket: its datagrams pass untouched",
-		       fd);
-		goto out;
-	}
-	if (pp_log_on(PP_LOG_DEBUG)) {
-		char where[INET6_ADDRSTRLEN + 16];
-
-		pp_fmt_addr(&sa.sa, len, where, sizeof(where));
-		pp_log(PP_LOG_DEBUG, "fd %d bound to %s/udp is PROXY-only%s",
-		       fd, where, info.spp ? " (SPP)" : "");
-	}
-out:
-	errno = saved;
-}
-
-void
-pp_udp_inherit(void)
-{
-	const char *v;
-	char *end;
-	long n, pid;
-	int fd;
-
-	if (!pp_active() || !pp_udp_configured())
-		return;
-	for (fd = 0; fd < 3; fd++)
-		pp_udp_classify(fd, false);
-	v = getenv("LISTEN_PID");
-	if (v != NULL && *v != '\0') {
-		pid = strtol(v, &end, 10);
-		if (*end != '\0' || pid != (long)getpid())
-			return;
-	}
-	v = getenv("LISTEN_FDS");
-	if (v == NULL || *v == '\0')
-		return;
-	n = strtol(v, &end, 10);
-	if (*end != '\0' || n <= 0)
-		return;
-	if (n > PP_INHERIT_MAX)
-		n = PP_INHERIT_MAX;
-	for (fd = 3; fd < 3 + n; fd++)
-		pp_udp_classify(fd, false);
-}
-
 /* ===== Receiving ===== */
-
-enum pp_verdict { PP_DG_DROP, PP_DG_REAL, PP_DG_ADV };
-
-/*
- * The advertised source of a brief header in the form a socket of
- * family fam uses; false when fam cannot hold it.
- */
-static bool
-pp_brief_src(const struct pp_v2_brief *b, int fam, union pp_inaddr *out,
-	     socklen_t *outlen)
-{
-	union pp_inaddr a;
-	socklen_t alen = pp_v2_inet(b->family, b->src, b->sport, &a.sa);
-
-	return pp_as_family(&a.sa, alen, fam, out, outlen);
-}
-
-/*
- * pp_judge() for a datagram from a PP_ALLOW source on an SPP socket: the
- * 38-byte header or nothing.
- */
-static enum pp_verdict
-pp_judge_spp(int family, const uint8_t *d, size_t n, size_t *skip,
-	     union pp_inaddr *adv, socklen_t *advlen, const char **why)
-{
-	union pp_inaddr a;
-	struct pp_spp h;
-	socklen_t alen;
-
-	if (!pp_parse_spp(d, n, &h)) {
-		*why = n < PP_SPP_LEN ? "shorter than an SPP header"
-				      : "no SPP header";
-		return PP_DG_DROP;
-	}
-	*skip = PP_SPP_LEN;
-	alen = pp_spp_inet(h.client, h.cport, &a.sa);
-	if (pp_as_family(&a.sa, alen, family, adv, advlen))
-		return PP_DG_ADV;
-	*why = "IPv6 client on an IPv4 socket";
-	return PP_DG_DROP;
-}
-
-/*
- * What datagram d[0..n) from src means.  *skip is set to the header
- * length to strip; for PP_DG_ADV *adv is the advertised client in the
- * socket's family.
- */
-static enum pp_verdict
-pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
-	 const uint8_t *d, size_t n, size_t *skip, union pp_inaddr *adv,
-	 socklen_t *advlen, const char **why)
-{
-	unsigned flags = pp_cfg.versions & (PP_ACCEPT_V2 | PP_ACCEPT_DRAFT);
-	struct pp_v2_brief b;
-	struct pp_header h;
-	enum pp_err err;
-
-	*skip = 0;
-	if (!pp_acl_match(&pp_cfg.allow, &src->sa, srclen)) {
-		if (pp_acl_match(&pp_cfg.direct, &src->sa, srclen))
-			return PP_DG_REAL;
-		*why = "source not in PP_ALLOW or PP_DIRECT";
-		return PP_DG_DROP;
-	}
-	if (spp)
-		return pp_judge_spp(family, d, n, skip, adv, advlen, why);
-	/* What nearly every datagram carries, without the full parse. */
-	if (pp_parse_v2_brief(d, n, flags, &b)) {
-		*skip = b.len;
-		if (b.transport == PP_TP_UNSPEC)
-			return PP_DG_REAL;
-		if (pp_brief_src(&b, family, adv, advlen))
-			return PP_DG_ADV;
-		*why = "IPv6 client on an IPv4 socket";
-		return PP_DG_DROP;
-	}
-	if (pp_parse_buf(d, n, flags, &h, &err, NULL, 0) != PP_DONE) {
-		*why = err == PP_E_SIGNATURE ? "no v2 header"
-					     : pp_strerror(err);
-		return PP_DG_DROP;
-	}
-	*skip = h.len;
-	if (h.command == PP_CMD_LOCAL ||
-	    (h.family != PP_FAM_INET && h.family != PP_FAM_INET6) ||
-	    h.transport == PP_TP_UNSPEC)
-		return PP_DG_REAL;
-	if (!pp_as_family(&h.src.sa, h.srclen, family, adv, advlen)) {
-		*why = "IPv6 client on an IPv4 socket";
-		return PP_DG_DROP;
-	}
-	return PP_DG_ADV;
-}
 
 static _Atomic uint32_t pp_last_warn;
 

@@ -221,11 +221,22 @@ pp_consume(int fd, uint8_t *buf)
 	(void)pp_real.recvmsg(fd, &m, MSG_DONTWAIT | MSG_TRUNC);
 }
 
+/* Which call the datagram path receives with. */
+enum pp_udp_by {
+	/* The kernel's recvfrom, for recvfrom, recv and read: msg has one
+	 * buffer and no control buffer, and the caller does not look at
+	 * msg_flags. */
+	PP_UDP_BY_RECVFROM,
+	/* The recvmsg function the caller gives (via). */
+	PP_UDP_BY_RECVMSG,
+};
+
 static ssize_t pp_udp_recv(int fd, struct msghdr *msg, int flags,
-			   pp_recvmsg_fn via);
+			   enum pp_udp_by by, pp_recvmsg_fn via);
 static inline __attribute__((always_inline)) ssize_t
-pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
-	       uint8_t *buf, uint16_t family, uint16_t lport, bool spp);
+pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
+	       pp_recvmsg_fn via, uint8_t *buf, uint16_t family, uint16_t lport,
+	       bool spp);
 
 /*
  * Is fd still the datagram socket its entry describes?  The datagram
@@ -281,23 +292,18 @@ pp_udp_source(int fam, const union pp_sockaddr *src, socklen_t len)
  */
 static atomic_int pp_udp_probe = MSG_OOB;
 
-ssize_t
-pp_udp_recvmsg(int fd, struct msghdr *msg, int flags)
-{
-	return pp_udp_recvmsg_via(fd, msg, flags, pp_real.recvmsg);
-}
-
 /*
- * Receive one datagram for pp_udp_recvmsg_via() into m (whose name and
- * control fields are set).  With direct, into the caller's single
+ * Receive one datagram for pp_udp_recv() into m (whose name and control
+ * fields are set), by recvfrom or through via.  With direct, into the
+ * caller's single
  * buffer d0[0..len0) first and the thread's buffer after it; otherwise
  * into the thread's buffer alone.  Sets *d to where the datagram's first
  * *have bytes now lie in one piece.
  */
 static ssize_t
-pp_udp_get(int fd, struct msghdr *m, int flags, pp_recvmsg_fn via, bool direct,
-	   uint8_t *d0, size_t len0, uint8_t *buf, const uint8_t **d,
-	   size_t *have)
+pp_udp_get(int fd, struct msghdr *m, int flags, enum pp_udp_by by,
+	   pp_recvmsg_fn via, bool direct, uint8_t *d0, size_t len0,
+	   uint8_t *buf, const uint8_t **d, size_t *have)
 {
 	struct iovec iov[2];
 	size_t k;
@@ -306,7 +312,7 @@ pp_udp_get(int fd, struct msghdr *m, int flags, pp_recvmsg_fn via, bool direct,
 	/* recvfrom, recv, read (no control buffer, no msg_flags): the
 	 * kernel's cheaper recvfrom, straight into a buffer that holds any
 	 * datagram, else into ours. */
-	if (via == NULL) {
+	if (by == PP_UDP_BY_RECVFROM) {
 		*d = direct && len0 >= PP_UDP_BUF ? d0 : buf;
 		*have = *d == d0 ? len0 : PP_UDP_BUF;
 		n = pp_real.recvfrom(fd, (void *)*d, *have, flags | MSG_TRUNC,
@@ -346,14 +352,14 @@ pp_udp_get(int fd, struct msghdr *m, int flags, pp_recvmsg_fn via, bool direct,
 ssize_t
 pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 {
-	return pp_udp_recv(fd, msg, flags, via != NULL ? via : pp_real.recvmsg);
+	return pp_udp_recv(fd, msg, flags, PP_UDP_BY_RECVMSG, via);
 }
 
-/* The datagram path proper: through via, or with via NULL through
- * recvfrom (msg then has one buffer and no control buffer, and the
- * caller does not look at msg_flags). */
+/* The datagram path proper, receiving as by says (via: the recvmsg
+ * function of PP_UDP_BY_RECVMSG). */
 static ssize_t
-pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
+pp_udp_recv(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
+	    pp_recvmsg_fn via)
 {
 	uint16_t family, lport;
 	uint8_t *buf;
@@ -375,17 +381,19 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 		errno = ENOMEM;
 		return -1;
 	}
-	n = pp_udp_recv_in(fd, msg, flags, via, buf, family, lport, spp);
+	n = pp_udp_recv_in(fd, msg, flags, by, via, buf, family, lport, spp);
 	pp_udp_buf_give(buf, own);
 	return n;
 }
 
 /* pp_udp_recv() on PROXY-only socket fd (family, bound to port lport,
- * SPP rather than v2 when spp), with buf as the private buffer.  Inlined: a call of its own costs
- * the datagram path a few per cent of its instructions. */
+ * SPP rather than v2 when spp), with buf as the private buffer.
+ * Inlined: a call of its own costs the datagram path a few per cent of
+ * its instructions. */
 static inline __attribute__((always_inline)) ssize_t
-pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
-	       uint8_t *buf, uint16_t family, uint16_t lport, bool spp)
+pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
+	       pp_recvmsg_fn via, uint8_t *buf, uint16_t family, uint16_t lport,
+	       bool spp)
 {
 	struct pp_note nt;
 	union pp_sockaddr src;
@@ -417,7 +425,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 		m.msg_namelen = sizeof(src);
 		m.msg_control = msg->msg_control;
 		m.msg_controllen = msg->msg_controllen;
-		n = pp_udp_get(fd, &m, flags | probe, via, direct, d0, len0,
+		n = pp_udp_get(fd, &m, flags | probe, by, via, direct, d0, len0,
 			       buf, &d, &have);
 		/*
 		 * The entry is checked before any answer, by the kernel's
@@ -435,7 +443,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 			if (!pp_udp_same(fd))
 				goto stale;
 			probe = 0; /* this kernel refuses it on UDP */
-			n = pp_udp_get(fd, &m, flags, via, direct, d0, len0,
+			n = pp_udp_get(fd, &m, flags, by, via, direct, d0, len0,
 				       buf, &d, &have);
 			if (n < 0)
 				return -1;
@@ -535,7 +543,7 @@ pp_udp_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 		m.msg_name = addr;
 		m.msg_namelen = *alen;
 	}
-	n = pp_udp_recv(fd, &m, flags, NULL);
+	n = pp_udp_recv(fd, &m, flags, PP_UDP_BY_RECVFROM, NULL);
 	if (n >= 0 && m.msg_name != NULL)
 		*alen = m.msg_namelen;
 	return n;

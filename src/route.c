@@ -54,7 +54,8 @@ pp_rt_fresh_attach(uint64_t *slots)
  * (reentry.h), busy while a writer (who holds the mutex) changes the
  * chain or an entry on it; a reader waits out another thread's writer,
  * copies what it needs and tries again if the number moved.  Everything
- * a reader loads is an atomic word, so the copy is never a data race.  The LRU links are the writers' alone.
+ * a reader loads is an atomic word, so the copy is never a data race.
+ * The LRU links are the writers' alone.
  */
 #define PP_RT_TRIES 4 /* lock-free attempts before taking the lock */
 

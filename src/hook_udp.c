@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "route.h"
 #include "udp.h"
 
 #ifdef HAVE___CHK_FAIL

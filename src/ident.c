@@ -8,7 +8,8 @@
  * socket's SO_COOKIE, or the real addresses that a call fetched anyway,
  * before it reads, resets or reports anything on it.  Used by the
  * accept engine, the name hooks (hook_name.c), the exec hand-over
- * (hook_exec.c), inherited sockets (inherit.c) and UDP (udp.c).
+ * (hook_exec.c), inherited sockets (inherit.c) and UDP (udp_sock.c,
+ * udp.c).
  */
 #include "config.h"
 

@@ -48,7 +48,7 @@ enum pp_hold {
 	PP_HOLD_KNOCKS = 1u << 1,  /* knock.c pp_kmtx: knocks sent */
 	PP_HOLD_MALLOC = 1u << 2,  /* hdrio.c pp_alloc: malloc, free */
 	PP_HOLD_POOL = 1u << 6,    /* pool.c pp_poolmtx: ready pools */
-	PP_HOLD_ROUTES = 1u << 3,  /* udp.c pp_rt.mtx: the reply table */
+	PP_HOLD_ROUTES = 1u << 3,  /* route.c pp_rt.mtx: the reply table */
 	PP_HOLD_UDPBUF = 1u << 4,  /* udp.c: the thread's receive buffer */
 	PP_HOLD_UDPBUF2 = 1u << 5, /* udp.c: its spare, for a handler */
 };

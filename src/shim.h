@@ -95,7 +95,8 @@ void pp_handover_environ(void);
 void pp_fmt_addr(const struct sockaddr *sa, socklen_t len, char *out,
 		 size_t cap);
 
-/* udp.c: PROXY-only datagram sockets (hooks in hook_udp.c). */
+/* udp_sock.c: which datagram sockets are PROXY-only (hooks in
+ * hook_udp.c, the datagram path in udp.c). */
 
 /* After a successful bind (or at load for inherited descriptors):
  * make fd a PP_FD_UDP entry when it is a datagram socket bound to a

@@ -1,5 +1,5 @@
 /*
- * udp.h - the datagram path shared by udp.c and hook_udp.c.
+ * udp.h - the datagram receive path of udp.c, for hook_udp.c.
  */
 #ifndef PP_UDP_H
 #define PP_UDP_H
@@ -27,11 +27,9 @@
  */
 typedef ssize_t (*pp_recvmsg_fn)(int fd, struct msghdr *msg, int flags);
 
-/* recvmsg on a PP_FD_UDP socket: header stripped, advertised source
+/* recvmsg on a PP_FD_UDP socket, receiving through via (libc's recvmsg
+ * or __recvmsg64, never NULL): header stripped, advertised source
  * reported, bad datagrams skipped.  -1 with errno, or PP_UDP_PASS. */
-ssize_t pp_udp_recvmsg(int fd, struct msghdr *msg, int flags);
-
-/* The same, receiving through via. */
 ssize_t pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags,
 			   pp_recvmsg_fn via);
 
@@ -40,24 +38,13 @@ ssize_t pp_udp_recvfrom(int fd, void *buf, size_t len, int flags,
 			struct sockaddr *addr, socklen_t *alen);
 
 /*
- * recvmmsg on a PP_FD_UDP socket: only the good datagrams fill vec.
+ * recvmmsg on a PP_FD_UDP socket, each datagram received through via
+ * (never NULL): only the good datagrams fill vec.
  * tmo_ns is the timeout in nanoseconds (valid, not negative), replaced
  * by the time left, or NULL: an integer, so that hooks built for either
  * struct timespec layout of a 32-bit target can share this code.
  */
 int pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 		    int64_t *tmo_ns, pp_recvmsg_fn via);
-
-/*
- * Is dst (a destination the program gave for fd) an advertised source
- * that a proxy delivered on this socket's port recently?  Then *via is
- * that proxy's address, in fd's family, and true is returned.  Never
- * changes errno.
- */
-bool pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
-		  union pp_inaddr *via, socklen_t *vialen);
-
-/* Is the reply table in use at all (one load, for sendmmsg)? */
-bool pp_udp_routing(void);
 
 #endif /* PP_UDP_H */

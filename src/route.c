@@ -1,0 +1,671 @@
+/*
+ * route.c - the reply routes of datagram clients that arrived through a
+ * proxy (route.h).
+ *
+ * A datagram that advertised a client records "client C came through
+ * proxy P on local port L" in a table of at most PP_ROUTE_MAX entries,
+ * least recently used evicted first, an entry older than PP_ROUTE_IDLE_S
+ * seconds since C's last datagram ignored.  sendto, sendmsg and sendmmsg
+ * to C on a PROXY-only socket of port L go to P instead (the proxy
+ * expects the bare reply), and so does connect() to C, so that send()
+ * and write() on the connected socket reach P too (hook_udp.c).  Any
+ * other destination is sent to as the program asked.  The table is
+ * created on the first advertised datagram.  Lookups take no lock: each
+ * hash bucket has a sequence number (the seqlock of reentry.h) that
+ * writers make odd while they change it, and a reader that saw it move
+ * looks again (taking the lock after a few tries).  Writers hold one
+ * mutex, which only the PROXY-only sockets ever take, and only when a
+ * client is new, came through another proxy, or was last refreshed in
+ * an earlier second (pp_now_s, CLOCK_MONOTONIC_COARSE; the callers pass
+ * the second as now): the LRU order and the idle time are exact to the
+ * second.  A client's further datagrams within that second cost a look
+ * at one set of a small per-thread array of fingerprints ("this client
+ * through this proxy, noted this second"), one cache line where the
+ * table's bucket and entry are two or three.
+ * A reply to the datagram the thread has just received, what servers
+ * nearly always send, is routed from a copy of that datagram's route
+ * kept by the thread, without searching the table.  A fork handler
+ * re-initialises the mutex in the child.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "reentry.h"
+#include "route.h"
+#include "udp_addr.h"
+
+/* This thread's fingerprint slots (pp_rt_fresh_attach), or NULL. */
+static PP_TLS uint64_t *pp_tfresh;
+
+void
+pp_rt_fresh_attach(uint64_t *slots)
+{
+	pp_tfresh = slots;
+}
+
+/*
+ * Entries are read without the lock: each bucket has a sequence number
+ * (reentry.h), busy while a writer (who holds the mutex) changes the
+ * chain or an entry on it; a reader waits out another thread's writer,
+ * copies what it needs and tries again if the number moved.  Everything
+ * a reader loads is an atomic word, so the copy is never a data race.
+ * The LRU links are the writers' alone.
+ */
+#define PP_RT_TRIES 4 /* lock-free attempts before taking the lock */
+
+_Static_assert(PP_ROUTE_MAX > 0 && (PP_ROUTE_MAX & (PP_ROUTE_MAX - 1)) == 0,
+	       "a power of two");
+_Static_assert(sizeof(struct pp_rkey) == 4 * PP_RKEY_W, "key words");
+_Static_assert(sizeof(union pp_inaddr) % 4 == 0, "address words");
+
+struct pp_route {
+	_Atomic uint32_t next; /* hash chain: index + 1, 0 ends it */
+	_Atomic uint32_t seen; /* pp_now_s() when last refreshed */
+	_Atomic uint32_t key[PP_RKEY_W];
+	_Atomic uint32_t reallen;
+	_Atomic uint32_t real[PP_REAL_W]; /* the proxy, as the kernel
+					     reported it */
+	uint32_t older, newer; /* LRU list: index + 1, under the mutex */
+};
+
+struct pp_rbucket {
+	_Atomic uint32_t seq;  /* PP_SEQ_BUSY while a writer is inside */
+	_Atomic uint32_t head; /* chain: index + 1, 0 when empty */
+};
+
+/* What a reader copies out of an entry. */
+struct pp_rsnap {
+	uint32_t seen;
+	socklen_t reallen;
+	union pp_realw real;
+};
+
+/*
+ * The route this thread noted last: a server answers the datagram it
+ * has just received, so the reply's destination is nearly always this
+ * key, and the table need not be searched again for it.  It says what
+ * the table said for the key a moment ago (the proxy that delivered
+ * this thread's latest datagram from that client).
+ *
+ * A signal handler may receive or send on the same thread.  pp_last is
+ * written only by pp_rt_note() when it is not interrupting itself
+ * (pp_noting), between two steps of pp_last_gen, which is odd meanwhile;
+ * a reader copies it and uses the copy only when the count did not move.
+ */
+struct pp_lastroute {
+	bool valid;
+	uint16_t family;     /* of the socket it arrived on */
+	union pp_rkeyw k;    /* k.k.lport: that socket's port */
+	union pp_inaddr adv; /* the client as the program was told */
+	struct pp_rsnap r;
+};
+
+static PP_TLS struct pp_lastroute pp_last;
+static PP_TLS unsigned pp_last_gen;
+static PP_TLS bool pp_noting;
+
+/* A consistent copy of pp_last into *out; false when there is none. */
+static bool
+pp_last_get(struct pp_lastroute *out)
+{
+	unsigned g = pp_last_gen;
+
+	atomic_signal_fence(memory_order_seq_cst);
+	if ((g & 1) || !pp_last.valid)
+		return false;
+	*out = pp_last;
+	atomic_signal_fence(memory_order_seq_cst);
+	return pp_last_gen == g;
+}
+
+/* Is dst the very address a (family, port, address)? */
+static bool
+pp_same_dst(const union pp_inaddr *a, const struct sockaddr *dst,
+	    socklen_t dlen)
+{
+	const union pp_inaddr *d = (const union pp_inaddr *)dst;
+
+	if (dst == NULL || dlen < sizeof(sa_family_t) ||
+	    dst->sa_family != a->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return dlen >= sizeof(d->sin) &&
+		       d->sin.sin_port == a->sin.sin_port &&
+		       d->sin.sin_addr.s_addr == a->sin.sin_addr.s_addr;
+	return dlen >= sizeof(d->sin6) &&
+	       d->sin6.sin6_port == a->sin6.sin6_port &&
+	       memcmp(&d->sin6.sin6_addr, &a->sin6.sin6_addr, 16) == 0;
+}
+
+/*
+ * The reply table.  Its lock is reached from a signal handler by every
+ * receive hook on a PROXY-only datagram socket (recv, recvfrom, recvmsg,
+ * recvmmsg, read: pp_rt_note) and by sendto, sendmsg, sendmmsg and
+ * connect to a client on one (pp_rt_get, after PP_RT_TRIES); taken as
+ * section PP_HOLD_ROUTES, so a handler whose thread holds it notes no
+ * route and finds none in the bucket being changed (reentry.h).
+ */
+static struct {
+	pthread_mutex_t mtx;
+	struct pp_route *r;        /* PP_ROUTE_MAX entries */
+	struct pp_rbucket *bucket; /* PP_ROUTE_MAX chains */
+	uint32_t used;             /* entries handed out so far */
+	uint32_t newest;           /* index + 1 */
+	uint32_t oldest;           /* index + 1 */
+	uint64_t seed;
+	bool failed; /* the mapping failed once: never retry */
+} pp_rt = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+static atomic_bool pp_rt_up;
+
+/* Did the prepare handler take the lock (not when fork is called from a
+ * signal handler whose thread holds it)? */
+static PP_TLS bool pp_rt_fork_held;
+
+static void
+pp_rt_atfork_prepare(void)
+{
+	pp_rt_fork_held = pp_lock(&pp_rt.mtx, PP_HOLD_ROUTES);
+}
+
+static void
+pp_rt_atfork_parent(void)
+{
+	if (pp_rt_fork_held)
+		pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
+}
+
+/* The child has the table (its sockets are the parent's too) and a
+ * fresh lock.  No bucket is odd: writers hold the lock while one is. */
+static void
+pp_rt_atfork_child(void)
+{
+	if (!pp_rt_fork_held)
+		return; /* in use below the handler: left to its holder */
+	pthread_mutex_init(&pp_rt.mtx, NULL);
+	pp_release(PP_HOLD_ROUTES);
+}
+
+/* Called with the lock held. */
+static bool
+pp_rt_create(void)
+{
+	size_t sz = PP_ROUTE_MAX *
+		    (sizeof(struct pp_route) + sizeof(struct pp_rbucket));
+	struct timespec ts;
+	void *p;
+
+	if (pp_rt.r != NULL)
+		return true;
+	if (pp_rt.failed)
+		return false;
+	/* Untouched pages cost nothing: the table grows in memory only as
+	 * distinct clients show up. */
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED) {
+		pp_rt.failed = true;
+		pp_log(PP_LOG_ERROR, "no memory for the UDP reply table: "
+				     "replies go where the program sends them");
+		return false;
+	}
+	pp_rt.r = p;
+	pp_rt.bucket = (struct pp_rbucket *)(pp_rt.r + PP_ROUTE_MAX);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pp_rt.seed = ((uint64_t)ts.tv_nsec << 32 | (uint64_t)ts.tv_sec) ^
+		     (uint64_t)getpid() * 0x9e3779b97f4a7c15u;
+	pthread_atfork(pp_rt_atfork_prepare, pp_rt_atfork_parent,
+		       pp_rt_atfork_child);
+	atomic_store_explicit(&pp_rt_up, true, memory_order_release);
+	return true;
+}
+
+static uint32_t
+pp_rt_hash(const union pp_rkeyw *k)
+{
+	uint64_t h = pp_rt.seed;
+	unsigned i;
+
+	for (i = 0; i < PP_RKEY_W; i++) {
+		h = (h ^ k->w[i]) * 0x9e3779b97f4a7c15u;
+		h ^= h >> 29;
+	}
+	h ^= h >> 32;
+	return (uint32_t)h & (PP_ROUTE_MAX - 1);
+}
+
+static bool
+pp_rt_is(const struct pp_route *e, const union pp_rkeyw *k)
+{
+	unsigned i;
+
+	for (i = 0; i < PP_RKEY_W; i++)
+		if (atomic_load_explicit(&e->key[i], memory_order_relaxed) !=
+		    k->w[i])
+			return false;
+	return true;
+}
+
+/* Index + 1 of the entry for k in chain h, 0 when none.  Lock held, or
+ * inside a read of bucket h (at most PP_ROUTE_MAX steps: a reader racing
+ * a writer may wander, and the sequence number then sends it back). */
+static uint32_t
+pp_rt_find(const union pp_rkeyw *k, uint32_t h)
+{
+	uint32_t i, steps = 0;
+
+	i = atomic_load_explicit(&pp_rt.bucket[h].head, memory_order_relaxed);
+	while (i != 0 && steps++ < PP_ROUTE_MAX) {
+		if (pp_rt_is(&pp_rt.r[i - 1], k))
+			return i;
+		i = atomic_load_explicit(&pp_rt.r[i - 1].next,
+					 memory_order_relaxed);
+	}
+	return 0;
+}
+
+static void
+pp_rt_copy(uint32_t i, struct pp_rsnap *out)
+{
+	const struct pp_route *e = &pp_rt.r[i - 1];
+	unsigned j;
+
+	out->seen = atomic_load_explicit(&e->seen, memory_order_relaxed);
+	out->reallen = atomic_load_explicit(&e->reallen, memory_order_relaxed);
+	for (j = 0; j < PP_REAL_W; j++)
+		out->real.w[j] =
+			atomic_load_explicit(&e->real[j], memory_order_relaxed);
+}
+
+/*
+ * A copy of the entry for k (chain h) into *out; false when there is
+ * none.  Table up.  Without the lock unless writers keep getting in the
+ * way.
+ */
+static bool
+pp_rt_get(const union pp_rkeyw *k, uint32_t h, struct pp_rsnap *out)
+{
+	_Atomic uint32_t *seq = &pp_rt.bucket[h].seq;
+	uint32_t s0, i;
+	unsigned tries;
+
+	for (tries = 0; tries < PP_RT_TRIES; tries++) {
+		/* This thread is inside a write of this very bucket (a
+		 * signal handler interrupted it): no route for now. */
+		if (!pp_seq_read_begin(seq, &s0))
+			return false;
+		i = pp_rt_find(k, h);
+		if (i != 0)
+			pp_rt_copy(i, out);
+		if (pp_seq_read_ok(seq, s0))
+			return i != 0;
+	}
+	/* Writers keep changing the bucket: wait for them.  This thread
+	 * holds the lock (a handler interrupted it): no route for now. */
+	if (!pp_lock(&pp_rt.mtx, PP_HOLD_ROUTES))
+		return false;
+	i = pp_rt_find(k, h);
+	if (i != 0)
+		pp_rt_copy(i, out);
+	pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
+	return i != 0;
+}
+
+/*
+ * A writer (lock held) enters and leaves bucket b: the seqlock of
+ * reentry.h, whose write section is recorded for a signal handler of
+ * this thread, which then finds no route in that bucket rather than
+ * waiting for it.  The lock makes the writer the only one: the section
+ * is never busy at its start (no wait), and never entered twice by one
+ * thread (a handler does not get the lock), so it always begins.  No
+ * one asks a route writer to forget (PP_SEQ_FORGET is never set).
+ */
+static void
+pp_rt_wbegin(struct pp_rbucket *b)
+{
+	(void)pp_seq_write_begin(&b->seq);
+}
+
+static void
+pp_rt_wend(struct pp_rbucket *b)
+{
+	pp_seq_write_end(&b->seq, NULL, NULL);
+}
+
+static void
+pp_lru_unlink(uint32_t i)
+{
+	struct pp_route *e = &pp_rt.r[i - 1];
+
+	if (e->older != 0)
+		pp_rt.r[e->older - 1].newer = e->newer;
+	else
+		pp_rt.oldest = e->newer;
+	if (e->newer != 0)
+		pp_rt.r[e->newer - 1].older = e->older;
+	else
+		pp_rt.newest = e->older;
+	e->older = e->newer = 0;
+}
+
+static void
+pp_lru_push(uint32_t i)
+{
+	struct pp_route *e = &pp_rt.r[i - 1];
+
+	e->older = pp_rt.newest;
+	e->newer = 0;
+	if (pp_rt.newest != 0)
+		pp_rt.r[pp_rt.newest - 1].newer = i;
+	pp_rt.newest = i;
+	if (pp_rt.oldest == 0)
+		pp_rt.oldest = i;
+}
+
+/* Take entry i off its chain.  Lock held. */
+static void
+pp_chain_unlink(uint32_t i)
+{
+	union pp_rkeyw k;
+	struct pp_route *e = &pp_rt.r[i - 1];
+	struct pp_rbucket *b;
+	_Atomic uint32_t *link;
+	uint32_t j, next;
+	unsigned w;
+
+	for (w = 0; w < PP_RKEY_W; w++)
+		k.w[w] = atomic_load_explicit(&e->key[w], memory_order_relaxed);
+	b = &pp_rt.bucket[pp_rt_hash(&k)];
+	next = atomic_load_explicit(&e->next, memory_order_relaxed);
+	pp_rt_wbegin(b);
+	for (link = &b->head;
+	     (j = atomic_load_explicit(link, memory_order_relaxed)) != 0;
+	     link = &pp_rt.r[j - 1].next) {
+		if (j == i) {
+			atomic_store_explicit(link, next, memory_order_relaxed);
+			break;
+		}
+	}
+	atomic_store_explicit(&e->next, 0, memory_order_relaxed);
+	pp_rt_wend(b);
+}
+
+/* Store the proxy and the time in entry i; inside a write of its
+ * bucket. */
+static void
+pp_rt_fill(uint32_t i, const union pp_realw *real, socklen_t reallen,
+	   uint32_t now)
+{
+	struct pp_route *e = &pp_rt.r[i - 1];
+	unsigned j;
+
+	atomic_store_explicit(&e->seen, now, memory_order_relaxed);
+	atomic_store_explicit(&e->reallen, reallen, memory_order_relaxed);
+	for (j = 0; j < PP_REAL_W; j++)
+		atomic_store_explicit(&e->real[j], real->w[j],
+				      memory_order_relaxed);
+}
+
+static inline uint64_t
+pp_w64(uint32_t a, uint32_t b)
+{
+	return (uint64_t)a << 32 | b;
+}
+
+/* One step of a 64-bit hash chain: the xor-shift after the multiply
+ * carries the high bits, which a product alone never moves down. */
+static inline uint64_t
+pp_mix(uint64_t h, uint64_t w, uint64_t c)
+{
+	h = (h ^ w) * c;
+	return h ^ (h >> 32);
+}
+
+/*
+ * A 64-bit fingerprint of "client k came through proxy rw in second
+ * now", never 0.  Its top bits choose the set of the thread's slots.
+ */
+static uint64_t
+pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
+	      socklen_t reallen, uint32_t now)
+{
+	const uint64_t c1 = 0x9e3779b97f4a7c15u, c2 = 0xc2b2ae3d27d4eb4fu;
+	const uint32_t *a = k->w, *r = rw->w;
+	uint64_t x, y;
+
+	_Static_assert(PP_RKEY_W == 5 && PP_REAL_W == 7, "mark lanes");
+	/* two independent chains, then mixed together (murmur3's fmix64) */
+	x = pp_mix(pp_rt.seed, pp_w64(a[0], a[1]), c1);
+	x = pp_mix(x, pp_w64(a[2], a[3]), c1);
+	x = pp_mix(x, pp_w64(a[4], now), c1);
+	y = pp_mix(~pp_rt.seed, pp_w64(r[0], r[1]), c2);
+	y = pp_mix(y, pp_w64(r[2], r[3]), c2);
+	y = pp_mix(y, pp_w64(r[4], r[5]), c2);
+	y = pp_mix(y, pp_w64(r[6], reallen), c2);
+	x ^= y << 31 | y >> 33;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdu;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53u;
+	x ^= x >> 33;
+	return x | 1;
+}
+
+/* The set of this thread's fresh slots where mark belongs. */
+static inline uint64_t *
+pp_fresh_set(uint64_t mark)
+{
+	return pp_tfresh + ((mark >> (64 - PP_FRESH_BITS)) &
+			    ~(uint64_t)(PP_FRESH_WAYS - 1));
+}
+
+static inline bool
+pp_fresh_has(const uint64_t *set, uint64_t mark)
+{
+	unsigned i;
+
+	for (i = 0; i < PP_FRESH_WAYS; i++)
+		if (set[i] == mark)
+			return true;
+	return false;
+}
+
+bool
+pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen,
+	     uint32_t now)
+{
+	if (reallen > sizeof(nt->rw))
+		return false;
+	memset(&nt->rw, 0, sizeof(nt->rw));
+	if (reallen == sizeof(struct sockaddr_in)) /* a fixed-size copy */
+		memcpy(&nt->rw, real, sizeof(struct sockaddr_in));
+	else
+		memcpy(&nt->rw, real, reallen);
+	nt->reallen = reallen;
+	nt->now = now;
+	nt->mark = 0;
+	nt->set = NULL;
+	if (pp_tfresh != NULL && pp_udp_routing()) {
+		nt->mark = pp_fresh_mark(&nt->k, &nt->rw, reallen, nt->now);
+		nt->set = pp_fresh_set(nt->mark);
+		__builtin_prefetch(nt->set);
+	}
+	return true;
+}
+
+/*
+ * Client k came through proxy real (pp_rt_note): remember it.  An
+ * entry that already says so and was refreshed this second is left
+ * alone, without the lock: the LRU order and the idle time are exact to
+ * the second.  Each thread keeps, in a small array of 8-way sets, the
+ * fingerprints of what it noted (or found already noted) this second:
+ * a client's further datagrams within the second then touch one cache
+ * line of that array, not the table's bucket and entry.
+ */
+void
+pp_rt_note(struct pp_note *nt)
+{
+	const union pp_rkeyw *k = &nt->k;
+	const union pp_realw *rwp = &nt->rw;
+	struct pp_rsnap cur;
+	struct pp_rbucket *b;
+	struct pp_route *e;
+	socklen_t reallen = nt->reallen;
+	uint64_t mark = nt->mark, *set = nt->set;
+	uint32_t h, i, now = nt->now;
+	unsigned w;
+	bool nested;
+
+	/* Interrupting itself (a signal handler): the table only. */
+	nested = pp_noting;
+	pp_noting = true;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (nested)
+		set = NULL;
+	/* The same client through the same proxy as the thread's last
+	 * datagram, in the same second: nothing to do. */
+	else if (pp_last.valid && pp_last.r.seen == now &&
+		 pp_last.r.reallen == reallen &&
+		 memcmp(&pp_last.k, k, sizeof(*k)) == 0 &&
+		 memcmp(&pp_last.r.real, rwp, sizeof(*rwp)) == 0)
+		goto remember;
+	if (pp_udp_routing()) {
+		if (set != NULL && pp_fresh_has(set, mark))
+			goto remember;
+		h = pp_rt_hash(k);
+		if (pp_rt_get(k, h, &cur) && cur.seen == now &&
+		    cur.reallen == reallen &&
+		    memcmp(&cur.real, rwp, sizeof(*rwp)) == 0)
+			goto fresh;
+	}
+	/* A signal handler whose thread holds the lock: not noted. */
+	if (!pp_lock(&pp_rt.mtx, PP_HOLD_ROUTES))
+		goto out;
+	if (!pp_rt_create()) {
+		pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
+		goto out;
+	}
+	h = pp_rt_hash(k);
+	b = &pp_rt.bucket[h];
+	i = pp_rt_find(k, h);
+	if (i != 0) {
+		pp_lru_unlink(i);
+		pp_rt_wbegin(b);
+		pp_rt_fill(i, rwp, reallen, now);
+		pp_rt_wend(b);
+	} else {
+		if (pp_rt.used < PP_ROUTE_MAX) {
+			i = ++pp_rt.used;
+		} else {
+			i = pp_rt.oldest;
+			pp_lru_unlink(i);
+			pp_chain_unlink(i);
+		}
+		e = &pp_rt.r[i - 1];
+		pp_rt_wbegin(b);
+		for (w = 0; w < PP_RKEY_W; w++)
+			atomic_store_explicit(&e->key[w], k->w[w],
+					      memory_order_relaxed);
+		pp_rt_fill(i, rwp, reallen, now);
+		atomic_store_explicit(
+			&e->next,
+			atomic_load_explicit(&b->head, memory_order_relaxed),
+			memory_order_relaxed);
+		atomic_store_explicit(&b->head, i, memory_order_relaxed);
+		pp_rt_wend(b);
+	}
+	pp_lru_push(i);
+	pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
+	if (pp_tfresh != NULL && set == NULL && !nested) { /* a new table */
+		mark = pp_fresh_mark(k, rwp, reallen, now);
+		set = pp_fresh_set(mark);
+	}
+fresh:
+	/* Newest first; the oldest of the set goes (marks of an earlier
+	 * second never match again anyway). */
+	if (set != NULL) {
+		memmove(set + 1, set, (PP_FRESH_WAYS - 1) * sizeof(*set));
+		set[0] = mark;
+	}
+remember:
+	if (nested)
+		goto out;
+	pp_last_gen++;
+	atomic_signal_fence(memory_order_seq_cst);
+	pp_last.k = *k;
+	pp_last.family = nt->family;
+	pp_last.adv = *nt->adv;
+	pp_last.r.seen = now;
+	pp_last.r.reallen = reallen;
+	pp_last.r.real = *rwp;
+	pp_last.valid = true;
+	atomic_signal_fence(memory_order_seq_cst);
+	pp_last_gen++;
+out:
+	atomic_signal_fence(memory_order_seq_cst);
+	pp_noting = nested;
+}
+
+bool
+pp_udp_routing(void)
+{
+	return atomic_load_explicit(&pp_rt_up, memory_order_acquire);
+}
+
+/* pp_rt_lookup() once the table is up. */
+static bool
+pp_rt_find_route(uint16_t family, uint16_t lport, const struct sockaddr *dst,
+		 socklen_t dlen, uint32_t now, union pp_inaddr *via,
+		 socklen_t *vialen)
+{
+	struct pp_lastroute last;
+	union pp_rkeyw k;
+	struct pp_rsnap cur;
+	const struct pp_rsnap *r = &cur;
+	bool hit = false, fresh;
+	int saved = errno;
+
+	fresh = pp_last_get(&last) && now - last.r.seen <= PP_ROUTE_IDLE_S;
+	k.k.lport = lport;
+	if (fresh && last.k.k.lport == lport && last.family == family &&
+	    pp_same_dst(&last.adv, dst, dlen))
+		r = &last.r; /* the reply to what was just received */
+	else if (!pp_norm(dst, dlen, k.k.aaddr, &k.k.aport))
+		goto out;
+	else if (fresh && memcmp(&last.k, &k, sizeof(k)) == 0)
+		r = &last.r;
+	else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur) ||
+		 now - cur.seen > PP_ROUTE_IDLE_S)
+		goto out;
+	hit = pp_as_family(&r->real.a.sa, r->reallen, family, via, vialen);
+out:
+	errno = saved;
+	return hit;
+}
+
+bool
+pp_rt_lookup(uint16_t family, uint16_t lport, const struct sockaddr *dst,
+	     socklen_t dlen, uint32_t now, union pp_inaddr *via,
+	     socklen_t *vialen)
+{
+	return pp_udp_routing() &&
+	       pp_rt_find_route(family, lport, dst, dlen, now, via, vialen);
+}
+
+bool
+pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
+	     union pp_inaddr *via, socklen_t *vialen)
+{
+	uint16_t family, lport;
+
+	return pp_udp_routing() &&
+	       pp_fd_brief(fd, &family, &lport, NULL) == PP_FD_UDP &&
+	       pp_rt_find_route(family, lport, dst, dlen, pp_now_s(), via,
+				vialen);
+}

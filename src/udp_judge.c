@@ -1,0 +1,112 @@
+/*
+ * udp_judge.c - what a datagram on a PROXY-only socket means
+ * (udp_judge.h).
+ *
+ * Each datagram gets a verdict from its real source:
+ *   - PP_ALLOW: it must begin with a v2 header (the final layout, or the
+ *     2012 draft with PP_V2_DRAFT=1; never v1: text over UDP is not a
+ *     thing any sender does).  PROXY with INET or INET6 and transport
+ *     DGRAM or STREAM: the header is stripped and the advertised source
+ *     reported (an IPv4 client on an IPv6 socket as ::ffff:a.b.c.d; an
+ *     IPv6 client on an IPv4 socket is dropped).  LOCAL, the UNSPEC or
+ *     UNIX family, or the UNSPEC transport: stripped, real source
+ *     reported (dnsdist's health checks are LOCAL).  No header, an
+ *     invalid one, a CRC32C mismatch: dropped.
+ *   - PP_DIRECT only: passed untouched with the real source.
+ *   - anyone else: dropped.
+ * A socket whose PP_PORTS entry is PORT/udp+spp (the entry's spp flag)
+ * takes the 38-byte SPP header of Spectrum and EdgeOne from PP_ALLOW
+ * instead (pp_judge_spp): shorter datagrams, a wrong magic and v2 headers
+ * are dropped, the client reported as for v2.  Replies follow the same
+ * routes (route.c), without an SPP header.
+ */
+#include "config.h"
+
+#include "shim.h"
+#include "udp_addr.h"
+#include "udp_judge.h"
+
+/*
+ * The advertised source of a brief header in the form a socket of
+ * family fam uses; false when fam cannot hold it.
+ */
+static bool
+pp_brief_src(const struct pp_v2_brief *b, int fam, union pp_inaddr *out,
+	     socklen_t *outlen)
+{
+	union pp_inaddr a;
+	socklen_t alen = pp_v2_inet(b->family, b->src, b->sport, &a.sa);
+
+	return pp_as_family(&a.sa, alen, fam, out, outlen);
+}
+
+/*
+ * pp_judge() for a datagram from a PP_ALLOW source on an SPP socket: the
+ * 38-byte header or nothing.
+ */
+static enum pp_verdict
+pp_judge_spp(int family, const uint8_t *d, size_t n, size_t *skip,
+	     union pp_inaddr *adv, socklen_t *advlen, const char **why)
+{
+	union pp_inaddr a;
+	struct pp_spp h;
+	socklen_t alen;
+
+	if (!pp_parse_spp(d, n, &h)) {
+		*why = n < PP_SPP_LEN ? "shorter than an SPP header"
+				      : "no SPP header";
+		return PP_DG_DROP;
+	}
+	*skip = PP_SPP_LEN;
+	alen = pp_spp_inet(h.client, h.cport, &a.sa);
+	if (pp_as_family(&a.sa, alen, family, adv, advlen))
+		return PP_DG_ADV;
+	*why = "IPv6 client on an IPv4 socket";
+	return PP_DG_DROP;
+}
+
+enum pp_verdict
+pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
+	 const uint8_t *d, size_t n, size_t *skip, union pp_inaddr *adv,
+	 socklen_t *advlen, const char **why)
+{
+	unsigned flags = pp_cfg.versions & (PP_ACCEPT_V2 | PP_ACCEPT_DRAFT);
+	struct pp_v2_brief b;
+	struct pp_header h;
+	enum pp_err err;
+
+	*skip = 0;
+	if (!pp_acl_match(&pp_cfg.allow, &src->sa, srclen)) {
+		if (pp_acl_match(&pp_cfg.direct, &src->sa, srclen))
+			return PP_DG_REAL;
+		*why = "source not in PP_ALLOW or PP_DIRECT";
+		return PP_DG_DROP;
+	}
+	if (spp)
+		return pp_judge_spp(family, d, n, skip, adv, advlen, why);
+	/* What nearly every datagram carries, without the full parse. */
+	if (pp_parse_v2_brief(d, n, flags, &b)) {
+		*skip = b.len;
+		if (b.transport == PP_TP_UNSPEC)
+			return PP_DG_REAL;
+		if (pp_brief_src(&b, family, adv, advlen))
+			return PP_DG_ADV;
+		*why = "IPv6 client on an IPv4 socket";
+		return PP_DG_DROP;
+	}
+	if (pp_parse_buf(d, n, flags, &h, &err, NULL, 0) != PP_DONE) {
+		*why = err == PP_E_SIGNATURE ? "no v2 header"
+					     : pp_strerror(err);
+		return PP_DG_DROP;
+	}
+	*skip = h.len;
+	if (h.command == PP_CMD_LOCAL ||
+	    (h.family != PP_FAM_INET && h.family != PP_FAM_INET6) ||
+	    h.transport == PP_TP_UNSPEC)
+		return PP_DG_REAL;
+	if (!pp_as_family(&h.src.sa, h.srclen, family, adv, advlen)) {
+		*why = "IPv6 client on an IPv4 socket";
+		return PP_DG_DROP;
+	}
+	return PP_DG_ADV;
+}

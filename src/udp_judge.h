@@ -1,0 +1,34 @@
+/*
+ * udp_judge.h - what a datagram on a PROXY-only socket means, from its
+ * real source and its first bytes.
+ */
+#ifndef PP_UDP_JUDGE_H
+#define PP_UDP_JUDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "fdtab.h"
+#include "pp_parse.h"
+
+enum pp_verdict {
+	PP_DG_DROP, /* not for the program: *why says why */
+	PP_DG_REAL, /* the program gets it from its real source */
+	PP_DG_ADV,  /* the program gets it from the advertised client */
+};
+
+/*
+ * The verdict on datagram d[0..n) (n: the bytes received of it) from
+ * src, for a socket of family family (SPP rather than v2 when spp).
+ * *skip is set to the header length to strip; for PP_DG_ADV *adv is the
+ * advertised client in the socket's family; for PP_DG_DROP *why is a
+ * static string.  Reads pp_cfg, which must be ready.
+ */
+enum pp_verdict pp_judge(int family, bool spp, const union pp_sockaddr *src,
+			 socklen_t srclen, const uint8_t *d, size_t n,
+			 size_t *skip, union pp_inaddr *adv, socklen_t *advlen,
+			 const char **why);
+
+#endif /* PP_UDP_JUDGE_H */

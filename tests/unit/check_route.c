@@ -1,0 +1,558 @@
+/*
+ * check_route.c - the reply routes of datagram clients (route.c), built
+ * with a table of PP_ROUTE_MAX = 64 entries: a note found by a lookup,
+ * one client through two proxies, a re-note that refreshes, expiry by
+ * the clock the caller passes, least recently used eviction, the
+ * thread's fingerprints that spare a repeated note any write, lookups
+ * in a forked child while another thread notes, and threads noting and
+ * looking up at once, none ever finding a route that was not noted.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/wait.h>
+
+#include "route.h"
+#include "udp_addr.h"
+
+_Static_assert(PP_ROUTE_MAX == 64, "built with a small table");
+
+#define T0 1000u /* the tests' clock starts here */
+#define LPORT 5000
+
+static struct sockaddr_in
+v4(uint32_t ip, uint16_t port)
+{
+	struct sockaddr_in a;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(ip);
+	a.sin_port = htons(port);
+	return a;
+}
+
+/* Client n (198.18.x.y:1024+n) and its proxy v (10.v.x.y:20000+4n+v):
+ * no two share an address or a port. */
+static struct sockaddr_in
+client(uint32_t n)
+{
+	return v4(0xc6120000u + n, (uint16_t)(1024 + n));
+}
+
+static struct sockaddr_in
+proxy(uint32_t n, uint32_t v)
+{
+	return v4(0x0a000000u | v << 16 | n, (uint16_t)(20000 + 4 * n + v));
+}
+
+/* "client c came through proxy p on local port lport", at second now. */
+static void
+note_at(uint16_t lport, struct sockaddr_in c, const struct sockaddr *p,
+	socklen_t plen, uint32_t now)
+{
+	union pp_inaddr adv;
+	struct pp_note nt;
+
+	memset(&nt, 0, sizeof(nt));
+	adv.sin = c;
+	ck_assert(pp_norm(&adv.sa, sizeof(c), nt.k.k.aaddr, &nt.k.k.aport));
+	nt.k.k.lport = htons(lport);
+	nt.family = AF_INET;
+	nt.adv = &adv;
+	ck_assert(pp_note_prep(&nt, p, plen, now));
+	pp_rt_note(&nt);
+}
+
+static void
+note(struct sockaddr_in c, struct sockaddr_in p, uint32_t now)
+{
+	note_at(LPORT, c, (const struct sockaddr *)&p, sizeof(p), now);
+}
+
+/* The proxy noted for c on port lport at second now, as an IPv4 socket
+ * sees it; port 0 when there is none. */
+static struct sockaddr_in
+find_at(uint16_t lport, struct sockaddr_in c, uint32_t now)
+{
+	union pp_inaddr via;
+	socklen_t vialen = 0;
+
+	memset(&via, 0, sizeof(via));
+	if (!pp_rt_lookup(AF_INET, htons(lport), (const struct sockaddr *)&c,
+			  sizeof(c), now, &via, &vialen))
+		return v4(0, 0);
+	ck_assert_uint_eq(vialen, sizeof(via.sin));
+	ck_assert_int_eq(via.sin.sin_family, AF_INET);
+	return via.sin;
+}
+
+static bool
+same(struct sockaddr_in a, struct sockaddr_in b)
+{
+	return a.sin_addr.s_addr == b.sin_addr.s_addr &&
+	       a.sin_port == b.sin_port;
+}
+
+#define ck_route(got, want) ck_assert(same((got), (want)))
+#define ck_no_route(got) ck_assert_uint_eq((got).sin_port, 0)
+
+/* find_at() on a thread of its own: the table alone, never the copy a
+ * thread keeps of the route it noted last. */
+struct away {
+	uint16_t lport;
+	struct sockaddr_in c, got;
+	uint32_t now;
+};
+
+static void *
+find_away_main(void *arg)
+{
+	struct away *a = arg;
+
+	a->got = find_at(a->lport, a->c, a->now);
+	return NULL;
+}
+
+static struct sockaddr_in
+find_away_at(uint16_t lport, struct sockaddr_in c, uint32_t now)
+{
+	struct away a = { .lport = lport, .c = c, .now = now };
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, find_away_main, &a), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	return a.got;
+}
+
+static struct sockaddr_in
+find_away(struct sockaddr_in c, uint32_t now)
+{
+	return find_away_at(LPORT, c, now);
+}
+
+/* This thread's fingerprint slots (they live as long as the process). */
+static void
+attach_fresh(void)
+{
+	uint64_t *slots = calloc(1, PP_RT_FRESH_SZ);
+
+	ck_assert_ptr_nonnull(slots);
+	pp_rt_fresh_attach(slots);
+}
+
+START_TEST(note_then_lookup)
+{
+	struct sockaddr_in c = client(1), p = proxy(1, 0), un;
+	union pp_inaddr via;
+	struct pp_fdinfo info;
+	socklen_t vialen;
+
+	ck_assert(!pp_udp_routing());
+	ck_no_route(find_at(LPORT, c, T0));
+	note(c, p, T0);
+	ck_assert(pp_udp_routing());
+	ck_route(find_at(LPORT, c, T0), p);
+	ck_route(find_away(c, T0), p);
+	/* Another local port, another client: not routed. */
+	ck_no_route(find_at(LPORT + 1, c, T0));
+	ck_no_route(find_away_at(LPORT + 1, c, T0));
+	ck_no_route(find_at(LPORT, client(2), T0));
+	ck_no_route(find_away(client(2), T0));
+	/* On an IPv6 socket the proxy is ::ffff:10.0.0.1. */
+	vialen = 0;
+	ck_assert(pp_rt_lookup(AF_INET6, htons(LPORT),
+			       (const struct sockaddr *)&c, sizeof(c), T0, &via,
+			       &vialen));
+	ck_assert_uint_eq(vialen, sizeof(via.sin6));
+	ck_assert(IN6_IS_ADDR_V4MAPPED(&via.sin6.sin6_addr));
+	ck_assert_mem_eq(&via.sin6.sin6_addr.s6_addr[12], &p.sin_addr, 4);
+	ck_assert_uint_eq(via.sin6.sin6_port, p.sin_port);
+	/* Not an IP address: no route. */
+	memset(&un, 0, sizeof(un));
+	un.sin_family = AF_UNIX;
+	ck_no_route(find_at(LPORT, un, T0));
+	/* By descriptor, at the real clock's second. */
+	note(client(3), proxy(3, 0), pp_now_s());
+	memset(&info, 0, sizeof(info));
+	info.kind = PP_FD_UDP;
+	info.socktype = SOCK_DGRAM;
+	info.family = AF_INET;
+	info.lport = htons(LPORT);
+	ck_assert(pp_fd_set(40, &info));
+	c = client(3);
+	ck_assert(pp_udp_route(40, (const struct sockaddr *)&c, sizeof(c), &via,
+			       &vialen));
+	ck_route(via.sin, proxy(3, 0));
+	ck_assert(!pp_udp_route(41, (const struct sockaddr *)&c, sizeof(c),
+				&via, &vialen));
+	pp_fd_clear(40);
+}
+END_TEST
+
+START_TEST(one_client_two_proxies)
+{
+	struct sockaddr_in c = client(7), p1 = proxy(7, 1), p2 = proxy(7, 2);
+	struct sockaddr_in6 p6;
+	union pp_inaddr via;
+	socklen_t vialen = 0;
+
+	/* Through one proxy to one port, another to another port. */
+	note_at(LPORT, c, (const struct sockaddr *)&p1, sizeof(p1), T0);
+	note_at(LPORT + 1, c, (const struct sockaddr *)&p2, sizeof(p2), T0);
+	ck_route(find_away_at(LPORT, c, T0), p1);
+	ck_route(find_away_at(LPORT + 1, c, T0), p2);
+	ck_route(find_at(LPORT, c, T0), p1);
+	ck_route(find_at(LPORT + 1, c, T0), p2);
+	/* Then through the other proxy to the first port, in the same
+	 * second: the newest proxy is the route. */
+	note_at(LPORT, c, (const struct sockaddr *)&p2, sizeof(p2), T0);
+	ck_route(find_at(LPORT, c, T0), p2);
+	ck_route(find_away_at(LPORT, c, T0), p2);
+	/* Back to the first: the route follows again. */
+	note(client(8), proxy(8, 0), T0);
+	note_at(LPORT, c, (const struct sockaddr *)&p1, sizeof(p1), T0);
+	ck_route(find_away_at(LPORT, c, T0), p1);
+	/* An IPv6 proxy: an IPv4 socket cannot reach it, an IPv6 one can. */
+	memset(&p6, 0, sizeof(p6));
+	p6.sin6_family = AF_INET6;
+	p6.sin6_port = htons(9999);
+	p6.sin6_addr.s6_addr[0] = 0xfd;
+	p6.sin6_addr.s6_addr[15] = 7;
+	note_at(LPORT, c, (const struct sockaddr *)&p6, sizeof(p6), T0);
+	ck_no_route(find_at(LPORT, c, T0));
+	ck_assert(pp_rt_lookup(AF_INET6, htons(LPORT),
+			       (const struct sockaddr *)&c, sizeof(c), T0, &via,
+			       &vialen));
+	ck_assert_uint_eq(vialen, sizeof(p6));
+	ck_assert_mem_eq(&via.sin6.sin6_addr, &p6.sin6_addr, 16);
+	ck_assert_uint_eq(via.sin6.sin6_port, p6.sin6_port);
+}
+END_TEST
+
+START_TEST(expiry_and_refresh)
+{
+	struct sockaddr_in c = client(5), p = proxy(5, 0);
+
+	note(c, p, T0);
+	/* Idle for PP_ROUTE_IDLE_S seconds: still routed; one more: not,
+	 * from the thread's copy and from the table alike. */
+	ck_route(find_at(LPORT, c, T0 + PP_ROUTE_IDLE_S), p);
+	ck_route(find_away(c, T0 + PP_ROUTE_IDLE_S), p);
+	ck_no_route(find_at(LPORT, c, T0 + PP_ROUTE_IDLE_S + 1));
+	ck_no_route(find_away(c, T0 + PP_ROUTE_IDLE_S + 1));
+	/* A later datagram from the client refreshes its route. */
+	note(c, p, T0 + 100);
+	ck_route(find_away(c, T0 + 100 + PP_ROUTE_IDLE_S), p);
+	ck_no_route(find_away(c, T0 + 101 + PP_ROUTE_IDLE_S));
+	/* Even after another client was noted in between (the table, not
+	 * the thread's last route, is refreshed). */
+	note(client(6), proxy(6, 0), T0 + 150);
+	note(c, p, T0 + 200);
+	note(client(6), proxy(6, 0), T0 + 200);
+	ck_route(find_at(LPORT, c, T0 + 200 + PP_ROUTE_IDLE_S), p);
+	ck_route(find_away(c, T0 + 200 + PP_ROUTE_IDLE_S), p);
+	ck_no_route(find_at(LPORT, c, T0 + 201 + PP_ROUTE_IDLE_S));
+}
+END_TEST
+
+/* Clients first..first+n-1, through their proxy 0, at second now. */
+static void
+fill(uint32_t first, uint32_t n, uint32_t now)
+{
+	uint32_t i;
+
+	for (i = first; i < first + n; i++)
+		note(client(i), proxy(i, 0), now);
+}
+
+START_TEST(lru_eviction)
+{
+	uint32_t i;
+
+	fill(100, PP_ROUTE_MAX, T0);
+	for (i = 100; i < 100 + PP_ROUTE_MAX; i++)
+		ck_route(find_away(client(i), T0), proxy(i, 0));
+	/* The oldest noted again in the same second: nothing is written,
+	 * so its place in the order stays (the order is exact to the
+	 * second), and the next new client takes it. */
+	note(client(100), proxy(100, 0), T0);
+	note(client(1), proxy(1, 0), T0);
+	ck_no_route(find_away(client(100), T0));
+	ck_route(find_away(client(101), T0), proxy(101, 0));
+	/* The oldest refreshed in a later second is the newest then: the
+	 * next new client takes the place of the one after it. */
+	note(client(101), proxy(101, 0), T0 + 1);
+	note(client(2), proxy(2, 0), T0 + 1);
+	ck_route(find_away(client(101), T0 + 1), proxy(101, 0));
+	ck_no_route(find_away(client(102), T0 + 1));
+	ck_route(find_away(client(103), T0 + 1), proxy(103, 0));
+	ck_route(find_away(client(1), T0 + 1), proxy(1, 0));
+	ck_route(find_away(client(2), T0 + 1), proxy(2, 0));
+	/* A full round of new clients leaves only them. */
+	fill(1000, PP_ROUTE_MAX, T0 + 2);
+	for (i = 100; i < 100 + PP_ROUTE_MAX; i++)
+		ck_no_route(find_away(client(i), T0 + 2));
+	for (i = 1000; i < 1000 + PP_ROUTE_MAX; i++)
+		ck_route(find_away(client(i), T0 + 2), proxy(i, 0));
+}
+END_TEST
+
+static void *
+fill_main(void *arg)
+{
+	fill(*(uint32_t *)arg, PP_ROUTE_MAX, T0);
+	return NULL;
+}
+
+/* Another thread, without fingerprints, fills the table with new
+ * clients at T0: every earlier route is evicted. */
+static void
+evict_all_away(uint32_t first)
+{
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, fill_main, &first), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+
+START_TEST(fingerprint_spares_the_table)
+{
+	struct sockaddr_in a = client(1), b = client(2);
+
+	attach_fresh();
+	note(a, proxy(1, 0), T0);
+	note(b, proxy(2, 0), T0);
+	evict_all_away(100);
+	ck_no_route(find_away(a, T0));
+	/* a again, in the same second, through the same proxy: this
+	 * thread's fingerprint says it is noted, so neither the table is
+	 * searched nor anything written (a stays out). */
+	note(a, proxy(1, 0), T0);
+	ck_no_route(find_away(a, T0));
+	/* Through another proxy, or a second later: written. */
+	note(a, proxy(1, 1), T0);
+	ck_route(find_away(a, T0), proxy(1, 1));
+	note(b, proxy(2, 0), T0 + 1);
+	ck_route(find_away(b, T0 + 1), proxy(2, 0));
+}
+END_TEST
+
+static void *
+renote_main(void *arg)
+{
+	(void)arg;
+	note(client(1), proxy(1, 0), T0);
+	return NULL;
+}
+
+START_TEST(without_fingerprints_the_table_decides)
+{
+	pthread_t t;
+
+	note(client(1), proxy(1, 0), T0);
+	note(client(2), proxy(2, 0), T0);
+	evict_all_away(100);
+	/* The same note from this thread, without fingerprints: the table
+	 * is searched, the route is missing, and it is written again. */
+	note(client(1), proxy(1, 0), T0);
+	ck_route(find_away(client(1), T0), proxy(1, 0));
+	evict_all_away(200);
+	ck_assert_int_eq(pthread_create(&t, NULL, renote_main, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_route(find_away(client(1), T0), proxy(1, 0));
+}
+END_TEST
+
+static atomic_bool stop;
+
+static void *
+noter_main(void *arg)
+{
+	uint32_t i = 0, now = T0;
+
+	(void)arg;
+	attach_fresh();
+	while (!atomic_load(&stop)) {
+		note(client(200 + i % 32), proxy(200 + i % 32, i % 3), now);
+		if (++i % 100 == 0)
+			now++;
+	}
+	return NULL;
+}
+
+/* In a child: the parent's routes are there, and the lock works. */
+static int
+child_checks(void)
+{
+	alarm(10); /* a lock inherited held would hang here */
+	if (!same(find_at(LPORT, client(1), T0), proxy(1, 0)) ||
+	    !same(find_away(client(1), T0), proxy(1, 0)))
+		return 1;
+	note(client(2), proxy(2, 0), T0);
+	note(client(3), proxy(3, 0), T0);
+	if (!same(find_away(client(2), T0), proxy(2, 0)))
+		return 2;
+	return 0;
+}
+
+START_TEST(forked_child_finds_routes)
+{
+	pthread_t t;
+	pid_t pid;
+	int i, st;
+
+	note(client(1), proxy(1, 0), T0);
+	note(client(9), proxy(9, 0), T0);
+	ck_assert_int_eq(pthread_create(&t, NULL, noter_main, NULL), 0);
+	/* Forks while another thread holds the lock now and then. */
+	for (i = 0; i < 50; i++) {
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0)
+			_exit(child_checks());
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			      "child %d: status %#x", i, st);
+	}
+	atomic_store(&stop, true);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	/* The parent's table is as it was. */
+	ck_route(find_away(client(1), T0), proxy(1, 0));
+	ck_no_route(find_away(client(2), T0));
+}
+END_TEST
+
+/*
+ * Threads noting and looking up clients 0..NCLIENTS-1 (four times the
+ * table) through proxies 0..3 (3 is IPv6), all at T0: every route found
+ * must be one that was noted for that client, never a mix of two.
+ */
+#define NCLIENTS 256
+#define NTHREADS 4
+#define ROUNDS 100000
+
+static atomic_uint bad, hits;
+
+static void
+note_any(uint32_t n, uint32_t v)
+{
+	struct sockaddr_in6 p6;
+	struct sockaddr_in p;
+
+	if (v < 3) {
+		p = proxy(n, v);
+		note(client(n), p, T0);
+		return;
+	}
+	memset(&p6, 0, sizeof(p6));
+	p6.sin6_family = AF_INET6;
+	p6.sin6_port = htons((uint16_t)(20000 + 4 * n + 3));
+	p6.sin6_addr.s6_addr[0] = 0xfd;
+	p6.sin6_addr.s6_addr[14] = (uint8_t)(n >> 8);
+	p6.sin6_addr.s6_addr[15] = (uint8_t)n;
+	note_at(LPORT, client(n), (const struct sockaddr *)&p6, sizeof(p6), T0);
+}
+
+/* Is via (from an IPv6 socket's lookup) one of client n's proxies? */
+static bool
+noted_for(uint32_t n, const union pp_inaddr *via, socklen_t vialen)
+{
+	const uint8_t *a = via->sin6.sin6_addr.s6_addr;
+	struct sockaddr_in p;
+	uint32_t v;
+
+	if (vialen != sizeof(via->sin6) || via->sin6.sin6_family != AF_INET6)
+		return false;
+	if (IN6_IS_ADDR_V4MAPPED(&via->sin6.sin6_addr)) {
+		for (v = 0; v < 3; v++) {
+			p = proxy(n, v);
+			if (memcmp(a + 12, &p.sin_addr, 4) == 0 &&
+			    via->sin6.sin6_port == p.sin_port)
+				return true;
+		}
+		return false;
+	}
+	return via->sin6.sin6_port == htons((uint16_t)(20000 + 4 * n + 3)) &&
+	       a[0] == 0xfd && a[14] == (uint8_t)(n >> 8) &&
+	       a[15] == (uint8_t)n;
+}
+
+static void *
+racer_main(void *arg)
+{
+	uint32_t seed = (uint32_t)(uintptr_t)arg * 2654435761u + 1, n, i;
+	union pp_inaddr via;
+	struct sockaddr_in c;
+	socklen_t vialen;
+
+	if ((uintptr_t)arg % 2 == 0)
+		attach_fresh();
+	for (i = 0; i < ROUNDS; i++) {
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 8) % NCLIENTS;
+		if ((seed >> 20) % 2 == 0) {
+			note_any(n, (seed >> 24) % 4);
+			continue;
+		}
+		c = client(n);
+		vialen = 0;
+		if (!pp_rt_lookup(AF_INET6, htons(LPORT),
+				  (const struct sockaddr *)&c, sizeof(c), T0,
+				  &via, &vialen))
+			continue;
+		atomic_fetch_add(&hits, 1);
+		if (!noted_for(n, &via, vialen))
+			atomic_fetch_add(&bad, 1);
+	}
+	return NULL;
+}
+
+START_TEST(threads_never_see_a_torn_route)
+{
+	pthread_t t[NTHREADS];
+	uintptr_t i;
+
+	for (i = 0; i < NTHREADS; i++)
+		ck_assert_int_eq(
+			pthread_create(&t[i], NULL, racer_main, (void *)i), 0);
+	for (i = 0; i < NTHREADS; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	ck_assert_uint_gt(atomic_load(&hits), 0);
+	ck_assert_uint_eq(atomic_load(&bad), 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("route");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	/* Each test runs in a child of its own (Check's fork mode), with a
+	 * table not yet created. */
+	tcase_add_test(tc, note_then_lookup);
+	tcase_add_test(tc, one_client_two_proxies);
+	tcase_add_test(tc, expiry_and_refresh);
+	tcase_add_test(tc, lru_eviction);
+	tcase_add_test(tc, fingerprint_spares_the_table);
+	tcase_add_test(tc, without_fingerprints_the_table_decides);
+	tcase_add_test(tc, forked_child_finds_routes);
+	tcase_add_test(tc, threads_never_see_a_torn_route);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "pp_sockaddr.h"
 #include "reentry.h"
 
 enum pp_fdkind {
@@ -21,12 +22,6 @@ enum pp_fdkind {
 	PP_FD_LISTEN = 2, /* a PROXY-only listener */
 	PP_FD_CONN = 3,   /* a connection with advertised addresses */
 	PP_FD_UDP = 4,    /* a PROXY-only datagram socket */
-};
-
-union pp_inaddr {
-	struct sockaddr sa;
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
 };
 
 /* A consistent copy of one entry (what readers get). */

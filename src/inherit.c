@@ -45,6 +45,7 @@
 #include "handover.h"
 #include "hdrio.h"
 #include "ident.h"
+#include "pp_sockaddr.h"
 #include "shim.h"
 
 #define PP_UNMATCHED_MAX 32
@@ -179,7 +180,7 @@ pp_inherit_refuse(int fd, const union pp_sockaddr *peer, socklen_t peerlen,
 	char who[INET6_ADDRSTRLEN + 16];
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	pp_fmt_addr(&peer->sa, peerlen, who, sizeof(who));
+	pp_sa_fmt(&peer->sa, peerlen, who, sizeof(who));
 	pp_log(PP_LOG_WARN, "refused inherited connection from %s: %s", who,
 	       why);
 	_exit(status);

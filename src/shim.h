@@ -91,10 +91,6 @@ void pp_inherit_load(void);
  */
 void pp_handover_environ(void);
 
-/* addr.c: "192.0.2.1:5000", "[2001:db8::1]:5000", "unix:/path" into out. */
-void pp_fmt_addr(const struct sockaddr *sa, socklen_t len, char *out,
-		 size_t cap);
-
 /* udp.c: PROXY-only datagram sockets (hooks in hook_udp.c). */
 
 /* After a successful bind (or at load for inherited descriptors):

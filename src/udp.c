@@ -987,7 +987,7 @@ pp_udp_classify(int fd, bool clear)
 	if (pp_log_on(PP_LOG_DEBUG)) {
 		char where[INET6_ADDRSTRLEN + 16];
 
-		pp_fmt_addr(&sa.sa, len, where, sizeof(where));
+		pp_sa_fmt(&sa.sa, len, where, sizeof(where));
 		pp_log(PP_LOG_DEBUG, "fd %d bound to %s/udp is PROXY-only%s",
 		       fd, where, info.spp ? " (SPP)" : "");
 	}
@@ -1140,7 +1140,7 @@ pp_dropped(int fd, const union pp_sockaddr *src, socklen_t srclen,
 		level = PP_LOG_WARN;
 	if (!pp_log_on(level))
 		return;
-	pp_fmt_addr(&src->sa, srclen, who, sizeof(who));
+	pp_sa_fmt(&src->sa, srclen, who, sizeof(who));
 	pp_log(level, "fd %d: dropped a datagram from %s: %s", fd, who, why);
 }
 
@@ -1446,20 +1446,20 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via,
 	msg->msg_controllen = m.msg_controllen;
 	if (v == PP_DG_ADV) {
 		if (msg->msg_name != NULL)
-			pp_copy_addr(msg->msg_name, &msg->msg_namelen, &adv.sa,
-				     advlen);
+			pp_sa_copy(msg->msg_name, &msg->msg_namelen, &adv.sa,
+				   advlen);
 		if (note)
 			pp_rt_note(&nt);
 	} else if (msg->msg_name != NULL) {
-		pp_copy_addr(msg->msg_name, &msg->msg_namelen, &src.sa,
-			     m.msg_namelen);
+		pp_sa_copy(msg->msg_name, &msg->msg_namelen, &src.sa,
+			   m.msg_namelen);
 	}
 	if (pp_log_on(PP_LOG_DEBUG)) {
 		char real[INET6_ADDRSTRLEN + 16], as[INET6_ADDRSTRLEN + 16];
 
-		pp_fmt_addr(&src.sa, m.msg_namelen, real, sizeof(real));
+		pp_sa_fmt(&src.sa, m.msg_namelen, real, sizeof(real));
 		if (v == PP_DG_ADV)
-			pp_fmt_addr(&adv.sa, advlen, as, sizeof(as));
+			pp_sa_fmt(&adv.sa, advlen, as, sizeof(as));
 		pp_log(PP_LOG_DEBUG, "fd %d: datagram from %s as %s, %zu bytes",
 		       fd, real, v == PP_DG_ADV ? as : "itself", plen);
 	}

@@ -37,6 +37,7 @@
 #include <sys/un.h>
 
 #include "pp_config.h"
+#include "pp_sockaddr.h"
 
 #define PP_DEFAULT_ALLOW "127.0.0.0/8,::1"
 #define PP_DEFAULT_TIMEOUT_MS 3000u
@@ -223,6 +224,7 @@ pp_parse_num(const char *s, size_t n, unsigned long max, unsigned long *out)
 static bool
 pp_parse_ipv4(const char *s, size_t n, uint8_t out[16])
 {
+	uint8_t q[4];
 	size_t i = 0;
 	int part;
 
@@ -244,13 +246,11 @@ pp_parse_ipv4(const char *s, size_t n, uint8_t out[16])
 			return false;
 		if (s[start] == '0' && i - start > 1)
 			return false;
-		out[12 + part] = (uint8_t)v;
+		q[part] = (uint8_t)v;
 	}
 	if (i != n)
 		return false;
-	memset(out, 0, 10);
-	out[10] = 0xff;
-	out[11] = 0xff;
+	pp_sa_map4(out, q);
 	return true;
 }
 
@@ -333,46 +333,6 @@ pp_parse_cidr(const char *s, size_t n, struct pp_cidr *out)
 }
 
 /*
- * The address (v4-mapped for AF_INET) and port of an AF_INET or AF_INET6
- * sockaddr of len bytes.  Returns false for anything else.
- */
-static bool
-pp_sa_inet(const struct sockaddr *sa, socklen_t len, uint8_t addr[16],
-	   uint16_t *port)
-{
-	sa_family_t fam;
-
-	if (sa == NULL || len < (socklen_t)sizeof(sa_family_t))
-		return false;
-	memcpy(&fam, (const char *)sa + offsetof(struct sockaddr, sa_family),
-	       sizeof(fam));
-	if (fam == AF_INET) {
-		struct sockaddr_in sin;
-
-		if (len < (socklen_t)sizeof(sin))
-			return false;
-		memcpy(&sin, sa, sizeof(sin));
-		memset(addr, 0, 10);
-		addr[10] = 0xff;
-		addr[11] = 0xff;
-		memcpy(addr + 12, &sin.sin_addr, 4);
-		*port = ntohs(sin.sin_port);
-		return true;
-	}
-	if (fam == AF_INET6) {
-		struct sockaddr_in6 sin6;
-
-		if (len < (socklen_t)sizeof(sin6))
-			return false;
-		memcpy(&sin6, sa, sizeof(sin6));
-		memcpy(addr, &sin6.sin6_addr, 16);
-		*port = ntohs(sin6.sin6_port);
-		return true;
-	}
-	return false;
-}
-
-/*
  * Parse a CIDR list into acl (replacing its contents); name is the
  * variable's name for the error line.  An empty list gives an empty acl
  * (the caller applies any default).  Returns 0, or -1 with err filled.
@@ -413,7 +373,7 @@ pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa, socklen_t len)
 	uint16_t port;
 	size_t i;
 
-	if (!pp_sa_inet(sa, len, a, &port))
+	if (!pp_sa_norm(sa, len, a, &port))
 		return false;
 	for (i = 0; i < acl->n; i++)
 		if (pp_cidr_contains(&acl->v[i], a))
@@ -789,8 +749,9 @@ pp_config_find(const struct pp_config *c, int socktype,
 				return &c->ports[i];
 		return NULL;
 	}
-	if (!pp_sa_inet(sa, len, a, &port))
+	if (!pp_sa_norm(sa, len, a, &port))
 		return NULL;
+	port = ntohs(port);
 	for (i = 0; i < c->nports; i++) {
 		const struct pp_port *p = &c->ports[i];
 

@@ -37,6 +37,7 @@
 #include <sys/un.h>
 
 #include "pp_config.h"
+#include "pp_hex.h"
 #include "pp_sockaddr.h"
 
 #define PP_DEFAULT_ALLOW "127.0.0.0/8,::1"
@@ -152,7 +153,6 @@ static int
 pp_fail(char *err, size_t errlen, const char *name, const char *tok, size_t n,
 	const char *reason)
 {
-	static const char hex[] = "0123456789abcdef";
 	char q[PP_QUOTE_MAX + 1];
 	size_t shown = 0, i, used = 0, limit;
 
@@ -172,8 +172,7 @@ pp_fail(char *err, size_t errlen, const char *name, const char *tok, size_t n,
 				break;
 			q[used++] = '\\';
 			q[used++] = 'x';
-			q[used++] = hex[ch >> 4];
-			q[used++] = hex[ch & 0xf];
+			used += pp_hex_encode(&ch, 1, q + used);
 		} else {
 			if (used + 1 > limit)
 				break;

@@ -45,6 +45,7 @@
 #include "handover.h"
 #include "hdrio.h"
 #include "ident.h"
+#include "pp_listenfds.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
 
@@ -186,8 +187,9 @@ pp_inherit_refuse(int fd, const union pp_sockaddr *peer, socklen_t peerlen,
 	_exit(status);
 }
 
+/* Take inherited connection fd (one of 0..nfds-1), reading its header. */
 static void
-pp_inherit_one(int fd, const int *fds, size_t nfds)
+pp_inherit_one(int fd, int nfds)
 {
 	struct pp_fdinfo info;
 	struct pp_tlvset tlvs;
@@ -196,7 +198,7 @@ pp_inherit_one(int fd, const int *fds, size_t nfds)
 	int type = 0, listening = 1;
 	uint64_t cookie;
 	char why[PP_WHY_MAX];
-	size_t i;
+	int i;
 
 	if (pp_fd_kind(fd) == PP_FD_CONN)
 		return; /* handed over, or done under another number */
@@ -227,8 +229,8 @@ pp_inherit_one(int fd, const int *fds, size_t nfds)
 	info.family = local.sa.sa_family;
 	/* The same socket under the other inherited numbers (0 and 1). */
 	for (i = 0; i < nfds; i++)
-		if (fds[i] == fd || pp_socket_cookie(fds[i]) == cookie)
-			pp_fd_set(fds[i], &info);
+		if (i == fd || pp_socket_cookie(i) == cookie)
+			pp_fd_set(i, &info);
 	if (pp_tlvset_any(&tlvs))
 		pp_tlvcache_put(cookie, &tlvs);
 	pp_export(&info, &tlvs);
@@ -251,24 +253,23 @@ pp_export_handed_over(void)
 	}
 }
 
+int
+pp_listen_fds(void)
+{
+	int n = pp_listen_fds_parse(getenv("LISTEN_FDS"), getenv("LISTEN_PID"),
+				    (long)getpid());
+
+	return n > 0 ? n : 0;
+}
+
+/* The connections on 0-2 and in the LISTEN_FDS range. */
 static void
 pp_inherit_read(void)
 {
-	int fds[3 + 64];
-	size_t nfds = 0, i;
-	const char *lfds = getenv("LISTEN_FDS"), *lpid = getenv("LISTEN_PID");
-	long n = 0;
+	int nfds = PP_LISTEN_FDS_START + pp_listen_fds(), fd;
 
-	for (i = 0; i < 3; i++)
-		fds[nfds++] = (int)i;
-	if (lfds != NULL &&
-	    (lpid == NULL || strtol(lpid, NULL, 10) == (long)getpid())) {
-		n = strtol(lfds, NULL, 10);
-		for (i = 0; n > 0 && i < (size_t)n && i < 64; i++)
-			fds[nfds++] = 3 + (int)i;
-	}
-	for (i = 0; i < nfds; i++)
-		pp_inherit_one(fds[i], fds, nfds);
+	for (fd = 0; fd < nfds; fd++)
+		pp_inherit_one(fd, nfds);
 }
 
 void

@@ -84,6 +84,14 @@ pp_active(void)
 void pp_inherit_load(void);
 
 /*
+ * inherit.c: how many descriptors from 3 on systemd's socket activation
+ * passed this process (LISTEN_FDS and LISTEN_PID, read by
+ * pp_listen_fds_parse: at most PP_LISTEN_FDS_MAX), 0 when none or
+ * malformed.  Reads the environment: at load only.
+ */
+int pp_listen_fds(void);
+
+/*
  * hook_exec.c: set PPSHIM_HANDOVER in this process's own environment to
  * the connections it holds now (unset it when none), for the children
  * libc starts internally (system, popen), which copy the environment.

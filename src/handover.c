@@ -1,15 +1,19 @@
 /*
- * handover.c - encoding and decoding PPSHIM_HANDOVER (see handover.h).
- * Pure: no I/O, no allocation; the exec hook runs it between vfork and
+ * handover.c - encoding and decoding PPSHIM_HANDOVER (see handover.h),
+ * and the variables a connection's program gets (PP_TLV_*, tcpserver's
+ * TCPREMOTEIP and company: pp_tcpvars_rewrite).  Pure: no I/O, no allocation; the exec hook runs it between vfork and
  * exec, where only async-signal-safe work is allowed.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "handover.h"
 #include "pp_hex.h"
 #include "pp_parse.h"
+#include "pp_sockaddr.h"
 #include "reentry.h"
 
 static const char *const pp_labels[PP_XTLV_COUNT] = {
@@ -303,6 +307,46 @@ pp_tlv_envvalue(const uint8_t *v, size_t len, char *out, size_t cap)
 	} else {
 		pp_put(&o, "hex:", 4);
 		pp_put_hex(&o, v, len);
+	}
+}
+
+void
+pp_tcpvars_rewrite(const struct pp_fdinfo *info, bool sockname_real,
+		   const struct pp_envops *env)
+{
+	static const char *const names[4] = {
+		"TCPREMOTEIP",
+		"TCPREMOTEPORT",
+		"TCPLOCALIP",
+		"TCPLOCALPORT",
+	};
+	char ip[INET6_ADDRSTRLEN], num[8];
+	const char *old, *val;
+	bool host = false;
+	unsigned port;
+	int side, k;
+
+	for (side = 0; side < 2; side++) {
+		if (side == 0 ? !info->has_src
+			      : !info->has_dst || sockname_real)
+			continue;
+		pp_sa_ip(side == 0 ? &info->src : &info->dst, ip, sizeof(ip),
+			 &port);
+		snprintf(num, sizeof(num), "%u", port);
+		for (k = 0; k < 2; k++) {
+			val = k == 0 ? ip : num;
+			old = env->get(env->arg, names[2 * side + k]);
+			if (old == NULL || strcmp(old, val) == 0)
+				continue;
+			env->set(env->arg, names[2 * side + k], val);
+			if (side == 0 && k == 0)
+				host = true;
+		}
+	}
+	/* Names looked up for the proxy do not describe the client. */
+	if (host) {
+		env->unset(env->arg, "TCPREMOTEHOST");
+		env->unset(env->arg, "TCPREMOTEINFO");
 	}
 }
 

@@ -31,7 +31,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -52,13 +51,6 @@ extern char **environ;
 #define PP_HANDOVER_MAX 16384 /* bytes of PPSHIM_HANDOVER */
 #define PP_EXEC_MAXARGS 4096  /* execl* argument lists */
 
-static const char *const pp_tcpvars[] = {
-	"TCPREMOTEIP",
-	"TCPREMOTEPORT",
-	"TCPLOCALIP",
-	"TCPLOCALPORT",
-};
-
 /* The environment built for one exec, in one anonymous mapping. */
 struct pp_execenv {
 	char **envp; /* what to pass to the real call */
@@ -72,18 +64,6 @@ pp_has_name(const char *entry, const char *name)
 	size_t n = strlen(name);
 
 	return strncmp(entry, name, n) == 0 && entry[n] == '=';
-}
-
-static void
-pp_fmt_ip(const union pp_inaddr *a, char *ip, size_t cap, unsigned *port)
-{
-	if (a->sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &a->sin.sin_addr, ip, (socklen_t)cap);
-		*port = ntohs(a->sin.sin_port);
-	} else {
-		inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip, (socklen_t)cap);
-		*port = ntohs(a->sin6.sin6_port);
-	}
 }
 
 /* Copy "NAME=value" into the string area; returns the copy or NULL. */
@@ -100,6 +80,72 @@ pp_env_put(char **area, char *end, const char *name, const char *value)
 	memcpy(s + n + 1, value, v + 1);
 	*area = s + n + v + 2;
 	return s;
+}
+
+/* The environment being built for exec, as pp_tcpvars_rewrite edits it:
+ * n entries, new strings taken from [area, end). */
+struct pp_envbuild {
+	char **envp;
+	size_t n;
+	char *area, *end;
+};
+
+static const char *
+pp_build_get(void *arg, const char *name)
+{
+	struct pp_envbuild *b = arg;
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (pp_has_name(b->envp[i], name))
+			return b->envp[i] + strlen(name) + 1;
+	return NULL;
+}
+
+static void
+pp_build_set(void *arg, const char *name, const char *value)
+{
+	struct pp_envbuild *b = arg;
+	char *s = pp_env_put(&b->area, b->end, name, value);
+	size_t i;
+
+	for (i = 0; s != NULL && i < b->n; i++)
+		if (pp_has_name(b->envp[i], name))
+			b->envp[i] = s;
+}
+
+static void
+pp_build_unset(void *arg, const char *name)
+{
+	struct pp_envbuild *b = arg;
+	size_t i = 0;
+
+	while (i < b->n) {
+		if (pp_has_name(b->envp[i], name)) {
+			memmove(&b->envp[i], &b->envp[i + 1],
+				(b->n - i - 1) * sizeof(char *));
+			b->n--;
+			continue;
+		}
+		i++;
+	}
+}
+
+/*
+ * Rewrite tcpserver's variables among the n entries of envp for
+ * connection info, new strings taken from [area, end).  Returns the
+ * number of entries left.
+ */
+static size_t
+pp_build_tcpvars(char **envp, size_t n, char *area, char *end,
+		 const struct pp_fdinfo *info)
+{
+	struct pp_envbuild b = { envp, n, area, end };
+	const struct pp_envops ops = { pp_build_get, pp_build_set,
+				       pp_build_unset, &b };
+
+	pp_tcpvars_rewrite(info, pp_cfg.sockname_real, &ops);
+	return b.n;
 }
 
 /* Which descriptors the new image receives. */
@@ -210,13 +256,11 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, enum pp_view view,
 	    const struct pp_faplan *plan)
 {
 	struct pp_handover first;
-	char value[PP_HANDOVER_MAX], ip[INET6_ADDRSTRLEN], num[8];
-	char tlv[2 * PP_XTLV_MAX + 8];
+	char value[PP_HANDOVER_MAX], tlv[2 * PP_XTLV_MAX + 8];
 	char *area, *end, *s;
 	char *const empty[] = { NULL };
 	size_t n, count = 0, i, j, k, extra;
-	unsigned port;
-	bool stale = false, inherit = false, any, off, rewrite_host = false;
+	bool stale = false, inherit = false, any, off;
 	int saved = errno;
 
 	if (envp == NULL)
@@ -281,42 +325,7 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, enum pp_view view,
 				x->envp[k++] = s;
 		}
 		/* tcpserver's variables, where the launcher set them. */
-		for (i = 0; i < k; i++) {
-			for (j = 0; j < 4; j++)
-				if (pp_has_name(x->envp[i], pp_tcpvars[j]))
-					break;
-			if (j == 4 || (j < 2 && !first.info.has_src) ||
-			    (j >= 2 &&
-			     (!first.info.has_dst || pp_cfg.sockname_real)))
-				continue;
-			pp_fmt_ip(j < 2 ? &first.info.src : &first.info.dst, ip,
-				  sizeof(ip), &port);
-			if (j % 2 == 1) {
-				snprintf(num, sizeof(num), "%u", port);
-				s = num;
-			} else {
-				s = ip;
-			}
-			if (strcmp(x->envp[i] + strlen(pp_tcpvars[j]) + 1, s) ==
-			    0)
-				continue;
-			if (j == 0)
-				rewrite_host = true;
-			s = pp_env_put(&area, end, pp_tcpvars[j], s);
-			if (s != NULL)
-				x->envp[i] = s;
-		}
-		/* Names looked up for the proxy do not describe the client. */
-		for (i = 0; rewrite_host && i < k;) {
-			if (pp_has_name(x->envp[i], "TCPREMOTEHOST") ||
-			    pp_has_name(x->envp[i], "TCPREMOTEINFO")) {
-				memmove(&x->envp[i], &x->envp[i + 1],
-					(k - i - 1) * sizeof(char *));
-				k--;
-				continue;
-			}
-			i++;
-		}
+		k = pp_build_tcpvars(x->envp, k, area, end, &first.info);
 	}
 	x->envp[k] = NULL;
 	errno = saved;

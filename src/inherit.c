@@ -120,48 +120,38 @@ pp_search_fds(struct pp_takectx *ctx)
 	closedir(d);
 }
 
-/* Rewrite a tcpserver variable that is present; returns true if it
- * changed. */
-static bool
-pp_rewrite_var(const char *name, const char *value)
+static const char *
+pp_env_get(void *arg, const char *name)
 {
-	const char *old = getenv(name);
-
-	if (old == NULL || strcmp(old, value) == 0)
-		return false;
-	setenv(name, value, 1);
-	return true;
+	(void)arg;
+	return getenv(name);
 }
+
+static void
+pp_env_set(void *arg, const char *name, const char *value)
+{
+	(void)arg;
+	setenv(name, value, 1);
+}
+
+static void
+pp_env_unset(void *arg, const char *name)
+{
+	(void)arg;
+	unsetenv(name);
+}
+
+/* This process's own environment, for pp_tcpvars_rewrite. */
+static const struct pp_envops pp_procenv = { pp_env_get, pp_env_set,
+					     pp_env_unset, NULL };
 
 static void
 pp_export(const struct pp_fdinfo *info, const struct pp_tlvset *tlvs)
 {
-	char ip[INET6_ADDRSTRLEN], num[8], val[2 * PP_XTLV_MAX + 8];
-	const union pp_inaddr *a;
+	char val[2 * PP_XTLV_MAX + 8];
 	int i;
 
-	for (i = 0; i < 2; i++) {
-		if (!(i == 0 ? info->has_src
-			     : info->has_dst && !pp_cfg.sockname_real))
-			continue;
-		a = i == 0 ? &info->src : &info->dst;
-		if (a->sa.sa_family == AF_INET) {
-			inet_ntop(AF_INET, &a->sin.sin_addr, ip, sizeof(ip));
-			snprintf(num, sizeof(num), "%u",
-				 ntohs(a->sin.sin_port));
-		} else {
-			inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip, sizeof(ip));
-			snprintf(num, sizeof(num), "%u",
-				 ntohs(a->sin6.sin6_port));
-		}
-		if (pp_rewrite_var(i == 0 ? "TCPREMOTEIP" : "TCPLOCALIP", ip) &&
-		    i == 0) {
-			/* Looked up for the proxy: says nothing of the client. */
-			unsetenv("TCPREMOTEHOST");
-			unsetenv("TCPREMOTEINFO");
-		}
-		pp_rewrite_var(i == 0 ? "TCPREMOTEPORT" : "TCPLOCALPORT", num);
-	}
+	pp_tcpvars_rewrite(info, pp_cfg.sockname_real, &pp_procenv);
 	for (i = 0; i < PP_XTLV_COUNT; i++) {
 		if (!tlvs->present[i]) {
 			unsetenv(pp_tlv_envname((enum pp_tlvname)i));

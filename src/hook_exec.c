@@ -167,6 +167,54 @@ pp_collect_one(char *out, size_t cap, struct pp_handover *first,
 	return true;
 }
 
+/* What pp_collect gathers while it walks the table. */
+struct pp_collectctx {
+	char *out;
+	size_t cap, n;
+	struct pp_handover *first;
+	enum pp_view view;
+	const struct pp_faplan *plan;
+	bool any;
+};
+
+/* pp_fd_foreach visitor: the entries for one connection (fd, *info). */
+static bool
+pp_collect_fd(int fd, const struct pp_fdinfo *info, void *arg)
+{
+	struct pp_collectctx *c = arg;
+	struct pp_handover h;
+	int fdfl, copies[PP_FA_COPIES];
+	size_t nc, k;
+
+	fdfl = (int)syscall(SYS_fcntl, fd, F_GETFD);
+	if (fdfl < 0)
+		return true;
+	h.info = *info;
+	h.info.cookie = pp_conn_cookie(fd, &h.info);
+	if (h.info.cookie == 0)
+		return true;
+	c->any = true;
+	if (c->view == PP_VIEW_NONE)
+		return true;
+	if (c->view == PP_VIEW_EXEC) {
+		if (fdfl & FD_CLOEXEC)
+			return true;
+		nc = 1;
+		copies[0] = fd;
+	} else {
+		nc = pp_fa_fate(c->plan, fd, (fdfl & FD_CLOEXEC) != 0, copies);
+	}
+	if (nc == 0)
+		return true;
+	pp_tlvcache_get(h.info.cookie, &h.tlvs);
+	for (k = 0; k < nc; k++) {
+		h.fd = copies[k];
+		if (pp_collect_one(c->out, c->cap, c->first, &h))
+			c->n++;
+	}
+	return true;
+}
+
 /*
  * Describe the connections the new image receives, under the numbers it
  * receives them by; returns how many entries (the value in out,
@@ -178,58 +226,13 @@ static size_t
 pp_collect(char *out, size_t cap, struct pp_handover *first, enum pp_view view,
 	   const struct pp_faplan *plan, bool *any)
 {
-	struct pp_handover h;
-	struct pp_fdent *page;
-	unsigned pg, i;
-	int fd, fdfl, copies[PP_FA_COPIES];
-	size_t n = 0, c, k;
+	struct pp_collectctx c = { out, cap, 0, first, view, plan, false };
 
 	out[0] = '\0';
 	first->fd = -1;
-	*any = false;
-	for (pg = 0; pg < PP_FDTAB_PAGES; pg++) {
-		page = atomic_load_explicit(&pp_fdtab[pg],
-					    memory_order_acquire);
-		if (page == NULL)
-			continue;
-		for (i = 0; i < PP_FDTAB_PAGE; i++) {
-			if (atomic_load_explicit(&page[i].kind,
-						 memory_order_relaxed) !=
-			    PP_FD_CONN)
-				continue;
-			fd = (int)(pg * PP_FDTAB_PAGE + i);
-			if (pp_fd_get(fd, &h.info) != PP_FD_CONN)
-				continue;
-			fdfl = (int)syscall(SYS_fcntl, fd, F_GETFD);
-			if (fdfl < 0)
-				continue;
-			h.info.cookie = pp_conn_cookie(fd, &h.info);
-			if (h.info.cookie == 0)
-				continue;
-			*any = true;
-			if (view == PP_VIEW_NONE)
-				continue;
-			if (view == PP_VIEW_EXEC) {
-				if (fdfl & FD_CLOEXEC)
-					continue;
-				c = 1;
-				copies[0] = fd;
-			} else {
-				c = pp_fa_fate(plan, fd,
-					       (fdfl & FD_CLOEXEC) != 0,
-					       copies);
-			}
-			if (c == 0)
-				continue;
-			pp_tlvcache_get(h.info.cookie, &h.tlvs);
-			for (k = 0; k < c; k++) {
-				h.fd = copies[k];
-				if (pp_collect_one(out, cap, first, &h))
-					n++;
-			}
-		}
-	}
-	return n;
+	pp_fd_foreach(PP_FD_CONN, pp_collect_fd, &c);
+	*any = c.any;
+	return c.n;
 }
 
 /* Is entry PP_INHERIT with a value that turns it on? */

@@ -19,6 +19,7 @@
 #include <sys/time.h>
 
 #include "fdtab.h"
+#include "suite.h"
 
 static struct pp_fdinfo
 conn_info(uint32_t ip, uint16_t port, uint64_t cookie)
@@ -481,8 +482,6 @@ main(void)
 {
 	Suite *s = suite_create("fdtab");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, untracked_is_none);
 	tcase_add_test(tc, set_get_clear);
@@ -497,10 +496,5 @@ main(void)
 	tcase_add_test(tc, signal_handler_inside_writes);
 	tcase_add_test(tc, foreach_visits_in_order);
 	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pp_suite_run(s, tc);
 }

@@ -12,6 +12,7 @@
 
 #include "handover.h"
 #include "pp_parse.h"
+#include "suite.h"
 
 static struct pp_handover
 sample(int fd, uint64_t cookie)
@@ -298,8 +299,6 @@ main(void)
 {
 	Suite *s = suite_create("handover");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, real_addresses_entry);
@@ -310,10 +309,5 @@ main(void)
 	tcase_add_test(tc, cache);
 	tcase_add_test(tc, tcpserver_vars);
 	tcase_add_test(tc, tcpserver_vars_kept);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pp_suite_run(s, tc);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pp_hex.h"
+#include "suite.h"
 
 START_TEST(digits)
 {
@@ -88,16 +89,9 @@ main(void)
 {
 	Suite *s = suite_create("hex");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, digits);
 	tcase_add_test(tc, encode);
 	tcase_add_test(tc, decode);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pp_suite_run(s, tc);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "pp_listenfds.h"
+#include "suite.h"
 
 START_TEST(counts)
 {
@@ -61,16 +62,9 @@ main(void)
 {
 	Suite *s = suite_create("listenfds");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, counts);
 	tcase_add_test(tc, strict);
 	tcase_add_test(tc, cap);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pp_suite_run(s, tc);
 }

@@ -11,28 +11,26 @@
 #include <sys/un.h>
 
 #include "pp_sockaddr.h"
+#include "suite.h"
 
+/* An IPv6 address when ip has a ':', else IPv4. */
 static union pp_inaddr
-v4(const char *ip, unsigned port)
+ip_port(const char *ip, unsigned port)
 {
 	union pp_inaddr a;
+	int ok;
 
 	memset(&a, 0, sizeof(a));
-	a.sin.sin_family = AF_INET;
-	a.sin.sin_port = htons((uint16_t)port);
-	ck_assert_int_eq(inet_pton(AF_INET, ip, &a.sin.sin_addr), 1);
-	return a;
-}
-
-static union pp_inaddr
-v6(const char *ip, unsigned port)
-{
-	union pp_inaddr a;
-
-	memset(&a, 0, sizeof(a));
-	a.sin6.sin6_family = AF_INET6;
-	a.sin6.sin6_port = htons((uint16_t)port);
-	ck_assert_int_eq(inet_pton(AF_INET6, ip, &a.sin6.sin6_addr), 1);
+	if (strchr(ip, ':') != NULL) {
+		a.sin6.sin6_family = AF_INET6;
+		a.sin6.sin6_port = htons((uint16_t)port);
+		ok = inet_pton(AF_INET6, ip, &a.sin6.sin6_addr);
+	} else {
+		a.sin.sin_family = AF_INET;
+		a.sin.sin_port = htons((uint16_t)port);
+		ok = inet_pton(AF_INET, ip, &a.sin.sin_addr);
+	}
+	ck_assert_int_eq(ok, 1);
 	return a;
 }
 
@@ -41,8 +39,9 @@ v6(const char *ip, unsigned port)
 
 START_TEST(norm_and_map)
 {
-	union pp_inaddr a = v4("192.0.2.1", 80), b = v6("::ffff:192.0.2.1", 81);
-	union pp_inaddr c = v6("2001:db8::1", 443);
+	union pp_inaddr a = ip_port("192.0.2.1", 80),
+			b = ip_port("::ffff:192.0.2.1", 81);
+	union pp_inaddr c = ip_port("2001:db8::1", 443);
 	uint8_t x[16], y[16],
 		want[16] = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 1 };
 	uint16_t port = 7;
@@ -80,9 +79,12 @@ END_TEST
 
 START_TEST(compare)
 {
-	union pp_inaddr a = v4("192.0.2.1", 80), a2 = v4("192.0.2.1", 80);
-	union pp_inaddr p = v4("192.0.2.1", 81), m = v6("::ffff:192.0.2.1", 80);
-	union pp_inaddr c = v6("2001:db8::1", 80), d = v6("2001:db8::2", 80);
+	union pp_inaddr a = ip_port("192.0.2.1", 80),
+			a2 = ip_port("192.0.2.1", 80);
+	union pp_inaddr p = ip_port("192.0.2.1", 81),
+			m = ip_port("::ffff:192.0.2.1", 80);
+	union pp_inaddr c = ip_port("2001:db8::1", 80),
+			d = ip_port("2001:db8::2", 80);
 
 	ck_assert(pp_sa_equal(&a.sa, L4, &a2.sa, L4));
 	ck_assert(!pp_sa_equal(&a.sa, L4, &p.sa, L4));
@@ -103,8 +105,9 @@ END_TEST
 
 START_TEST(as_family)
 {
-	union pp_inaddr a = v4("192.0.2.1", 80), m = v6("::ffff:192.0.2.1", 81);
-	union pp_inaddr c = v6("2001:db8::1", 443), out;
+	union pp_inaddr a = ip_port("192.0.2.1", 80),
+			m = ip_port("::ffff:192.0.2.1", 81);
+	union pp_inaddr c = ip_port("2001:db8::1", 443), out;
 	socklen_t len = 0;
 	char txt[INET6_ADDRSTRLEN];
 
@@ -137,7 +140,8 @@ END_TEST
 
 START_TEST(text)
 {
-	union pp_inaddr a = v4("192.0.2.1", 5000), c = v6("2001:db8::1", 25);
+	union pp_inaddr a = ip_port("192.0.2.1", 5000),
+			c = ip_port("2001:db8::1", 25);
 	struct sockaddr_un sun;
 	char buf[PP_SA_FMT_MAX], ip[INET6_ADDRSTRLEN];
 	unsigned port = 0;
@@ -169,7 +173,7 @@ END_TEST
 
 START_TEST(copy_out)
 {
-	union pp_inaddr c = v6("2001:db8::1", 25), out;
+	union pp_inaddr c = ip_port("2001:db8::1", 25), out;
 	socklen_t len = 4;
 
 	memset(&out, 0xaa, sizeof(out));
@@ -191,18 +195,11 @@ main(void)
 {
 	Suite *s = suite_create("sockaddr");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, norm_and_map);
 	tcase_add_test(tc, compare);
 	tcase_add_test(tc, as_family);
 	tcase_add_test(tc, text);
 	tcase_add_test(tc, copy_out);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pp_suite_run(s, tc);
 }

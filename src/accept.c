@@ -104,6 +104,7 @@
 #include "knock.h"
 #include "pending.h"
 #include "pool.h"
+#include "pp_sockaddr.h"
 #include "shim.h"
 
 #define PP_PARK_GRACE_MS 5 /* a blocking accept waits for what it parked */
@@ -303,11 +304,11 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 				if (pp_log_on(PP_LOG_INFO)) {
 					char who[INET6_ADDRSTRLEN + 16];
 
-					pp_fmt_addr(&peer.sa, peerlen, who,
-						    sizeof(who));
+					pp_sa_fmt(&peer.sa, peerlen, who,
+						  sizeof(who));
 					pp_log(PP_LOG_INFO, "direct %s", who);
 				}
-				pp_copy_addr(addr, alen, &peer.sa, peerlen);
+				pp_sa_copy(addr, alen, &peer.sa, peerlen);
 				errno = saved;
 				return fd;
 			}
@@ -366,7 +367,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 plain:
 	/* lfd is another socket than the listener of the entry: the
 	 * connection is the program's, untouched, with its real peer. */
-	pp_copy_addr(addr, alen, &peer.sa, peerlen);
+	pp_sa_copy(addr, alen, &peer.sa, peerlen);
 	errno = saved;
 	return fd;
 }
@@ -401,10 +402,7 @@ pp_classify(int fd)
 	info.kind = PP_FD_LISTEN;
 	info.socktype = (uint8_t)type;
 	info.family = sa.sa.sa_family;
-	if (sa.sa.sa_family == AF_INET)
-		info.lport = sa.sin.sin_port;
-	else if (sa.sa.sa_family == AF_INET6)
-		info.lport = sa.sin6.sin6_port;
+	info.lport = pp_sa_port(&sa.sa, len);
 	info.cookie = pp_socket_cookie(fd);
 	pp_pool_note(fd, info.cookie, &sa, len);
 	if (pp_cfg.direct.n == 0 && sa.sa.sa_family != AF_UNIX) {
@@ -415,7 +413,7 @@ pp_classify(int fd)
 	if (pp_log_on(PP_LOG_DEBUG)) {
 		char where[INET6_ADDRSTRLEN + 120];
 
-		pp_fmt_addr(&sa.sa, len, where, sizeof(where));
+		pp_sa_fmt(&sa.sa, len, where, sizeof(where));
 		pp_log(PP_LOG_DEBUG, "fd %d listening on %s is PROXY-only", fd,
 		       where);
 	}

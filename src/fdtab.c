@@ -230,3 +230,40 @@ pp_fd_copy(int oldfd, int newfd)
 	if (!pp_fd_set(newfd, &info))
 		pp_fd_clear(newfd);
 }
+
+/* Is an entry of kind k one that pp_fd_foreach(want) visits? */
+static bool
+pp_fd_wanted(unsigned k, enum pp_fdkind want)
+{
+	return k != PP_FD_NONE && (want == PP_FD_NONE || k == (unsigned)want);
+}
+
+void
+pp_fd_foreach(enum pp_fdkind kind, pp_fd_visit_fn fn, void *arg)
+{
+	struct pp_fdent *page;
+	struct pp_fdinfo info;
+	unsigned pg, i;
+	int fd;
+
+	for (pg = 0; pg < PP_FDTAB_PAGES; pg++) {
+		page = atomic_load_explicit(&pp_fdtab[pg],
+					    memory_order_acquire);
+		if (page == NULL)
+			continue;
+		for (i = 0; i < PP_FDTAB_PAGE; i++) {
+			/* The fast path's kind first: most entries are
+			 * skipped without a copy. */
+			if (!pp_fd_wanted(
+				    atomic_load_explicit(&page[i].kind,
+							 memory_order_relaxed),
+				    kind))
+				continue;
+			fd = (int)(pg * PP_FDTAB_PAGE + i);
+			if (!pp_fd_wanted(pp_fd_get(fd, &info), kind))
+				continue;
+			if (!fn(fd, &info, arg))
+				return;
+		}
+	}
+}

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "pp_sockaddr.h"
 #include "reentry.h"
 
 enum pp_fdkind {
@@ -21,12 +22,6 @@ enum pp_fdkind {
 	PP_FD_LISTEN = 2, /* a PROXY-only listener */
 	PP_FD_CONN = 3,   /* a connection with advertised addresses */
 	PP_FD_UDP = 4,    /* a PROXY-only datagram socket */
-};
-
-union pp_inaddr {
-	struct sockaddr sa;
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
 };
 
 /* A consistent copy of one entry (what readers get). */
@@ -190,5 +185,17 @@ void pp_fd_clear_range(unsigned first, unsigned last);
 
 /* Make newfd describe what oldfd describes (dup, dup2, F_DUPFD). */
 void pp_fd_copy(int oldfd, int newfd);
+
+/* Called by pp_fd_foreach for each entry; false stops the walk. */
+typedef bool (*pp_fd_visit_fn)(int fd, const struct pp_fdinfo *info, void *arg);
+
+/*
+ * Call fn for each tracked descriptor whose entry is of kind (of any
+ * kind when kind is PP_FD_NONE), in increasing order, with a consistent
+ * copy of the entry (pp_fd_get's: an entry this thread is writing is
+ * passed over), until fn returns false.  The only walk of the table:
+ * lock-free, allocates nothing, async-signal-safe when fn is.
+ */
+void pp_fd_foreach(enum pp_fdkind kind, pp_fd_visit_fn fn, void *arg);
 
 #endif /* PP_FDTAB_H */

@@ -1,14 +1,19 @@
 /*
- * handover.c - encoding and decoding PPSHIM_HANDOVER (see handover.h).
- * Pure: no I/O, no allocation; the exec hook runs it between vfork and
+ * handover.c - encoding and decoding PPSHIM_HANDOVER (see handover.h),
+ * and the variables a connection's program gets (PP_TLV_*, tcpserver's
+ * TCPREMOTEIP and company: pp_tcpvars_rewrite).  Pure: no I/O, no allocation; the exec hook runs it between vfork and
  * exec, where only async-signal-safe work is allowed.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "handover.h"
+#include "pp_hex.h"
 #include "pp_parse.h"
+#include "pp_sockaddr.h"
 
 static const char *const pp_labels[PP_XTLV_COUNT] = {
 	"authority", "alpn", "unique_id", "ssl_version", "ssl_cn", "ssl_cipher",
@@ -18,8 +23,6 @@ static const char *const pp_envnames[PP_XTLV_COUNT] = {
 	"PP_TLV_AUTHORITY",   "PP_TLV_ALPN",   "PP_TLV_UNIQUE_ID",
 	"PP_TLV_SSL_VERSION", "PP_TLV_SSL_CN", "PP_TLV_SSL_CIPHER",
 };
-
-static const char pp_hex[] = "0123456789abcdef";
 
 const char *
 pp_tlv_label(enum pp_tlvname t)
@@ -95,18 +98,21 @@ pp_put(struct pp_out *o, const char *s, size_t n)
 	o->buf[o->len] = '\0';
 }
 
+/* As many whole bytes of p as fit, in hex; full when not all did. */
 static void
 pp_put_hex(struct pp_out *o, const void *p, size_t n)
 {
-	const uint8_t *b = p;
-	char two[2];
-	size_t i;
+	size_t fit;
 
-	for (i = 0; i < n; i++) {
-		two[0] = pp_hex[b[i] >> 4];
-		two[1] = pp_hex[b[i] & 15];
-		pp_put(o, two, 2);
-	}
+	if (o->full)
+		return;
+	fit = (o->cap - o->len - 1) / 2;
+	if (fit > n)
+		fit = n;
+	o->len += pp_hex_encode(p, fit, o->buf + o->len);
+	o->buf[o->len] = '\0';
+	if (fit < n)
+		o->full = true;
 }
 
 static void
@@ -116,7 +122,7 @@ pp_put_num(struct pp_out *o, uint64_t v, unsigned base)
 	size_t i = sizeof(tmp);
 
 	do {
-		tmp[--i] = pp_hex[v % base];
+		tmp[--i] = pp_hex_char((unsigned)(v % base));
 		v /= base;
 	} while (v != 0);
 	pp_put(o, tmp + i, sizeof(tmp) - i);
@@ -161,18 +167,6 @@ pp_handover_append(char *out, size_t cap, const struct pp_handover *h)
 	return true;
 }
 
-static int
-pp_unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parse [s, e) as a number in base; false on anything else. */
 static bool
 pp_get_num(const char *s, const char *e, unsigned base, uint64_t max,
@@ -184,34 +178,13 @@ pp_get_num(const char *s, const char *e, unsigned base, uint64_t max,
 	if (s == e || e - s > 20)
 		return false;
 	for (; s < e; s++) {
-		d = pp_unhex(*s);
+		d = pp_hex_digit((unsigned char)*s);
 		if (d < 0 || (unsigned)d >= base || (uint64_t)d > max ||
 		    v > (max - (unsigned)d) / base)
 			return false;
 		v = v * base + (unsigned)d;
 	}
 	*out = v;
-	return true;
-}
-
-/* Decode hex [s, e) into out (exactly want bytes unless want is 0). */
-static bool
-pp_get_hex(const char *s, const char *e, void *out, size_t cap, size_t *len)
-{
-	uint8_t *b = out;
-	size_t n = (size_t)(e - s) / 2, i;
-	int hi, lo;
-
-	if ((e - s) % 2 != 0 || n > cap)
-		return false;
-	for (i = 0; i < n; i++) {
-		hi = pp_unhex(s[2 * i]);
-		lo = pp_unhex(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		b[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*len = n;
 	return true;
 }
 
@@ -222,7 +195,7 @@ pp_get_addr(const char *s, const char *e, union pp_inaddr *a, socklen_t *alen)
 	size_t n;
 
 	memset(a, 0, sizeof(*a));
-	if (!pp_get_hex(s, e, a, sizeof(*a), &n))
+	if (!pp_hex_decode(s, (size_t)(e - s), a, sizeof(*a), &n))
 		return false;
 	if ((a->sa.sa_family == AF_INET && n == sizeof(a->sin)) ||
 	    (a->sa.sa_family == AF_INET6 && n == sizeof(a->sin6))) {
@@ -281,8 +254,8 @@ pp_parse_entry(const char *s, const char *e, struct pp_handover *h)
 				    0)
 				break;
 		if (t == PP_XTLV_COUNT ||
-		    !pp_get_hex(eq + 1, PP_FIELD_END(i), h->tlvs.val[t],
-				PP_XTLV_MAX, &len))
+		    !pp_hex_decode(eq + 1, (size_t)(PP_FIELD_END(i) - eq - 1),
+				   h->tlvs.val[t], PP_XTLV_MAX, &len))
 			return false;
 		h->tlvs.len[t] = (uint16_t)len;
 		h->tlvs.present[t] = true;
@@ -333,5 +306,45 @@ pp_tlv_envvalue(const uint8_t *v, size_t len, char *out, size_t cap)
 	} else {
 		pp_put(&o, "hex:", 4);
 		pp_put_hex(&o, v, len);
+	}
+}
+
+void
+pp_tcpvars_rewrite(const struct pp_fdinfo *info, bool sockname_real,
+		   const struct pp_envops *env)
+{
+	static const char *const names[4] = {
+		"TCPREMOTEIP",
+		"TCPREMOTEPORT",
+		"TCPLOCALIP",
+		"TCPLOCALPORT",
+	};
+	char ip[INET6_ADDRSTRLEN], num[8];
+	const char *old, *val;
+	bool host = false;
+	unsigned port;
+	int side, k;
+
+	for (side = 0; side < 2; side++) {
+		if (side == 0 ? !info->has_src
+			      : !info->has_dst || sockname_real)
+			continue;
+		pp_sa_ip(side == 0 ? &info->src : &info->dst, ip, sizeof(ip),
+			 &port);
+		snprintf(num, sizeof(num), "%u", port);
+		for (k = 0; k < 2; k++) {
+			val = k == 0 ? ip : num;
+			old = env->get(env->arg, names[2 * side + k]);
+			if (old == NULL || strcmp(old, val) == 0)
+				continue;
+			env->set(env->arg, names[2 * side + k], val);
+			if (side == 0 && k == 0)
+				host = true;
+		}
+	}
+	/* Names looked up for the proxy do not describe the client. */
+	if (host) {
+		env->unset(env->arg, "TCPREMOTEHOST");
+		env->unset(env->arg, "TCPREMOTEINFO");
 	}
 }

@@ -91,4 +91,28 @@ size_t pp_handover_parse(const char *value,
  */
 void pp_tlv_envvalue(const uint8_t *v, size_t len, char *out, size_t cap);
 
+/*
+ * An environment that pp_tcpvars_rewrite() edits: the process's own, or
+ * one being built for exec.  get returns the value of name or NULL; set
+ * gives a present name a new value; unset removes name.
+ */
+struct pp_envops {
+	const char *(*get)(void *arg, const char *name);
+	void (*set)(void *arg, const char *name, const char *value);
+	void (*unset)(void *arg, const char *name);
+	void *arg;
+};
+
+/*
+ * Rewrite tcpserver's TCPREMOTEIP and TCPREMOTEPORT (when info has an
+ * advertised source) and TCPLOCALIP and TCPLOCALPORT (an advertised
+ * destination, unless sockname_real: PP_SOCKNAME=real), where env holds
+ * them, to the advertised addresses; variables env lacks are never
+ * added.  When TCPREMOTEIP changes, TCPREMOTEHOST and TCPREMOTEINFO,
+ * looked up for the proxy, are removed.  Async-signal-safe when env's
+ * functions are (the exec hook calls it after vfork).
+ */
+void pp_tcpvars_rewrite(const struct pp_fdinfo *info, bool sockname_real,
+			const struct pp_envops *env);
+
 #endif /* PP_HANDOVER_H */

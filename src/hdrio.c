@@ -23,6 +23,7 @@
 #include "handover.h"
 #include "hdrio.h"
 #include "knock.h"
+#include "pp_sockaddr.h"
 #include "shim.h"
 
 /* A TLV value as printable text, other bytes as \xNN. */
@@ -62,7 +63,7 @@ pp_refuse(int fd, const union pp_sockaddr *peer, socklen_t peerlen,
 
 	pp_reset(fd);
 	if (pp_log_on(level)) {
-		pp_fmt_addr(&peer->sa, peerlen, who, sizeof(who));
+		pp_sa_fmt(&peer->sa, peerlen, who, sizeof(who));
 		pp_log(level, "refused %s: %s", who, why);
 	}
 	errno = saved;
@@ -248,26 +249,14 @@ pp_job_step(struct pp_job *j, char why[PP_WHY_MAX])
 	}
 }
 
-/* Map an IPv4 address into an IPv6 socket's form (::ffff:a.b.c.d). */
-static void
-pp_map_v4(const struct sockaddr_in *in, struct sockaddr_in6 *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->sin6_family = AF_INET6;
-	out->sin6_port = in->sin_port;
-	out->sin6_addr.s6_addr[10] = 0xff;
-	out->sin6_addr.s6_addr[11] = 0xff;
-	memcpy(&out->sin6_addr.s6_addr[12], &in->sin_addr, 4);
-}
-
 /* Put one advertised address into the form the socket's family has. */
 static void
 pp_adv_addr(const union pp_sockaddr *a, int family, union pp_inaddr *out,
 	    socklen_t *outlen)
 {
 	if (a->sa.sa_family == AF_INET && family == AF_INET6) {
-		pp_map_v4(&a->sin, &out->sin6);
-		*outlen = sizeof(out->sin6);
+		(void)pp_sa_as_family(&a->sa, sizeof(a->sin), AF_INET6, out,
+				      outlen);
 	} else if (a->sa.sa_family == AF_INET) {
 		out->sin = a->sin;
 		*outlen = sizeof(out->sin);
@@ -307,8 +296,7 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, char why[PP_WHY_MAX])
 	if (h->command == PP_CMD_LOCAL || h->transport == PP_TP_UNSPEC ||
 	    (h->family != PP_FAM_INET && h->family != PP_FAM_INET6)) {
 		if (pp_log_on(PP_LOG_INFO)) {
-			pp_fmt_addr(&j->peer.sa, j->peerlen, real,
-				    sizeof(real));
+			pp_sa_fmt(&j->peer.sa, j->peerlen, real, sizeof(real));
 			pp_log(PP_LOG_INFO, "local %s (v%u %s)", real,
 			       h->version,
 			       h->command == PP_CMD_LOCAL ? "LOCAL"
@@ -328,9 +316,9 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, char why[PP_WHY_MAX])
 	pp_adv_addr(&h->src, j->family, &info->src, &info->srclen);
 	pp_adv_addr(&h->dst, j->family, &info->dst, &info->dstlen);
 	if (pp_log_on(PP_LOG_INFO)) {
-		pp_fmt_addr(&j->peer.sa, j->peerlen, real, sizeof(real));
-		pp_fmt_addr(&h->src.sa, h->srclen, src, sizeof(src));
-		pp_fmt_addr(&h->dst.sa, h->dstlen, dst, sizeof(dst));
+		pp_sa_fmt(&j->peer.sa, j->peerlen, real, sizeof(real));
+		pp_sa_fmt(&h->src.sa, h->srclen, src, sizeof(src));
+		pp_sa_fmt(&h->dst.sa, h->dstlen, dst, sizeof(dst));
 		o = 0;
 		if (h->tlv_len > 0 &&
 		    pp_tlv_find(h->tlv, h->tlv_len, PP_TLV_UNIQUE_ID, &v,

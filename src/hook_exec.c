@@ -31,7 +31,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -53,13 +52,6 @@ extern char **environ;
 #define PP_HANDOVER_MAX 16384 /* bytes of PPSHIM_HANDOVER */
 #define PP_EXEC_MAXARGS 4096  /* execl* argument lists */
 
-static const char *const pp_tcpvars[] = {
-	"TCPREMOTEIP",
-	"TCPREMOTEPORT",
-	"TCPLOCALIP",
-	"TCPLOCALPORT",
-};
-
 /* The environment built for one exec, in one anonymous mapping. */
 struct pp_execenv {
 	char **envp; /* what to pass to the real call */
@@ -73,18 +65,6 @@ pp_has_name(const char *entry, const char *name)
 	size_t n = strlen(name);
 
 	return strncmp(entry, name, n) == 0 && entry[n] == '=';
-}
-
-static void
-pp_fmt_ip(const union pp_inaddr *a, char *ip, size_t cap, unsigned *port)
-{
-	if (a->sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &a->sin.sin_addr, ip, (socklen_t)cap);
-		*port = ntohs(a->sin.sin_port);
-	} else {
-		inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip, (socklen_t)cap);
-		*port = ntohs(a->sin6.sin6_port);
-	}
 }
 
 /* Copy "NAME=value" into the string area; returns the copy or NULL. */
@@ -101,6 +81,72 @@ pp_env_put(char **area, char *end, const char *name, const char *value)
 	memcpy(s + n + 1, value, v + 1);
 	*area = s + n + v + 2;
 	return s;
+}
+
+/* The environment being built for exec, as pp_tcpvars_rewrite edits it:
+ * n entries, new strings taken from [area, end). */
+struct pp_envbuild {
+	char **envp;
+	size_t n;
+	char *area, *end;
+};
+
+static const char *
+pp_build_get(void *arg, const char *name)
+{
+	struct pp_envbuild *b = arg;
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (pp_has_name(b->envp[i], name))
+			return b->envp[i] + strlen(name) + 1;
+	return NULL;
+}
+
+static void
+pp_build_set(void *arg, const char *name, const char *value)
+{
+	struct pp_envbuild *b = arg;
+	char *s = pp_env_put(&b->area, b->end, name, value);
+	size_t i;
+
+	for (i = 0; s != NULL && i < b->n; i++)
+		if (pp_has_name(b->envp[i], name))
+			b->envp[i] = s;
+}
+
+static void
+pp_build_unset(void *arg, const char *name)
+{
+	struct pp_envbuild *b = arg;
+	size_t i = 0;
+
+	while (i < b->n) {
+		if (pp_has_name(b->envp[i], name)) {
+			memmove(&b->envp[i], &b->envp[i + 1],
+				(b->n - i - 1) * sizeof(char *));
+			b->n--;
+			continue;
+		}
+		i++;
+	}
+}
+
+/*
+ * Rewrite tcpserver's variables among the n entries of envp for
+ * connection info, new strings taken from [area, end).  Returns the
+ * number of entries left.
+ */
+static size_t
+pp_build_tcpvars(char **envp, size_t n, char *area, char *end,
+		 const struct pp_fdinfo *info)
+{
+	struct pp_envbuild b = { envp, n, area, end };
+	const struct pp_envops ops = { pp_build_get, pp_build_set,
+				       pp_build_unset, &b };
+
+	pp_tcpvars_rewrite(info, pp_cfg.sockname_real, &ops);
+	return b.n;
 }
 
 /* Which descriptors the new image receives. */
@@ -122,6 +168,54 @@ pp_collect_one(char *out, size_t cap, struct pp_handover *first,
 	return true;
 }
 
+/* What pp_collect gathers while it walks the table. */
+struct pp_collectctx {
+	char *out;
+	size_t cap, n;
+	struct pp_handover *first;
+	enum pp_view view;
+	const struct pp_faplan *plan;
+	bool any;
+};
+
+/* pp_fd_foreach visitor: the entries for one connection (fd, *info). */
+static bool
+pp_collect_fd(int fd, const struct pp_fdinfo *info, void *arg)
+{
+	struct pp_collectctx *c = arg;
+	struct pp_handover h;
+	int fdfl, copies[PP_FA_COPIES];
+	size_t nc, k;
+
+	fdfl = (int)syscall(SYS_fcntl, fd, F_GETFD);
+	if (fdfl < 0)
+		return true;
+	h.info = *info;
+	h.info.cookie = pp_conn_cookie(fd, &h.info);
+	if (h.info.cookie == 0)
+		return true;
+	c->any = true;
+	if (c->view == PP_VIEW_NONE)
+		return true;
+	if (c->view == PP_VIEW_EXEC) {
+		if (fdfl & FD_CLOEXEC)
+			return true;
+		nc = 1;
+		copies[0] = fd;
+	} else {
+		nc = pp_fa_fate(c->plan, fd, (fdfl & FD_CLOEXEC) != 0, copies);
+	}
+	if (nc == 0)
+		return true;
+	pp_tlvcache_get(h.info.cookie, &h.tlvs);
+	for (k = 0; k < nc; k++) {
+		h.fd = copies[k];
+		if (pp_collect_one(c->out, c->cap, c->first, &h))
+			c->n++;
+	}
+	return true;
+}
+
 /*
  * Describe the connections the new image receives, under the numbers it
  * receives them by; returns how many entries (the value in out,
@@ -133,58 +227,13 @@ static size_t
 pp_collect(char *out, size_t cap, struct pp_handover *first, enum pp_view view,
 	   const struct pp_faplan *plan, bool *any)
 {
-	struct pp_handover h;
-	struct pp_fdent *page;
-	unsigned pg, i;
-	int fd, fdfl, copies[PP_FA_COPIES];
-	size_t n = 0, c, k;
+	struct pp_collectctx c = { out, cap, 0, first, view, plan, false };
 
 	out[0] = '\0';
 	first->fd = -1;
-	*any = false;
-	for (pg = 0; pg < PP_FDTAB_PAGES; pg++) {
-		page = atomic_load_explicit(&pp_fdtab[pg],
-					    memory_order_acquire);
-		if (page == NULL)
-			continue;
-		for (i = 0; i < PP_FDTAB_PAGE; i++) {
-			if (atomic_load_explicit(&page[i].kind,
-						 memory_order_relaxed) !=
-			    PP_FD_CONN)
-				continue;
-			fd = (int)(pg * PP_FDTAB_PAGE + i);
-			if (pp_fd_get(fd, &h.info) != PP_FD_CONN)
-				continue;
-			fdfl = (int)syscall(SYS_fcntl, fd, F_GETFD);
-			if (fdfl < 0)
-				continue;
-			h.info.cookie = pp_conn_cookie(fd, &h.info);
-			if (h.info.cookie == 0)
-				continue;
-			*any = true;
-			if (view == PP_VIEW_NONE)
-				continue;
-			if (view == PP_VIEW_EXEC) {
-				if (fdfl & FD_CLOEXEC)
-					continue;
-				c = 1;
-				copies[0] = fd;
-			} else {
-				c = pp_fa_fate(plan, fd,
-					       (fdfl & FD_CLOEXEC) != 0,
-					       copies);
-			}
-			if (c == 0)
-				continue;
-			pp_tlvcache_get(h.info.cookie, &h.tlvs);
-			for (k = 0; k < c; k++) {
-				h.fd = copies[k];
-				if (pp_collect_one(out, cap, first, &h))
-					n++;
-			}
-		}
-	}
-	return n;
+	pp_fd_foreach(PP_FD_CONN, pp_collect_fd, &c);
+	*any = c.any;
+	return c.n;
 }
 
 /* Is entry PP_INHERIT with a value that turns it on? */
@@ -211,13 +260,11 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, enum pp_view view,
 	    const struct pp_faplan *plan)
 {
 	struct pp_handover first;
-	char value[PP_HANDOVER_MAX], ip[INET6_ADDRSTRLEN], num[8];
-	char tlv[2 * PP_XTLV_MAX + 8];
+	char value[PP_HANDOVER_MAX], tlv[2 * PP_XTLV_MAX + 8];
 	char *area, *end, *s;
 	char *const empty[] = { NULL };
 	size_t n, count = 0, i, j, k, extra;
-	unsigned port;
-	bool stale = false, inherit = false, any, off, rewrite_host = false;
+	bool stale = false, inherit = false, any, off;
 	int saved = errno;
 
 	if (envp == NULL)
@@ -282,42 +329,7 @@ pp_exec_env(char *const envp[], struct pp_execenv *x, enum pp_view view,
 				x->envp[k++] = s;
 		}
 		/* tcpserver's variables, where the launcher set them. */
-		for (i = 0; i < k; i++) {
-			for (j = 0; j < 4; j++)
-				if (pp_has_name(x->envp[i], pp_tcpvars[j]))
-					break;
-			if (j == 4 || (j < 2 && !first.info.has_src) ||
-			    (j >= 2 &&
-			     (!first.info.has_dst || pp_cfg.sockname_real)))
-				continue;
-			pp_fmt_ip(j < 2 ? &first.info.src : &first.info.dst, ip,
-				  sizeof(ip), &port);
-			if (j % 2 == 1) {
-				snprintf(num, sizeof(num), "%u", port);
-				s = num;
-			} else {
-				s = ip;
-			}
-			if (strcmp(x->envp[i] + strlen(pp_tcpvars[j]) + 1, s) ==
-			    0)
-				continue;
-			if (j == 0)
-				rewrite_host = true;
-			s = pp_env_put(&area, end, pp_tcpvars[j], s);
-			if (s != NULL)
-				x->envp[i] = s;
-		}
-		/* Names looked up for the proxy do not describe the client. */
-		for (i = 0; rewrite_host && i < k;) {
-			if (pp_has_name(x->envp[i], "TCPREMOTEHOST") ||
-			    pp_has_name(x->envp[i], "TCPREMOTEINFO")) {
-				memmove(&x->envp[i], &x->envp[i + 1],
-					(k - i - 1) * sizeof(char *));
-				k--;
-				continue;
-			}
-			i++;
-		}
+		k = pp_build_tcpvars(x->envp, k, area, end, &first.info);
 	}
 	x->envp[k] = NULL;
 	errno = saved;

@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 
 #include "ident.h"
+#include "pp_sockaddr.h"
 #include "shim.h"
 
 enum pp_which { PP_PEER, PP_SOCK };
@@ -65,7 +66,7 @@ pp_name(enum pp_which which, int fd, struct sockaddr *addr, socklen_t *len)
 			(void)pp_fd_clear_if(fd, &info);
 		}
 	}
-	pp_copy_addr(addr, len, a, alen);
+	pp_sa_copy(addr, len, a, alen);
 	errno = saved;
 	return 0;
 passthrough:

@@ -13,9 +13,8 @@
  */
 #include "config.h"
 
-#include <string.h>
-
 #include "ident.h"
+#include "pp_sockaddr.h"
 #include "shim.h"
 
 #ifndef SO_COOKIE
@@ -41,28 +40,6 @@ pp_same_socket(int fd, uint64_t cookie)
 	return cookie != 0 && pp_socket_cookie(fd) == cookie;
 }
 
-/* Is a (alen bytes) the same IPv4/IPv6 address and port as b?  Pure. */
-bool
-pp_inaddr_equal(const struct sockaddr *a, socklen_t alen,
-		const union pp_inaddr *b, socklen_t blen)
-{
-	if (alen != blen || a->sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
-
-		return x->sin_port == b->sin.sin_port &&
-		       x->sin_addr.s_addr == b->sin.sin_addr.s_addr;
-	}
-	if (a->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
-
-		return x->sin6_port == b->sin6.sin6_port &&
-		       memcmp(&x->sin6_addr, &b->sin6.sin6_addr, 16) == 0;
-	}
-	return false;
-}
-
 /* See ident.h.  Lock-free: at most one real getpeername. */
 bool
 pp_conn_matches(int fd, const struct pp_fdinfo *info, bool peer,
@@ -74,19 +51,14 @@ pp_conn_matches(int fd, const struct pp_fdinfo *info, bool peer,
 	socklen_t plen = sizeof(p);
 
 	if (peer)
-		return pp_inaddr_equal(real, reallen, &info->rpeer,
-				       info->rpeerlen);
-	if (!(real->sa_family == AF_INET &&
-	      reallen >= sizeof(struct sockaddr_in) &&
-	      ((const struct sockaddr_in *)real)->sin_port == info->lport) &&
-	    !(real->sa_family == AF_INET6 &&
-	      reallen >= sizeof(struct sockaddr_in6) &&
-	      ((const struct sockaddr_in6 *)real)->sin6_port == info->lport))
+		return pp_sa_equal(real, reallen, &info->rpeer.sa,
+				   info->rpeerlen);
+	if (pp_sa_port(real, reallen) != info->lport)
 		return false;
 	/* Every connection of the listener has that local port: the real
 	 * peer tells them apart (the one system call of the check). */
 	return pp_real.getpeername(fd, &p.sa, &plen) == 0 &&
-	       pp_inaddr_equal(&p.sa, plen, &info->rpeer, info->rpeerlen);
+	       pp_sa_equal(&p.sa, plen, &info->rpeer.sa, info->rpeerlen);
 }
 
 /* See ident.h.  Lock-free. */
@@ -103,18 +75,4 @@ pp_conn_cookie(int fd, const struct pp_fdinfo *info)
 	    !pp_conn_matches(fd, info, true, &real.sa, len))
 		return 0;
 	return pp_socket_cookie(fd);
-}
-
-/* See ident.h.  Pure. */
-void
-pp_copy_addr(struct sockaddr *dst, socklen_t *len, const struct sockaddr *a,
-	     socklen_t alen)
-{
-	socklen_t n;
-
-	if (dst == NULL || len == NULL)
-		return;
-	n = *len < alen ? *len : alen;
-	memcpy(dst, a, n);
-	*len = alen;
 }

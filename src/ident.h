@@ -17,10 +17,6 @@ uint64_t pp_socket_cookie(int fd);
 /* Is fd still the socket whose SO_COOKIE is cookie? */
 bool pp_same_socket(int fd, uint64_t cookie);
 
-/* Is a (alen bytes) the same IPv4/IPv6 address and port as b (blen)? */
-bool pp_inaddr_equal(const struct sockaddr *a, socklen_t alen,
-		     const union pp_inaddr *b, socklen_t blen);
-
 /*
  * Is connection entry info still what fd is?  real/reallen is the real
  * answer of getpeername (peer true) or getsockname (peer false) that
@@ -33,12 +29,5 @@ bool pp_conn_matches(int fd, const struct pp_fdinfo *info, bool peer,
 /* The cookie of connection entry info on fd after checking that fd is
  * still that socket, or 0 (exec hand-over). */
 uint64_t pp_conn_cookie(int fd, const struct pp_fdinfo *info);
-
-/*
- * Copy the address a (length alen) into the caller's buffer the way the
- * kernel does: at most *len bytes, *len set to the full length.
- */
-void pp_copy_addr(struct sockaddr *dst, socklen_t *len,
-		  const struct sockaddr *a, socklen_t alen);
 
 #endif /* PP_IDENT_H */

@@ -45,6 +45,8 @@
 #include "handover.h"
 #include "hdrio.h"
 #include "ident.h"
+#include "pp_listenfds.h"
+#include "pp_sockaddr.h"
 #include "shim.h"
 #include "tlvcache.h"
 
@@ -119,48 +121,38 @@ pp_search_fds(struct pp_takectx *ctx)
 	closedir(d);
 }
 
-/* Rewrite a tcpserver variable that is present; returns true if it
- * changed. */
-static bool
-pp_rewrite_var(const char *name, const char *value)
+static const char *
+pp_env_get(void *arg, const char *name)
 {
-	const char *old = getenv(name);
-
-	if (old == NULL || strcmp(old, value) == 0)
-		return false;
-	setenv(name, value, 1);
-	return true;
+	(void)arg;
+	return getenv(name);
 }
+
+static void
+pp_env_set(void *arg, const char *name, const char *value)
+{
+	(void)arg;
+	setenv(name, value, 1);
+}
+
+static void
+pp_env_unset(void *arg, const char *name)
+{
+	(void)arg;
+	unsetenv(name);
+}
+
+/* This process's own environment, for pp_tcpvars_rewrite. */
+static const struct pp_envops pp_procenv = { pp_env_get, pp_env_set,
+					     pp_env_unset, NULL };
 
 static void
 pp_export(const struct pp_fdinfo *info, const struct pp_tlvset *tlvs)
 {
-	char ip[INET6_ADDRSTRLEN], num[8], val[2 * PP_XTLV_MAX + 8];
-	const union pp_inaddr *a;
+	char val[2 * PP_XTLV_MAX + 8];
 	int i;
 
-	for (i = 0; i < 2; i++) {
-		if (!(i == 0 ? info->has_src
-			     : info->has_dst && !pp_cfg.sockname_real))
-			continue;
-		a = i == 0 ? &info->src : &info->dst;
-		if (a->sa.sa_family == AF_INET) {
-			inet_ntop(AF_INET, &a->sin.sin_addr, ip, sizeof(ip));
-			snprintf(num, sizeof(num), "%u",
-				 ntohs(a->sin.sin_port));
-		} else {
-			inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip, sizeof(ip));
-			snprintf(num, sizeof(num), "%u",
-				 ntohs(a->sin6.sin6_port));
-		}
-		if (pp_rewrite_var(i == 0 ? "TCPREMOTEIP" : "TCPLOCALIP", ip) &&
-		    i == 0) {
-			/* Looked up for the proxy: says nothing of the client. */
-			unsetenv("TCPREMOTEHOST");
-			unsetenv("TCPREMOTEINFO");
-		}
-		pp_rewrite_var(i == 0 ? "TCPREMOTEPORT" : "TCPLOCALPORT", num);
-	}
+	pp_tcpvars_rewrite(info, pp_cfg.sockname_real, &pp_procenv);
 	for (i = 0; i < PP_XTLV_COUNT; i++) {
 		if (!tlvs->present[i]) {
 			unsetenv(pp_tlv_envname((enum pp_tlvname)i));
@@ -180,14 +172,15 @@ pp_inherit_refuse(int fd, const union pp_sockaddr *peer, socklen_t peerlen,
 	char who[INET6_ADDRSTRLEN + 16];
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	pp_fmt_addr(&peer->sa, peerlen, who, sizeof(who));
+	pp_sa_fmt(&peer->sa, peerlen, who, sizeof(who));
 	pp_log(PP_LOG_WARN, "refused inherited connection from %s: %s", who,
 	       why);
 	_exit(status);
 }
 
+/* Take inherited connection fd (one of 0..nfds-1), reading its header. */
 static void
-pp_inherit_one(int fd, const int *fds, size_t nfds)
+pp_inherit_one(int fd, int nfds)
 {
 	struct pp_fdinfo info;
 	struct pp_tlvset tlvs;
@@ -196,7 +189,7 @@ pp_inherit_one(int fd, const int *fds, size_t nfds)
 	int type = 0, listening = 1;
 	uint64_t cookie;
 	char why[PP_WHY_MAX];
-	size_t i;
+	int i;
 
 	if (pp_fd_kind(fd) == PP_FD_CONN)
 		return; /* handed over, or done under another number */
@@ -227,8 +220,8 @@ pp_inherit_one(int fd, const int *fds, size_t nfds)
 	info.family = local.sa.sa_family;
 	/* The same socket under the other inherited numbers (0 and 1). */
 	for (i = 0; i < nfds; i++)
-		if (fds[i] == fd || pp_socket_cookie(fds[i]) == cookie)
-			pp_fd_set(fds[i], &info);
+		if (i == fd || pp_socket_cookie(i) == cookie)
+			pp_fd_set(i, &info);
 	if (pp_tlvset_any(&tlvs))
 		pp_tlvcache_put(cookie, &tlvs);
 	pp_export(&info, &tlvs);
@@ -251,24 +244,23 @@ pp_export_handed_over(void)
 	}
 }
 
+int
+pp_listen_fds(void)
+{
+	int n = pp_listen_fds_parse(getenv("LISTEN_FDS"), getenv("LISTEN_PID"),
+				    (long)getpid());
+
+	return n > 0 ? n : 0;
+}
+
+/* The connections on 0-2 and in the LISTEN_FDS range. */
 static void
 pp_inherit_read(void)
 {
-	int fds[3 + 64];
-	size_t nfds = 0, i;
-	const char *lfds = getenv("LISTEN_FDS"), *lpid = getenv("LISTEN_PID");
-	long n = 0;
+	int nfds = PP_LISTEN_FDS_START + pp_listen_fds(), fd;
 
-	for (i = 0; i < 3; i++)
-		fds[nfds++] = (int)i;
-	if (lfds != NULL &&
-	    (lpid == NULL || strtol(lpid, NULL, 10) == (long)getpid())) {
-		n = strtol(lfds, NULL, 10);
-		for (i = 0; n > 0 && i < (size_t)n && i < 64; i++)
-			fds[nfds++] = 3 + (int)i;
-	}
-	for (i = 0; i < nfds; i++)
-		pp_inherit_one(fds[i], fds, nfds);
+	for (fd = 0; fd < nfds; fd++)
+		pp_inherit_one(fd, nfds);
 }
 
 void

@@ -27,6 +27,7 @@
 
 #include "ident.h"
 #include "knock.h"
+#include "pp_sockaddr.h"
 #include "shim.h"
 
 const uint8_t pp_knock[16] = {
@@ -62,7 +63,7 @@ pp_own_knock(const union pp_sockaddr *peer, socklen_t len)
 					 : sizeof(struct sockaddr_in6);
 
 		if (k->sa.sa_family != AF_UNSPEC &&
-		    pp_inaddr_equal(&peer->sa, len, k, klen)) {
+		    pp_sa_equal(&peer->sa, len, &k->sa, klen)) {
 			k->sa.sa_family = AF_UNSPEC;
 			atomic_fetch_sub(&pp_nknocks, 1);
 			found = true;
@@ -112,7 +113,7 @@ pp_knock_failed(int lfd, const union pp_sockaddr *sa, socklen_t len, int err)
 
 	if (atomic_exchange(&warned, true) || !pp_log_on(PP_LOG_WARN))
 		return;
-	pp_fmt_addr(&sa->sa, len, where, sizeof(where));
+	pp_sa_fmt(&sa->sa, len, where, sizeof(where));
 	pp_log(PP_LOG_WARN,
 	       "cannot knock on fd %d from %s (%s): a connection whose "
 	       "header arrives in pieces reaches the program only when "
@@ -222,11 +223,9 @@ pp_send_knock(int lfd, uint64_t lcookie)
 		if (v6only) {
 			sa.sin6.sin6_addr = in6addr_loopback;
 		} else {
-			memset(&sa.sin6.sin6_addr, 0, 16);
-			sa.sin6.sin6_addr.s6_addr[10] = 0xff;
-			sa.sin6.sin6_addr.s6_addr[11] = 0xff;
-			sa.sin6.sin6_addr.s6_addr[12] = 127;
-			sa.sin6.sin6_addr.s6_addr[15] = 1;
+			struct in_addr lo = { htonl(INADDR_LOOPBACK) };
+
+			pp_sa_map4(sa.sin6.sin6_addr.s6_addr, &lo);
 		}
 	} else if (sa.sa.sa_family == AF_UNIX &&
 		   len <= offsetof(struct sockaddr_un, sun_path)) {

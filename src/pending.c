@@ -37,6 +37,7 @@
 #include "knock.h"
 #include "pending.h"
 #include "pool.h"
+#include "pp_sockaddr.h"
 #include "shim.h"
 #include "tlvcache.h"
 
@@ -390,7 +391,7 @@ pp_hand_over(int fd, const struct pp_fdinfo *info, const struct pp_job *j,
 		 * no entry, so the real addresses, in accept's answer too. */
 		if (pp_fd_busy(fd)) {
 			pp_fd_clear(fd);
-			pp_copy_addr(addr, alen, &peer->sa, peerlen);
+			pp_sa_copy(addr, alen, &peer->sa, peerlen);
 			return fd;
 		}
 		if (!pp_fd_set(fd, &reg)) {
@@ -404,9 +405,9 @@ pp_hand_over(int fd, const struct pp_fdinfo *info, const struct pp_job *j,
 		}
 	}
 	if (info->kind == PP_FD_CONN && info->has_src) {
-		pp_copy_addr(addr, alen, &info->src.sa, info->srclen);
+		pp_sa_copy(addr, alen, &info->src.sa, info->srclen);
 	} else {
-		pp_copy_addr(addr, alen, &peer->sa, peerlen);
+		pp_sa_copy(addr, alen, &peer->sa, peerlen);
 	}
 	return fd;
 }

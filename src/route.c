@@ -38,7 +38,7 @@
 #include "log.h"
 #include "reentry.h"
 #include "route.h"
-#include "udp_addr.h"
+#include "pp_sockaddr.h"
 
 /* This thread's fingerprint slots (pp_rt_fresh_attach), or NULL. */
 static PP_TLS uint64_t *pp_tfresh;
@@ -636,14 +636,14 @@ pp_rt_find_route(uint16_t family, uint16_t lport, const struct sockaddr *dst,
 	if (fresh && last.k.k.lport == lport && last.family == family &&
 	    pp_same_dst(&last.adv, dst, dlen))
 		r = &last.r; /* the reply to what was just received */
-	else if (!pp_norm(dst, dlen, k.k.aaddr, &k.k.aport))
+	else if (!pp_sa_norm(dst, dlen, k.k.aaddr, &k.k.aport))
 		goto out;
 	else if (fresh && memcmp(&last.k, &k, sizeof(k)) == 0)
 		r = &last.r;
 	else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur) ||
 		 now - cur.seen > PP_ROUTE_IDLE_S)
 		goto out;
-	hit = pp_as_family(&r->real.a.sa, r->reallen, family, via, vialen);
+	hit = pp_sa_as_family(&r->real.a.sa, r->reallen, family, via, vialen);
 out:
 	errno = saved;
 	return hit;

@@ -84,16 +84,20 @@ pp_active(void)
 void pp_inherit_load(void);
 
 /*
+ * inherit.c: how many descriptors from 3 on systemd's socket activation
+ * passed this process (LISTEN_FDS and LISTEN_PID, read by
+ * pp_listen_fds_parse: at most PP_LISTEN_FDS_MAX), 0 when none or
+ * malformed.  Reads the environment: at load only.
+ */
+int pp_listen_fds(void);
+
+/*
  * hook_exec.c: set PPSHIM_HANDOVER in this process's own environment to
  * the connections it holds now (unset it when none), for the children
  * libc starts internally (system, popen), which copy the environment.
  * Called at load; not thread-safe (setenv).
  */
 void pp_handover_environ(void);
-
-/* addr.c: "192.0.2.1:5000", "[2001:db8::1]:5000", "unix:/path" into out. */
-void pp_fmt_addr(const struct sockaddr *sa, socklen_t len, char *out,
-		 size_t cap);
 
 /* udp_sock.c: which datagram sockets are PROXY-only (hooks in
  * hook_udp.c, the datagram path in udp.c). */

@@ -64,7 +64,7 @@
 #include "route.h"
 #include "shim.h"
 #include "udp.h"
-#include "udp_addr.h"
+#include "pp_sockaddr.h"
 #include "udp_judge.h"
 
 #define PP_UDP_BUF 65536u /* larger than any UDP datagram's payload */
@@ -187,7 +187,7 @@ pp_dropped(int fd, const union pp_sockaddr *src, socklen_t srclen,
 		level = PP_LOG_WARN;
 	if (!pp_log_on(level))
 		return;
-	pp_fmt_addr(&src->sa, srclen, who, sizeof(who));
+	pp_sa_fmt(&src->sa, srclen, who, sizeof(who));
 	pp_log(level, "fd %d: dropped a datagram from %s: %s", fd, who, why);
 }
 
@@ -480,7 +480,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	}
 	/* The note's fresh set is fetched while the payload is copied. */
 	note = v == PP_DG_ADV &&
-	       pp_norm(&adv.sa, advlen, nt.k.k.aaddr, &nt.k.k.aport);
+	       pp_sa_norm(&adv.sa, advlen, nt.k.k.aaddr, &nt.k.k.aport);
 	if (note) {
 		nt.k.k.lport = lport;
 		nt.family = family;
@@ -501,20 +501,20 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	msg->msg_controllen = m.msg_controllen;
 	if (v == PP_DG_ADV) {
 		if (msg->msg_name != NULL)
-			pp_copy_addr(msg->msg_name, &msg->msg_namelen, &adv.sa,
-				     advlen);
+			pp_sa_copy(msg->msg_name, &msg->msg_namelen, &adv.sa,
+				   advlen);
 		if (note)
 			pp_rt_note(&nt);
 	} else if (msg->msg_name != NULL) {
-		pp_copy_addr(msg->msg_name, &msg->msg_namelen, &src.sa,
-			     m.msg_namelen);
+		pp_sa_copy(msg->msg_name, &msg->msg_namelen, &src.sa,
+			   m.msg_namelen);
 	}
 	if (pp_log_on(PP_LOG_DEBUG)) {
 		char real[INET6_ADDRSTRLEN + 16], as[INET6_ADDRSTRLEN + 16];
 
-		pp_fmt_addr(&src.sa, m.msg_namelen, real, sizeof(real));
+		pp_sa_fmt(&src.sa, m.msg_namelen, real, sizeof(real));
 		if (v == PP_DG_ADV)
-			pp_fmt_addr(&adv.sa, advlen, as, sizeof(as));
+			pp_sa_fmt(&adv.sa, advlen, as, sizeof(as));
 		pp_log(PP_LOG_DEBUG, "fd %d: datagram from %s as %s, %zu bytes",
 		       fd, real, v == PP_DG_ADV ? as : "itself", plen);
 	}

@@ -23,7 +23,7 @@
 #include "config.h"
 
 #include "shim.h"
-#include "udp_addr.h"
+#include "pp_sockaddr.h"
 #include "udp_judge.h"
 
 /*
@@ -37,7 +37,7 @@ pp_brief_src(const struct pp_v2_brief *b, int fam, union pp_inaddr *out,
 	union pp_inaddr a;
 	socklen_t alen = pp_v2_inet(b->family, b->src, b->sport, &a.sa);
 
-	return pp_as_family(&a.sa, alen, fam, out, outlen);
+	return pp_sa_as_family(&a.sa, alen, fam, out, outlen);
 }
 
 /*
@@ -59,7 +59,7 @@ pp_judge_spp(int family, const uint8_t *d, size_t n, size_t *skip,
 	}
 	*skip = PP_SPP_LEN;
 	alen = pp_spp_inet(h.client, h.cport, &a.sa);
-	if (pp_as_family(&a.sa, alen, family, adv, advlen))
+	if (pp_sa_as_family(&a.sa, alen, family, adv, advlen))
 		return PP_DG_ADV;
 	*why = "IPv6 client on an IPv4 socket";
 	return PP_DG_DROP;
@@ -104,7 +104,7 @@ pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
 	    (h.family != PP_FAM_INET && h.family != PP_FAM_INET6) ||
 	    h.transport == PP_TP_UNSPEC)
 		return PP_DG_REAL;
-	if (!pp_as_family(&h.src.sa, h.srclen, family, adv, advlen)) {
+	if (!pp_sa_as_family(&h.src.sa, h.srclen, family, adv, advlen)) {
 		*why = "IPv6 client on an IPv4 socket";
 		return PP_DG_DROP;
 	}

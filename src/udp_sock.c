@@ -18,9 +18,8 @@
 #include <unistd.h>
 
 #include "ident.h"
+#include "pp_sockaddr.h"
 #include "shim.h"
-
-#define PP_INHERIT_MAX 4096
 
 static bool
 pp_udp_configured(void)
@@ -75,7 +74,7 @@ pp_udp_classify(int fd, bool clear)
 	if (pp_log_on(PP_LOG_DEBUG)) {
 		char where[INET6_ADDRSTRLEN + 16];
 
-		pp_fmt_addr(&sa.sa, len, where, sizeof(where));
+		pp_sa_fmt(&sa.sa, len, where, sizeof(where));
 		pp_log(PP_LOG_DEBUG, "fd %d bound to %s/udp is PROXY-only%s",
 		       fd, where, info.spp ? " (SPP)" : "");
 	}
@@ -86,29 +85,13 @@ out:
 void
 pp_udp_inherit(void)
 {
-	const char *v;
-	char *end;
-	long n, pid;
-	int fd;
+	int fd, n;
 
 	if (!pp_active() || !pp_udp_configured())
 		return;
 	for (fd = 0; fd < 3; fd++)
 		pp_udp_classify(fd, false);
-	v = getenv("LISTEN_PID");
-	if (v != NULL && *v != '\0') {
-		pid = strtol(v, &end, 10);
-		if (*end != '\0' || pid != (long)getpid())
-			return;
-	}
-	v = getenv("LISTEN_FDS");
-	if (v == NULL || *v == '\0')
-		return;
-	n = strtol(v, &end, 10);
-	if (*end != '\0' || n <= 0)
-		return;
-	if (n > PP_INHERIT_MAX)
-		n = PP_INHERIT_MAX;
+	n = pp_listen_fds();
 	for (fd = 3; fd < 3 + n; fd++)
 		pp_udp_classify(fd, false);
 }

@@ -1,29 +1,8 @@
 /*
  * pp_config.c - the PP_* variables parsed into a struct pp_config, and the
- * matching of listening sockets and source addresses against it.
- *
- * Syntax shared by every variable:
- *  - A list (PP_PORTS, PP_ALLOW, PP_DIRECT, PP_VERSIONS) is split into
- *    entries at any run of commas, spaces, tabs and newlines.  Empty
- *    entries ("1,,2", a leading or trailing comma) are ignored.
- *  - A single value (PP_TIMEOUT_MS, PP_SOCKNAME, PP_LOG, PP_LOG_TARGET,
- *    PP_V2_DRAFT, PP_INHERIT) may be surrounded by spaces, tabs and
- *    newlines; between them it is taken as one word, commas included.
- *  - A value with no entry or word at all is the same as an unset one and
- *    gets the default.  This holds for PP_ALLOW too: an empty PP_ALLOW
- *    means 127.0.0.0/8,::1, never "trust nobody" (a PROXY-only socket
- *    that trusts nobody is useless, and an empty value is much more often
- *    a shell variable that expanded to nothing).  An empty PP_PORTS is
- *    its default: no socket is touched.
- *  - Keywords (tcp, udp, proxied, syslog, ...) are lower case, exactly.
- *  - Numbers (ports, prefix lengths, PP_TIMEOUT_MS) are decimal digits
- *    only, no sign; leading zeros are allowed there ("080" is 80).  IPv4
- *    octets are the exception: a leading zero is an error, because
- *    inet_aton() and friends read "010" as octal 8.
- *
- * The first malformed entry stops the parse with one line naming the
- * variable, the entry as written (quoted; control characters shown as
- * \xNN, long entries cut short with "...") and a fixed reason.
+ * matching of listening sockets against its PP_PORTS entries.  The text
+ * syntax every variable shares is pp_cfgtext.c's (see the rules there),
+ * the CIDR lists pp_acl.c's.
  *
  * Nothing here allocates, does I/O or keeps state between calls.
  */
@@ -31,31 +10,24 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "pp_cfgtext.h"
 #include "pp_config.h"
+#include "pp_sockaddr.h"
 
 #define PP_DEFAULT_ALLOW "127.0.0.0/8,::1"
 #define PP_DEFAULT_TIMEOUT_MS 3000u
 #define PP_MAX_TIMEOUT_MS 3600000u
-
-/* An entry longer than this (as displayed) is shown cut short. */
-#define PP_QUOTE_MAX 64
 
 /* The "path too long" reason below spells out this limit. */
 _Static_assert(sizeof(((struct pp_port *)0)->path) == 108,
 	       "sun_path is expected to be 108 bytes");
 
 /* Every reason a value can be refused for (the manual lists them). */
-#define PP_R_NOT_IP "not an IP address"
 #define PP_R_NOT_IP6 "not an IPv6 address"
-#define PP_R_PLEN_NAN "prefix length not a number"
-#define PP_R_PLEN_RANGE "prefix length out of range"
-#define PP_R_HOST_BITS "host bits set beyond prefix"
-#define PP_R_ACL_MANY "too many entries (max 1024)"
 #define PP_R_PORTS_MANY "too many entries (max 64)"
 #define PP_R_NEED_BRACKETS "IPv6 address needs brackets"
 #define PP_R_WILDCARD "write the port alone for any address"
@@ -77,349 +49,6 @@ _Static_assert(sizeof(((struct pp_port *)0)->path) == 108,
 #define PP_R_LOG "want none, error, warn, info or debug"
 #define PP_R_TARGET "want stderr or syslog"
 #define PP_R_BOOL "want 0 or 1"
-
-enum pp_num { PP_NUM_OK = 0, PP_NUM_NAN, PP_NUM_RANGE };
-
-static bool
-pp_is_sep(char ch)
-{
-	return ch == ',' || ch == ' ' || ch == '\t' || ch == '\n';
-}
-
-static bool
-pp_is_blank(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\n';
-}
-
-/*
- * The next list entry at or after *pos: sets *tok to its start, moves
- * *pos past it and returns its length (0 when the list is exhausted).
- */
-static size_t
-pp_next_token(const char **pos, const char **tok)
-{
-	const char *s = *pos;
-
-	while (*s != '\0' && pp_is_sep(*s))
-		s++;
-	*tok = s;
-	while (*s != '\0' && !pp_is_sep(*s))
-		s++;
-	*pos = s;
-	return (size_t)(s - *tok);
-}
-
-/* v without surrounding blanks: sets *word, returns its length. */
-static size_t
-pp_trim(const char *v, const char **word)
-{
-	size_t n;
-
-	while (pp_is_blank(*v))
-		v++;
-	n = strlen(v);
-	while (n > 0 && pp_is_blank(v[n - 1]))
-		n--;
-	*word = v;
-	return n;
-}
-
-/* Is a value unset or without any entry (the default applies)? */
-static bool
-pp_is_empty(const char *v)
-{
-	if (v == NULL)
-		return true;
-	while (pp_is_sep(*v))
-		v++;
-	return *v == '\0';
-}
-
-static bool
-pp_word_is(const char *s, size_t n, const char *word)
-{
-	return strlen(word) == n && memcmp(s, word, n) == 0;
-}
-
-/*
- * Write the error line "NAME: 'entry': reason" into err, the entry shown
- * as written but with control bytes escaped and cut at PP_QUOTE_MAX.
- * Always returns -1.
- */
-static int
-pp_fail(char *err, size_t errlen, const char *name, const char *tok, size_t n,
-	const char *reason)
-{
-	static const char hex[] = "0123456789abcdef";
-	char q[PP_QUOTE_MAX + 1];
-	size_t shown = 0, i, used = 0, limit;
-
-	if (err == NULL || errlen == 0)
-		return -1;
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)tok[i];
-
-		shown += (ch < 0x20 || ch == 0x7f) ? 4 : 1;
-	}
-	limit = shown > PP_QUOTE_MAX ? PP_QUOTE_MAX - 3 : PP_QUOTE_MAX;
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)tok[i];
-
-		if (ch < 0x20 || ch == 0x7f) {
-			if (used + 4 > limit)
-				break;
-			q[used++] = '\\';
-			q[used++] = 'x';
-			q[used++] = hex[ch >> 4];
-			q[used++] = hex[ch & 0xf];
-		} else {
-			if (used + 1 > limit)
-				break;
-			q[used++] = (char)ch;
-		}
-	}
-	if (shown > PP_QUOTE_MAX) {
-		memcpy(q + used, "...", 3);
-		used += 3;
-	}
-	q[used] = '\0';
-	snprintf(err, errlen, "%s: '%s': %s", name, q, reason);
-	return -1;
-}
-
-/*
- * A decimal number of n digits, no sign, at most max.  A number too long
- * to hold is PP_NUM_RANGE if it is made of digits only.
- */
-static enum pp_num
-pp_parse_num(const char *s, size_t n, unsigned long max, unsigned long *out)
-{
-	unsigned long v = 0;
-	bool big = false;
-	size_t i;
-
-	if (n == 0)
-		return PP_NUM_NAN;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return PP_NUM_NAN;
-		if (!big) {
-			v = v * 10 + (unsigned long)(s[i] - '0');
-			if (v > max)
-				big = true;
-		}
-	}
-	if (big)
-		return PP_NUM_RANGE;
-	*out = v;
-	return PP_NUM_OK;
-}
-
-/*
- * A strict dotted quad (four decimal parts 0..255, no leading zeros, no
- * other characters), stored v4-mapped into out.
- */
-static bool
-pp_parse_ipv4(const char *s, size_t n, uint8_t out[16])
-{
-	size_t i = 0;
-	int part;
-
-	for (part = 0; part < 4; part++) {
-		unsigned v = 0;
-		size_t start;
-
-		if (part > 0) {
-			if (i >= n || s[i] != '.')
-				return false;
-			i++;
-		}
-		start = i;
-		while (i < n && i - start < 3 && s[i] >= '0' && s[i] <= '9') {
-			v = v * 10 + (unsigned)(s[i] - '0');
-			i++;
-		}
-		if (i == start || v > 255)
-			return false;
-		if (s[start] == '0' && i - start > 1)
-			return false;
-		out[12 + part] = (uint8_t)v;
-	}
-	if (i != n)
-		return false;
-	memset(out, 0, 10);
-	out[10] = 0xff;
-	out[11] = 0xff;
-	return true;
-}
-
-/* RFC 4291 text (with :: and a trailing dotted quad), no zone index. */
-static bool
-pp_parse_ipv6(const char *s, size_t n, uint8_t out[16])
-{
-	char buf[INET6_ADDRSTRLEN];
-
-	if (n == 0 || n >= sizeof(buf))
-		return false;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	return inet_pton(AF_INET6, buf, out) == 1;
-}
-
-/* Are all bits of addr after the first plen zero? */
-static bool
-pp_host_bits_clear(const uint8_t addr[16], unsigned plen)
-{
-	unsigned i = plen / 8;
-
-	if (plen % 8 != 0) {
-		if ((addr[i] & (0xffu >> (plen % 8))) != 0)
-			return false;
-		i++;
-	}
-	for (; i < 16; i++)
-		if (addr[i] != 0)
-			return false;
-	return true;
-}
-
-/* Does the 16-byte address a fall within prefix c? */
-static bool
-pp_cidr_contains(const struct pp_cidr *c, const uint8_t a[16])
-{
-	unsigned whole = c->plen / 8u, rest = c->plen % 8u;
-	uint8_t mask;
-
-	if (memcmp(a, c->addr, whole) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	mask = (uint8_t)(0xffu << (8 - rest));
-	return ((a[whole] ^ c->addr[whole]) & mask) == 0;
-}
-
-/*
- * One CIDR entry: ADDR or ADDR/LEN, IPv4 or IPv6.  Returns NULL when it
- * is valid (and fills *out), else the reason.
- */
-static const char *
-pp_parse_cidr(const char *s, size_t n, struct pp_cidr *out)
-{
-	const char *slash = memchr(s, '/', n);
-	size_t alen = slash != NULL ? (size_t)(slash - s) : n;
-	bool v4 = memchr(s, ':', alen) == NULL;
-	unsigned long max = v4 ? 32 : 128, plen = max;
-
-	if (v4 ? !pp_parse_ipv4(s, alen, out->addr)
-	       : !pp_parse_ipv6(s, alen, out->addr))
-		return PP_R_NOT_IP;
-	if (slash != NULL) {
-		switch (pp_parse_num(slash + 1, n - alen - 1, max, &plen)) {
-		case PP_NUM_OK:
-			break;
-		case PP_NUM_NAN:
-			return PP_R_PLEN_NAN;
-		case PP_NUM_RANGE:
-			return PP_R_PLEN_RANGE;
-		}
-	}
-	if (v4)
-		plen += 96;
-	if (!pp_host_bits_clear(out->addr, (unsigned)plen))
-		return PP_R_HOST_BITS;
-	out->plen = (uint8_t)plen;
-	return NULL;
-}
-
-/*
- * The address (v4-mapped for AF_INET) and port of an AF_INET or AF_INET6
- * sockaddr of len bytes.  Returns false for anything else.
- */
-static bool
-pp_sa_inet(const struct sockaddr *sa, socklen_t len, uint8_t addr[16],
-	   uint16_t *port)
-{
-	sa_family_t fam;
-
-	if (sa == NULL || len < (socklen_t)sizeof(sa_family_t))
-		return false;
-	memcpy(&fam, (const char *)sa + offsetof(struct sockaddr, sa_family),
-	       sizeof(fam));
-	if (fam == AF_INET) {
-		struct sockaddr_in sin;
-
-		if (len < (socklen_t)sizeof(sin))
-			return false;
-		memcpy(&sin, sa, sizeof(sin));
-		memset(addr, 0, 10);
-		addr[10] = 0xff;
-		addr[11] = 0xff;
-		memcpy(addr + 12, &sin.sin_addr, 4);
-		*port = ntohs(sin.sin_port);
-		return true;
-	}
-	if (fam == AF_INET6) {
-		struct sockaddr_in6 sin6;
-
-		if (len < (socklen_t)sizeof(sin6))
-			return false;
-		memcpy(&sin6, sa, sizeof(sin6));
-		memcpy(addr, &sin6.sin6_addr, 16);
-		*port = ntohs(sin6.sin6_port);
-		return true;
-	}
-	return false;
-}
-
-/*
- * Parse a CIDR list into acl (replacing its contents); name is the
- * variable's name for the error line.  An empty list gives an empty acl
- * (the caller applies any default).  Returns 0, or -1 with err filled.
- */
-int
-pp_parse_acl(struct pp_acl *acl, const char *name, const char *v, char *err,
-	     size_t errlen)
-{
-	const char *pos = v != NULL ? v : "", *tok;
-	size_t n;
-
-	acl->n = 0;
-	while ((n = pp_next_token(&pos, &tok)) > 0) {
-		const char *why;
-
-		if (acl->n == PP_MAX_CIDRS)
-			return pp_fail(err, errlen, name, tok, n,
-				       PP_R_ACL_MANY);
-		why = pp_parse_cidr(tok, n, &acl->v[acl->n]);
-		if (why != NULL)
-			return pp_fail(err, errlen, name, tok, n, why);
-		acl->n++;
-	}
-	return 0;
-}
-
-/*
- * Is the source address sa (AF_INET or AF_INET6, len bytes long) in acl?
- * IPv4 sources match IPv4 entries also when they arrive v4-mapped on an
- * IPv6 socket; an IPv6 entry covering ::ffff:0:0/96 (::/0 included)
- * matches IPv4 sources.  Any other family, a NULL sa or a short len never
- * matches.  Allocation-free and lock-free; a linear scan.
- */
-bool
-pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa, socklen_t len)
-{
-	uint8_t a[16];
-	uint16_t port;
-	size_t i;
-
-	if (!pp_sa_inet(sa, len, a, &port))
-		return false;
-	for (i = 0; i < acl->n; i++)
-		if (pp_cidr_contains(&acl->v[i], a))
-			return true;
-	return false;
-}
 
 /*
  * unix:/path or unix:@name (s is what follows "unix:").  A trailing /tcp
@@ -472,14 +101,14 @@ pp_parse_port_entry(const char *s, size_t n, struct pp_port *p)
 		const char *plus = memchr(proto, '+', pn);
 		size_t wn = plus != NULL ? (size_t)(plus - proto) : pn;
 
-		if (pp_word_is(proto, wn, "tcp"))
+		if (pp_cfg_word_is(proto, wn, "tcp"))
 			p->socktype = SOCK_STREAM;
-		else if (pp_word_is(proto, wn, "udp"))
+		else if (pp_cfg_word_is(proto, wn, "udp"))
 			p->socktype = SOCK_DGRAM;
 		else
 			return PP_R_PROTO;
 		if (plus != NULL) {
-			if (!pp_word_is(plus + 1, pn - wn - 1, "spp"))
+			if (!pp_cfg_word_is(plus + 1, pn - wn - 1, "spp"))
 				return p->socktype == SOCK_DGRAM ? PP_R_HDR
 								 : PP_R_PROTO;
 			if (p->socktype != SOCK_DGRAM)
@@ -495,7 +124,7 @@ pp_parse_port_entry(const char *s, size_t n, struct pp_port *p)
 
 		if (close == NULL)
 			return PP_R_NO_BRACKET;
-		if (!pp_parse_ipv6(s + 1, (size_t)(close - s) - 1, p->addr))
+		if (!pp_cfg_ipv6(s + 1, (size_t)(close - s) - 1, p->addr))
 			return PP_R_NOT_IP6;
 		after = en - (size_t)(close - s) - 1;
 		if (after == 0 || close[1] != ':')
@@ -509,9 +138,9 @@ pp_parse_port_entry(const char *s, size_t n, struct pp_port *p)
 		portn = en - alen - 1;
 		if (memchr(portp, ':', portn) != NULL)
 			return PP_R_NEED_BRACKETS;
-		if (pp_word_is(s, alen, "*"))
+		if (pp_cfg_word_is(s, alen, "*"))
 			return PP_R_WILDCARD;
-		if (!pp_parse_ipv4(s, alen, p->addr))
+		if (!pp_cfg_ipv4(s, alen, p->addr))
 			return PP_R_NOT_IP;
 	} else {
 		p->any_addr = true;
@@ -521,7 +150,7 @@ pp_parse_port_entry(const char *s, size_t n, struct pp_port *p)
 
 	if (portn == 0)
 		return PP_R_NO_PORT;
-	switch (pp_parse_num(portp, portn, 65535, &port)) {
+	switch (pp_cfg_num(portp, portn, 65535, &port)) {
 	case PP_NUM_OK:
 		break;
 	case PP_NUM_NAN:
@@ -546,15 +175,16 @@ pp_parse_ports(struct pp_config *c, const char *v, char *err, size_t errlen)
 	size_t n;
 
 	c->nports = 0;
-	while ((n = pp_next_token(&pos, &tok)) > 0) {
+	while ((n = pp_cfg_token(&pos, &tok)) > 0) {
 		const char *why;
 
 		if (c->nports == PP_MAX_PORTS)
-			return pp_fail(err, errlen, "PP_PORTS", tok, n,
-				       PP_R_PORTS_MANY);
+			return pp_cfg_fail(err, errlen, "PP_PORTS", tok, n,
+					   PP_R_PORTS_MANY);
 		why = pp_parse_port_entry(tok, n, &c->ports[c->nports]);
 		if (why != NULL)
-			return pp_fail(err, errlen, "PP_PORTS", tok, n, why);
+			return pp_cfg_fail(err, errlen, "PP_PORTS", tok, n,
+					   why);
 		c->nports++;
 	}
 	return 0;
@@ -564,21 +194,22 @@ static int
 pp_parse_timeout(struct pp_config *c, const char *v, char *err, size_t errlen)
 {
 	const char *w;
-	size_t n = pp_trim(v, &w);
+	size_t n = pp_cfg_trim(v, &w);
 	unsigned long ms = 0;
 
-	switch (pp_parse_num(w, n, PP_MAX_TIMEOUT_MS, &ms)) {
+	switch (pp_cfg_num(w, n, PP_MAX_TIMEOUT_MS, &ms)) {
 	case PP_NUM_OK:
 		break;
 	case PP_NUM_NAN:
-		return pp_fail(err, errlen, "PP_TIMEOUT_MS", w, n, PP_R_NAN);
+		return pp_cfg_fail(err, errlen, "PP_TIMEOUT_MS", w, n,
+				   PP_R_NAN);
 	case PP_NUM_RANGE:
-		return pp_fail(err, errlen, "PP_TIMEOUT_MS", w, n,
-			       PP_R_TIMEOUT);
+		return pp_cfg_fail(err, errlen, "PP_TIMEOUT_MS", w, n,
+				   PP_R_TIMEOUT);
 	}
 	if (ms == 0)
-		return pp_fail(err, errlen, "PP_TIMEOUT_MS", w, n,
-			       PP_R_TIMEOUT);
+		return pp_cfg_fail(err, errlen, "PP_TIMEOUT_MS", w, n,
+				   PP_R_TIMEOUT);
 	c->timeout_ms = (unsigned)ms;
 	return 0;
 }
@@ -591,14 +222,14 @@ pp_parse_versions(struct pp_config *c, const char *v, char *err, size_t errlen)
 	unsigned versions = 0;
 	size_t n;
 
-	while ((n = pp_next_token(&pos, &tok)) > 0) {
-		if (pp_word_is(tok, n, "1"))
+	while ((n = pp_cfg_token(&pos, &tok)) > 0) {
+		if (pp_cfg_word_is(tok, n, "1"))
 			versions |= PP_ACCEPT_V1;
-		else if (pp_word_is(tok, n, "2"))
+		else if (pp_cfg_word_is(tok, n, "2"))
 			versions |= PP_ACCEPT_V2;
 		else
-			return pp_fail(err, errlen, "PP_VERSIONS", tok, n,
-				       PP_R_VERSIONS);
+			return pp_cfg_fail(err, errlen, "PP_VERSIONS", tok, n,
+					   PP_R_VERSIONS);
 	}
 	c->versions = versions;
 	return 0;
@@ -614,16 +245,16 @@ pp_parse_keyword(const char *name, const char *v, const char *const *words,
 		 size_t errlen)
 {
 	const char *w;
-	size_t n = pp_trim(v, &w);
+	size_t n = pp_cfg_trim(v, &w);
 	int i = 0;
 
 	for (i = 0; i < nwords; i++) {
-		if (pp_word_is(w, n, words[i])) {
+		if (pp_cfg_word_is(w, n, words[i])) {
 			*idx = i;
 			return 0;
 		}
 	}
-	return pp_fail(err, errlen, name, w, n, reason);
+	return pp_cfg_fail(err, errlen, name, w, n, reason);
 }
 
 /*
@@ -656,7 +287,7 @@ pp_config_parse(struct pp_config *c, pp_getenv_fn get, char *err, size_t errlen)
 		return -1;
 	/* An empty PP_ALLOW is the default, see the top of this file. */
 	v = get("PP_ALLOW");
-	if (pp_is_empty(v))
+	if (pp_cfg_empty(v))
 		v = PP_DEFAULT_ALLOW;
 	if (pp_parse_acl(&c->allow, "PP_ALLOW", v, err, errlen) != 0)
 		return -1;
@@ -664,41 +295,41 @@ pp_config_parse(struct pp_config *c, pp_getenv_fn get, char *err, size_t errlen)
 			 errlen) != 0)
 		return -1;
 	v = get("PP_TIMEOUT_MS");
-	if (!pp_is_empty(v) && pp_parse_timeout(c, v, err, errlen) != 0)
+	if (!pp_cfg_empty(v) && pp_parse_timeout(c, v, err, errlen) != 0)
 		return -1;
 	v = get("PP_VERSIONS");
-	if (!pp_is_empty(v) && pp_parse_versions(c, v, err, errlen) != 0)
+	if (!pp_cfg_empty(v) && pp_parse_versions(c, v, err, errlen) != 0)
 		return -1;
 	v = get("PP_SOCKNAME");
-	if (!pp_is_empty(v)) {
+	if (!pp_cfg_empty(v)) {
 		if (pp_parse_keyword("PP_SOCKNAME", v, sockname, 2, &i,
 				     PP_R_SOCKNAME, err, errlen) != 0)
 			return -1;
 		c->sockname_real = i == 1;
 	}
 	v = get("PP_LOG");
-	if (!pp_is_empty(v)) {
+	if (!pp_cfg_empty(v)) {
 		if (pp_parse_keyword("PP_LOG", v, level, 5, &i, PP_R_LOG, err,
 				     errlen) != 0)
 			return -1;
 		c->log_level = (enum pp_loglevel)i;
 	}
 	v = get("PP_LOG_TARGET");
-	if (!pp_is_empty(v)) {
+	if (!pp_cfg_empty(v)) {
 		if (pp_parse_keyword("PP_LOG_TARGET", v, target, 2, &i,
 				     PP_R_TARGET, err, errlen) != 0)
 			return -1;
 		c->log_target = i == 1 ? PP_TARGET_SYSLOG : PP_TARGET_STDERR;
 	}
 	v = get("PP_V2_DRAFT");
-	if (!pp_is_empty(v)) {
+	if (!pp_cfg_empty(v)) {
 		if (pp_parse_keyword("PP_V2_DRAFT", v, boolean, 2, &i,
 				     PP_R_BOOL, err, errlen) != 0)
 			return -1;
 		c->v2_draft = i == 1;
 	}
 	v = get("PP_INHERIT");
-	if (!pp_is_empty(v)) {
+	if (!pp_cfg_empty(v)) {
 		if (pp_parse_keyword("PP_INHERIT", v, boolean, 2, &i, PP_R_BOOL,
 				     err, errlen) != 0)
 			return -1;
@@ -789,8 +420,9 @@ pp_config_find(const struct pp_config *c, int socktype,
 				return &c->ports[i];
 		return NULL;
 	}
-	if (!pp_sa_inet(sa, len, a, &port))
+	if (!pp_sa_norm(sa, len, a, &port))
 		return NULL;
+	port = ntohs(port);
 	for (i = 0; i < c->nports; i++) {
 		const struct pp_port *p = &c->ports[i];
 

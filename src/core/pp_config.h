@@ -15,10 +15,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "pp_acl.h"
 #include "pp_parse.h"
 
 #define PP_MAX_PORTS 64
-#define PP_MAX_CIDRS 1024
 #define PP_ERRMSG_MAX 256
 
 enum pp_loglevel {
@@ -30,17 +30,6 @@ enum pp_loglevel {
 };
 
 enum pp_logtarget { PP_TARGET_STDERR = 0, PP_TARGET_SYSLOG };
-
-/* One network prefix.  IPv4 is held v4-mapped (::ffff:a.b.c.d, plen+96). */
-struct pp_cidr {
-	uint8_t addr[16];
-	uint8_t plen; /* 0..128 */
-};
-
-struct pp_acl {
-	struct pp_cidr v[PP_MAX_CIDRS];
-	size_t n;
-};
 
 /* One PP_PORTS entry. */
 struct pp_port {
@@ -84,13 +73,6 @@ int pp_config_parse(struct pp_config *c, pp_getenv_fn get, char *err,
 /* The individual value parsers, same error convention (for tests). */
 int pp_parse_ports(struct pp_config *c, const char *v, char *err,
 		   size_t errlen);
-int pp_parse_acl(struct pp_acl *acl, const char *name, const char *v, char *err,
-		 size_t errlen);
-
-/* Does the source address sa (AF_INET or AF_INET6) fall in acl? */
-bool pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa,
-		  socklen_t len);
-
 /*
  * Is a listening socket of this type (SOCK_STREAM/SOCK_DGRAM) bound to
  * local address sa (AF_INET, AF_INET6 or AF_UNIX) PROXY-only?  An entry

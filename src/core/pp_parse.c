@@ -124,6 +124,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "pp_hex.h"
 #include "pp_parse.h"
 
 static const uint8_t pp_v2_sig[12] = {
@@ -263,18 +264,6 @@ pp_v4_scan(const uint8_t *s, size_t n, bool complete, unsigned parts,
 	return true;
 }
 
-static int
-pp_hexval(unsigned c)
-{
-	if (c >= '0' && c <= '9')
-		return (int)(c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (int)(c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (int)(c - 'A' + 10);
-	return -1;
-}
-
 static void
 pp_v6_build(const uint16_t *g, unsigned ng, int gap, struct in6_addr *out)
 {
@@ -350,7 +339,7 @@ pp_v6_scan(const uint8_t *s, size_t n, bool complete, struct in6_addr *out)
 			pp_v6_build(g, ng, gap, out);
 			return true;
 		}
-		x = pp_hexval(c);
+		x = pp_hex_digit(c);
 		if (x < 0)
 			return false;
 		if (nd == 0) {

@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - fuzz target for the PP_* parser and the socket and
- * source matching (src/core/pp_config.c).
+ * source matching (src/core/pp_config.c, pp_cfgtext.c, pp_acl.c).
  *
  * Input layout: one selector byte, then values.  selector % 11 picks:
  *   0 PP_PORTS  1 PP_ALLOW  2 PP_DIRECT  3 PP_TIMEOUT_MS  4 PP_VERSIONS

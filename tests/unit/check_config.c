@@ -1,6 +1,6 @@
 /*
  * check_config.c - unit tests for the PP_* configuration parser and the
- * ACL and port matching (src/core/pp_config.c).
+ * ACL and port matching (src/core/pp_config.c, pp_cfgtext.c, pp_acl.c).
  *
  * Every refused value is checked against the exact error line, since the
  * line is what the operator reads before the process exits.

@@ -4,7 +4,7 @@
  * was seen, numbers far above 1024, readers that never see a torn entry
  * while writers race, and a signal handler that reads, clears or sets an
  * entry its own thread is in the middle of writing (it must not wait for
- * that thread).
+ * that thread); and pp_fd_foreach, the one walk over the table.
  */
 #include "config.h"
 
@@ -19,6 +19,7 @@
 #include <sys/time.h>
 
 #include "fdtab.h"
+#include "suite.h"
 
 static struct pp_fdinfo
 conn_info(uint32_t ip, uint16_t port, uint64_t cookie)
@@ -413,13 +414,74 @@ START_TEST(signal_handler_inside_writes)
 }
 END_TEST
 
+/* What foreach_visits_in_order saw. */
+struct seen {
+	int fd[8];
+	uint64_t cookie[8];
+	size_t n, stop;
+};
+
+static bool
+visit(int fd, const struct pp_fdinfo *info, void *arg)
+{
+	struct seen *v = arg;
+
+	ck_assert_uint_lt(v->n, 8);
+	v->fd[v->n] = fd;
+	v->cookie[v->n] = info->cookie;
+	return ++v->n != v->stop;
+}
+
+START_TEST(foreach_visits_in_order)
+{
+	struct pp_fdinfo c1 = conn_info(0x0a000001, 1, 11);
+	struct pp_fdinfo c2 = conn_info(0x0a000002, 2, 22);
+	struct pp_fdinfo c3 = conn_info(0x0a000003, 3, 33), l;
+	struct seen v = { .stop = 0 };
+
+	memset(&l, 0, sizeof(l));
+	l.kind = PP_FD_LISTEN;
+	l.cookie = 44;
+	pp_fd_foreach(PP_FD_CONN, visit, &v);
+	ck_assert_uint_eq(v.n, 0);
+	/* Out of order, across pages, with other kinds between. */
+	ck_assert(pp_fd_set(70000, &c3));
+	ck_assert(pp_fd_set(1500, &c2));
+	ck_assert(pp_fd_set(7, &l));
+	ck_assert(pp_fd_set(4, &c1));
+	ck_assert(pp_fd_set(9, &c2));
+	pp_fd_clear(9);
+	pp_fd_foreach(PP_FD_CONN, visit, &v);
+	ck_assert_uint_eq(v.n, 3);
+	ck_assert_int_eq(v.fd[0], 4);
+	ck_assert_uint_eq(v.cookie[0], 11);
+	ck_assert_int_eq(v.fd[1], 1500);
+	ck_assert_uint_eq(v.cookie[1], 22);
+	ck_assert_int_eq(v.fd[2], 70000);
+	ck_assert_uint_eq(v.cookie[2], 33);
+	/* Any kind; a visitor that says stop. */
+	v.n = 0;
+	pp_fd_foreach(PP_FD_NONE, visit, &v);
+	ck_assert_uint_eq(v.n, 4);
+	ck_assert_int_eq(v.fd[1], 7);
+	ck_assert_uint_eq(v.cookie[1], 44);
+	v.n = 0;
+	v.stop = 2;
+	pp_fd_foreach(PP_FD_NONE, visit, &v);
+	ck_assert_uint_eq(v.n, 2);
+	v.n = 0;
+	v.stop = 0;
+	pp_fd_foreach(PP_FD_LISTEN, visit, &v);
+	ck_assert_uint_eq(v.n, 1);
+	ck_assert_int_eq(v.fd[0], 7);
+}
+END_TEST
+
 int
 main(void)
 {
 	Suite *s = suite_create("fdtab");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, untracked_is_none);
 	tcase_add_test(tc, set_get_clear);
@@ -432,11 +494,7 @@ main(void)
 	tcase_add_test(tc, own_write_is_not_waited_for);
 	tcase_add_test(tc, other_threads_write_is_waited_for);
 	tcase_add_test(tc, signal_handler_inside_writes);
+	tcase_add_test(tc, foreach_visits_in_order);
 	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pp_suite_run(s, tc);
 }

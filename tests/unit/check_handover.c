@@ -1,15 +1,18 @@
 /*
  * check_handover.c - PPSHIM_HANDOVER encoding and parsing, the PP_TLV_*
- * values, and the TLV cache the exec hook reads.
+ * values, the TLV cache the exec hook reads, and the rewrite of
+ * tcpserver's variables.
  */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "handover.h"
 #include "pp_parse.h"
+#include "suite.h"
 #include "tlvcache.h"
 
 static struct pp_handover
@@ -188,13 +191,115 @@ START_TEST(cache)
 }
 END_TEST
 
+/* A small environment of NAME=value strings for pp_tcpvars_rewrite. */
+struct fakeenv {
+	char v[8][64];
+	size_t n;
+};
+
+static const char *
+fe_get(void *arg, const char *name)
+{
+	struct fakeenv *e = arg;
+	size_t i, l = strlen(name);
+
+	for (i = 0; i < e->n; i++)
+		if (strncmp(e->v[i], name, l) == 0 && e->v[i][l] == '=')
+			return e->v[i] + l + 1;
+	return NULL;
+}
+
+static void
+fe_set(void *arg, const char *name, const char *value)
+{
+	char *old = (char *)fe_get(arg, name);
+
+	ck_assert_ptr_nonnull(old); /* never added */
+	snprintf(old - strlen(name) - 1, 64, "%s=%s", name, value);
+}
+
+static void
+fe_unset(void *arg, const char *name)
+{
+	struct fakeenv *e = arg;
+	const char *v = fe_get(arg, name);
+	size_t i;
+
+	if (v == NULL)
+		return;
+	i = (size_t)((v - strlen(name) - 1 - e->v[0]) / 64);
+	memmove(e->v[i], e->v[i + 1], (e->n - i - 1) * 64);
+	e->n--;
+}
+
+static bool
+fe_has(struct fakeenv *e, const char *entry)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (strcmp(e->v[i], entry) == 0)
+			return true;
+	return false;
+}
+
+START_TEST(tcpserver_vars)
+{
+	struct pp_handover h = sample(0, 1);
+	struct fakeenv e = { { "TCPREMOTEIP=127.0.0.1", "TCPREMOTEPORT=5555",
+			       "TCPREMOTEHOST=proxy", "TCPREMOTEINFO=x",
+			       "TCPLOCALPORT=2525", "OTHER=1" },
+			     6 };
+	const struct pp_envops ops = { fe_get, fe_set, fe_unset, &e };
+
+	pp_tcpvars_rewrite(&h.info, false, &ops);
+	ck_assert_uint_eq(e.n, 4);
+	ck_assert(fe_has(&e, "TCPREMOTEIP=192.0.2.10"));
+	ck_assert(fe_has(&e, "TCPREMOTEPORT=40000"));
+	ck_assert(fe_has(&e, "TCPLOCALPORT=25"));
+	ck_assert(fe_has(&e, "OTHER=1"));
+	/* TCPLOCALIP was absent: not added.  The proxy's names are gone. */
+	ck_assert_ptr_null(fe_get(&e, "TCPLOCALIP"));
+	ck_assert_ptr_null(fe_get(&e, "TCPREMOTEHOST"));
+	ck_assert_ptr_null(fe_get(&e, "TCPREMOTEINFO"));
+}
+END_TEST
+
+START_TEST(tcpserver_vars_kept)
+{
+	struct pp_handover h = sample(0, 1);
+	struct fakeenv e = { { "TCPREMOTEIP=192.0.2.10", "TCPREMOTEPORT=1",
+			       "TCPREMOTEHOST=client", "TCPLOCALIP=10.0.0.1",
+			       "TCPLOCALPORT=2525" },
+			     5 };
+	const struct pp_envops ops = { fe_get, fe_set, fe_unset, &e };
+
+	/* Same address: the looked-up name stays; PP_SOCKNAME=real keeps
+	 * the local pair. */
+	pp_tcpvars_rewrite(&h.info, true, &ops);
+	ck_assert_uint_eq(e.n, 5);
+	ck_assert(fe_has(&e, "TCPREMOTEPORT=40000"));
+	ck_assert(fe_has(&e, "TCPREMOTEHOST=client"));
+	ck_assert(fe_has(&e, "TCPLOCALIP=10.0.0.1"));
+	ck_assert(fe_has(&e, "TCPLOCALPORT=2525"));
+	/* Without advertised addresses nothing changes. */
+	h.info.has_src = h.info.has_dst = false;
+	ck_assert(fe_has(&e, "TCPREMOTEIP=192.0.2.10"));
+	pp_tcpvars_rewrite(&h.info, false, &ops);
+	ck_assert(fe_has(&e, "TCPLOCALIP=10.0.0.1"));
+	/* An IPv6 destination. */
+	h.info.has_dst = true;
+	pp_tcpvars_rewrite(&h.info, false, &ops);
+	ck_assert(fe_has(&e, "TCPLOCALIP=2001:db8::25"));
+	ck_assert(fe_has(&e, "TCPLOCALPORT=25"));
+}
+END_TEST
+
 int
 main(void)
 {
 	Suite *s = suite_create("handover");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, real_addresses_entry);
@@ -203,10 +308,7 @@ main(void)
 	tcase_add_test(tc, env_values);
 	tcase_add_test(tc, tlvs_from_area);
 	tcase_add_test(tc, cache);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	tcase_add_test(tc, tcpserver_vars);
+	tcase_add_test(tc, tcpserver_vars_kept);
+	return pp_suite_run(s, tc);
 }

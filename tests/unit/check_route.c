@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 
 #include "route.h"
-#include "udp_addr.h"
+#include "pp_sockaddr.h"
 
 _Static_assert(PP_ROUTE_MAX == 64, "built with a small table");
 
@@ -63,7 +63,7 @@ note_at(uint16_t lport, struct sockaddr_in c, const struct sockaddr *p,
 
 	memset(&nt, 0, sizeof(nt));
 	adv.sin = c;
-	ck_assert(pp_norm(&adv.sa, sizeof(c), nt.k.k.aaddr, &nt.k.k.aport));
+	ck_assert(pp_sa_norm(&adv.sa, sizeof(c), nt.k.k.aaddr, &nt.k.k.aport));
 	nt.k.k.lport = htons(lport);
 	nt.family = AF_INET;
 	nt.adv = &adv;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "spawn_fa.h"
+#include "suite.h"
 
 static struct pp_faplan plan;
 
@@ -145,18 +146,11 @@ main(void)
 {
 	Suite *s = suite_create("spawn_fa");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, read_back);
 	tcase_add_test(tc, fate_exec_only);
 	tcase_add_test(tc, fate_dup2_and_close);
 	tcase_add_test(tc, fate_open_closefrom_self_dup2);
 	tcase_add_test(tc, fate_too_many_copies);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pp_suite_run(s, tc);
 }

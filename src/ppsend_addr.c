@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "pp_sockaddr.h"
 #include "ppsend_addr.h"
 
 /* Parse a port 0..65535 in decimal; false when s is not one. */
@@ -95,17 +96,7 @@ ps_salen(const union pp_sockaddr *a)
 const char *
 ps_fmt_addr(const union pp_sockaddr *a, char *buf, size_t size)
 {
-	char h[INET6_ADDRSTRLEN];
-
-	if (a->sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &a->sin.sin_addr, h, sizeof(h));
-		snprintf(buf, size, "%s:%u", h, ntohs(a->sin.sin_port));
-	} else if (a->sa.sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &a->sin6.sin6_addr, h, sizeof(h));
-		snprintf(buf, size, "[%s]:%u", h, ntohs(a->sin6.sin6_port));
-	} else {
-		snprintf(buf, size, "(family %d)", a->sa.sa_family);
-	}
+	pp_sa_fmt(&a->sa, ps_salen(a), buf, size);
 	return buf;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "pp_hex.h"
 #include "ppsend_addr.h"
 #include "ppsend_header.h"
 
@@ -55,22 +56,6 @@ static const struct ps_tlv_name ps_tlv_names[] = {
 #define PS_NTLV_NAMES (sizeof(ps_tlv_names) / sizeof(ps_tlv_names[0]))
 
 /*
- * The value of one hex digit, or -1: ppsend's only hex decoding, for
- * the hex VALUE of --tlv.
- */
-static int
-ps_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
  * Decode a --tlv VALUE into out[0..cap): text as is, or hex digits after
  * "0x".  Returns the length, or a usage error.
  */
@@ -87,8 +72,8 @@ ps_tlv_value(const char *arg, const char *v, uint8_t *out, size_t cap)
 			ps_usage_error("--tlv '%s': odd number of hex digits",
 				       arg);
 		for (; *v != '\0'; v += 2) {
-			hi = ps_hexval(v[0]);
-			lo = ps_hexval(v[1]);
+			hi = pp_hex_digit((unsigned char)v[0]);
+			lo = pp_hex_digit((unsigned char)v[1]);
 			if (hi < 0 || lo < 0)
 				ps_usage_error("--tlv '%s': '%c%c' is not hex",
 					       arg, v[0], v[1]);

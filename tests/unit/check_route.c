@@ -382,8 +382,13 @@ noter_main(void *arg)
 	attach_fresh();
 	while (!atomic_load(&stop)) {
 		note(client(200 + i % 32), proxy(200 + i % 32, i % 3), now);
-		if (++i % 100 == 0)
+		/* A pause now and then: a mutex is not fair, and a loop that
+		 * takes it back at once could keep fork's prepare handler
+		 * waiting for as long as a loaded machine lets it. */
+		if (++i % 100 == 0) {
 			now++;
+			usleep(100);
+		}
 	}
 	return NULL;
 }

@@ -3,10 +3,14 @@
  * pp_acl, and a source address matched against one.  The list syntax is
  * pp_cfgtext.c's.
  *
- * Nothing here allocates, does I/O or keeps state between calls.
+ * Nothing here allocates, does I/O or keeps state between calls: a list
+ * that names a file ("@/etc/ppshim/lb") has it read by the caller's
+ * struct pp_aclio, into the caller's buffer.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pp_acl.h"
@@ -18,6 +22,12 @@
 #define PP_R_PLEN_RANGE "prefix length out of range"
 #define PP_R_HOST_BITS "host bits set beyond prefix"
 #define PP_R_ACL_MANY "too many entries (max 1024)"
+#define PP_R_FILE_REL "a list file's path must be absolute"
+#define PP_R_FILE_LONG "path too long"
+#define PP_R_FILE_HERE "a list file is read only by the library and ppshim"
+#define PP_R_FILE_NEST "a list file cannot name another"
+#define PP_R_FILE_MISSING "no such file"
+#define PP_R_FILE_BIG "file larger than 256 KiB"
 
 /* Are all bits of addr after the first plen zero? */
 static bool
@@ -84,31 +94,121 @@ pp_parse_cidr(const char *s, size_t n, struct pp_cidr *out)
 	return NULL;
 }
 
+/* One entry (n bytes at tok) appended to acl; name is for the error. */
+static int
+pp_acl_add(struct pp_acl *acl, const char *name, const char *tok, size_t n,
+	   char *err, size_t errlen)
+{
+	const char *why;
+
+	if (acl->n == PP_MAX_CIDRS)
+		return pp_cfg_fail(err, errlen, name, tok, n, PP_R_ACL_MANY);
+	why = pp_parse_cidr(tok, n, &acl->v[acl->n]);
+	if (why != NULL)
+		return pp_cfg_fail(err, errlen, name, tok, n, why);
+	acl->n++;
+	return 0;
+}
+
+/* Why a file could not be read, in words that need no locale. */
+static const char *
+pp_file_errstr(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return PP_R_FILE_MISSING;
+	case EACCES:
+	case EPERM:
+		return "permission denied";
+	case EISDIR:
+		return "is a directory";
+	case ENOTDIR:
+		return "a component of the path is not a directory";
+	case ELOOP:
+		return "too many symbolic links";
+	case EFBIG:
+		return PP_R_FILE_BIG;
+	default:
+		return "cannot be read";
+	}
+}
+
 /*
- * Parse a CIDR list into acl (replacing its contents); name is the
- * variable's name for the error line.  An empty list gives an empty acl
- * (the caller applies any default).  Returns 0, or -1 with err filled.
+ * The entries of the file an "@PATH" entry (n bytes at tok) names,
+ * appended to acl: one or more per line, separated as in the variable,
+ * "#" starting a comment to the end of the line.  Errors name the file
+ * and the line: "PP_ALLOW: /etc/ppshim/lb:7: '10.0.0.0/33': reason".
  */
+static int
+pp_acl_file(struct pp_acl *acl, const char *name, const char *tok, size_t n,
+	    const struct pp_aclio *io, char *err, size_t errlen)
+{
+	char path[PP_ACL_PATH_MAX], where[PP_ACL_PATH_MAX + 64];
+	char *line, *end, *hash;
+	unsigned lineno = 0;
+	long len;
+	int e = 0;
+
+	if (n < 2 || tok[1] != '/')
+		return pp_cfg_fail(err, errlen, name, tok, n, PP_R_FILE_REL);
+	if (n - 1 >= sizeof(path))
+		return pp_cfg_fail(err, errlen, name, tok, n, PP_R_FILE_LONG);
+	if (io == NULL || io->read == NULL || io->buf == NULL || io->cap < 2)
+		return pp_cfg_fail(err, errlen, name, tok, n, PP_R_FILE_HERE);
+	memcpy(path, tok + 1, n - 1);
+	path[n - 1] = '\0';
+	/* One byte kept for the NUL after the last line. */
+	len = io->read(io->ctx, path, io->buf, io->cap - 1, &e);
+	if (len < 0)
+		return pp_cfg_fail(err, errlen, name, tok, n,
+				   pp_file_errstr(e));
+	io->buf[len] = '\0';
+	for (line = io->buf; line != NULL && *line != '\0'; line = end) {
+		const char *pos = line, *t;
+		size_t tn;
+
+		lineno++;
+		end = strchr(line, '\n');
+		if (end != NULL)
+			*end++ = '\0';
+		hash = strchr(line, '#');
+		if (hash != NULL)
+			*hash = '\0';
+		snprintf(where, sizeof(where), "%s: %s:%u", name, path, lineno);
+		while ((tn = pp_cfg_token(&pos, &t)) > 0) {
+			if (t[0] == '@')
+				return pp_cfg_fail(err, errlen, where, t, tn,
+						   PP_R_FILE_NEST);
+			if (pp_acl_add(acl, where, t, tn, err, errlen) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 int
-pp_parse_acl(struct pp_acl *acl, const char *name, const char *v, char *err,
-	     size_t errlen)
+pp_parse_acl_io(struct pp_acl *acl, const char *name, const char *v,
+		const struct pp_aclio *io, char *err, size_t errlen)
 {
 	const char *pos = v != NULL ? v : "", *tok;
 	size_t n;
 
 	acl->n = 0;
 	while ((n = pp_cfg_token(&pos, &tok)) > 0) {
-		const char *why;
-
-		if (acl->n == PP_MAX_CIDRS)
-			return pp_cfg_fail(err, errlen, name, tok, n,
-					   PP_R_ACL_MANY);
-		why = pp_parse_cidr(tok, n, &acl->v[acl->n]);
-		if (why != NULL)
-			return pp_cfg_fail(err, errlen, name, tok, n, why);
-		acl->n++;
+		if (tok[0] == '@'
+			    ? pp_acl_file(acl, name, tok, n, io, err, errlen) !=
+				      0
+			    : pp_acl_add(acl, name, tok, n, err, errlen) != 0)
+			return -1;
 	}
 	return 0;
+}
+
+int
+pp_parse_acl(struct pp_acl *acl, const char *name, const char *v, char *err,
+	     size_t errlen)
+{
+	return pp_parse_acl_io(acl, name, v, NULL, err, errlen);
 }
 
 /*

@@ -266,6 +266,13 @@ pp_parse_keyword(const char *name, const char *v, const char *const *words,
 int
 pp_config_parse(struct pp_config *c, pp_getenv_fn get, char *err, size_t errlen)
 {
+	return pp_config_parse_io(c, get, NULL, err, errlen);
+}
+
+int
+pp_config_parse_io(struct pp_config *c, pp_getenv_fn get,
+		   const struct pp_aclio *io, char *err, size_t errlen)
+{
 	static const char *const sockname[] = { "proxied", "real" };
 	static const char *const level[] = { "none", "error", "warn", "info",
 					     "debug" };
@@ -289,10 +296,10 @@ pp_config_parse(struct pp_config *c, pp_getenv_fn get, char *err, size_t errlen)
 	v = get("PP_ALLOW");
 	if (pp_cfg_empty(v))
 		v = PP_DEFAULT_ALLOW;
-	if (pp_parse_acl(&c->allow, "PP_ALLOW", v, err, errlen) != 0)
+	if (pp_parse_acl_io(&c->allow, "PP_ALLOW", v, io, err, errlen) != 0)
 		return -1;
-	if (pp_parse_acl(&c->direct, "PP_DIRECT", get("PP_DIRECT"), err,
-			 errlen) != 0)
+	if (pp_parse_acl_io(&c->direct, "PP_DIRECT", get("PP_DIRECT"), io, err,
+			    errlen) != 0)
 		return -1;
 	v = get("PP_TIMEOUT_MS");
 	if (!pp_cfg_empty(v) && pp_parse_timeout(c, v, err, errlen) != 0)

@@ -70,6 +70,11 @@ typedef const char *(*pp_getenv_fn)(const char *name);
 int pp_config_parse(struct pp_config *c, pp_getenv_fn get, char *err,
 		    size_t errlen);
 
+/* The same, reading the files that PP_ALLOW and PP_DIRECT name through io
+ * (pp_acl.h); pp_config_parse() refuses them. */
+int pp_config_parse_io(struct pp_config *c, pp_getenv_fn get,
+		       const struct pp_aclio *io, char *err, size_t errlen);
+
 /* The individual value parsers, same error convention (for tests). */
 int pp_parse_ports(struct pp_config *c, const char *v, char *err,
 		   size_t errlen);

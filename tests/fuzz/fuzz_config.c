@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <netinet/in.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,24 @@ fz_check_err(const char *err, size_t errlen)
 	}
 	fz_check(named);
 	fz_check(strstr(err, "': ") != NULL);
+}
+
+/* An error in a list file: "NAME: /fuzz:LINE: 'entry': reason". */
+static void
+fz_check_file_err(const char *err, size_t errlen, const char *name)
+{
+	size_t n = strnlen(err, errlen), l = strlen(name);
+	const char *p = err + l + 8;
+
+	fz_check(n > 0 && n < errlen);
+	fz_check(memchr(err, '\n', n) == NULL);
+	fz_check(strncmp(err, name, l) == 0 &&
+		 strncmp(err + l, ": /fuzz:", 8) == 0);
+	fz_check(*p >= '1' && *p <= '9');
+	while (*p >= '0' && *p <= '9')
+		p++;
+	fz_check(strncmp(p, ": '", 3) == 0);
+	fz_check(strstr(p, "': ") != NULL);
 }
 
 static socklen_t
@@ -241,6 +260,28 @@ fz_short_err(int rc)
 	fz_check(pp_config_parse(&fz_cfg, fz_get, NULL, 0) == rc);
 }
 
+/* A list file whose content is the fuzzer's input. */
+static const char *fz_file;
+static size_t fz_file_len;
+static char fz_filebuf[PP_ACL_FILE_MAX + 1];
+
+static long
+fz_read(void *ctx, const char *path, char *out, size_t cap, int *e)
+{
+	(void)ctx;
+	(void)path;
+	if (fz_file_len > cap) {
+		*e = EFBIG;
+		return -1;
+	}
+	memcpy(out, fz_file, fz_file_len);
+	return (long)fz_file_len;
+}
+
+static const struct pp_aclio fz_io = { .read = fz_read,
+				       .buf = fz_filebuf,
+				       .cap = sizeof(fz_filebuf) };
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -301,6 +342,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				  sizeof(err));
 		if (rc == 0)
 			fz_check_acl(&fz_cfg.allow);
+		/* The same bytes as the content of a list file. */
+		fz_file = buf;
+		fz_file_len = size - 1;
+		rc = pp_parse_acl_io(&fz_cfg.allow, fz_names[sel], "@/fuzz",
+				     &fz_io, err, sizeof(err));
+		fz_check(rc == 0 || rc == -1);
+		if (rc == 0)
+			fz_check_acl(&fz_cfg.allow);
+		else
+			fz_check_file_err(err, sizeof(err), fz_names[sel]);
 	}
 	free(buf);
 	return 0;

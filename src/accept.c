@@ -106,6 +106,7 @@
 #include "pool.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
+#include "trust.h"
 
 #define PP_PARK_GRACE_MS 5 /* a blocking accept waits for what it parked */
 
@@ -208,6 +209,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 	socklen_t peerlen;
 	struct pp_job job;
 	struct pp_pend *pd;
+	enum pp_trust trust;
 	char why[PP_WHY_MAX];
 	int saved = errno, fd, nonblock = -1;
 	bool took = false, parked = false;
@@ -292,8 +294,8 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			continue;
 		}
 		if (linfo.family != AF_UNIX &&
-		    !pp_acl_match(&pp_cfg.allow, &peer.sa, peerlen)) {
-			if (pp_acl_match(&pp_cfg.direct, &peer.sa, peerlen)) {
+		    (trust = pp_trust(&peer.sa, peerlen)) != PP_TRUST_PROXY) {
+			if (trust == PP_TRUST_DIRECT) {
 				/* The knock of another process that shares
 				 * the listener, when its address is direct. */
 				if (pp_self_connection(fd, &peer) &&
@@ -405,7 +407,7 @@ pp_classify(int fd)
 	info.lport = pp_sa_port(&sa.sa, len);
 	info.cookie = pp_socket_cookie(fd);
 	pp_pool_note(fd, info.cookie, &sa, len);
-	if (pp_cfg.direct.n == 0 && sa.sa.sa_family != AF_UNIX) {
+	if (!pp_trust_any_direct() && sa.sa.sa_family != AF_UNIX) {
 		defer = (int)((pp_cfg.timeout_ms + 999) / 1000);
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
 				 sizeof(defer));

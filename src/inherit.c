@@ -49,6 +49,7 @@
 #include "pp_sockaddr.h"
 #include "shim.h"
 #include "tlvcache.h"
+#include "trust.h"
 
 #define PP_UNMATCHED_MAX 32
 
@@ -188,6 +189,7 @@ pp_inherit_one(int fd, int nfds)
 	socklen_t llen = sizeof(local), plen = sizeof(peer), olen;
 	int type = 0, listening = 1;
 	uint64_t cookie;
+	enum pp_trust trust;
 	char why[PP_WHY_MAX];
 	int i;
 
@@ -206,8 +208,8 @@ pp_inherit_one(int fd, int nfds)
 	    pp_real.getpeername(fd, &peer.sa, &plen) != 0)
 		return;
 	if (local.sa.sa_family != AF_UNIX &&
-	    !pp_acl_match(&pp_cfg.allow, &peer.sa, plen)) {
-		if (pp_acl_match(&pp_cfg.direct, &peer.sa, plen))
+	    (trust = pp_trust(&peer.sa, plen)) != PP_TRUST_PROXY) {
+		if (trust == PP_TRUST_DIRECT)
 			return;
 		pp_inherit_refuse(fd, &peer, plen, "untrusted source", 77);
 	}

@@ -20,6 +20,7 @@
 
 #include "pending.h"
 #include "shim.h"
+#include "trust.h"
 
 struct pp_config pp_cfg;
 atomic_bool pp_done;
@@ -70,13 +71,20 @@ static void
 pp_init_all(void)
 {
 	char err[PP_ERRMSG_MAX];
+	struct pp_aclio io;
 	int saved = errno;
 
 	pp_in_init = true;
-	if (pp_config_parse(&pp_cfg, pp_env, err, sizeof(err)) != 0) {
+	if (!pp_trust_prepare(&io)) {
+		pp_log_config_error("no memory for the lists PP_ALLOW and "
+				    "PP_DIRECT name");
+		_exit(78);
+	}
+	if (pp_config_parse_io(&pp_cfg, pp_env, &io, err, sizeof(err)) != 0) {
 		pp_log_config_error(err);
 		_exit(78);
 	}
+	pp_trust_start();
 	pp_log_init(pp_cfg.log_level, pp_cfg.log_target);
 	if (pp_cfg.nports == 0 && getenv("PPSHIM_HANDOVER") == NULL)
 		pp_log(PP_LOG_WARN,
@@ -107,6 +115,7 @@ pp_init_atfork_child(void)
 {
 	pp_pid = (pid_t)syscall(SYS_getpid);
 	pp_mark_own_memory();
+	pp_trust_atfork_child();
 }
 
 bool

@@ -32,6 +32,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -40,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "pp_config.h"
 #include "ppshim.h"
@@ -187,6 +189,37 @@ ws_getenv(const char *name)
 	return getenv(name);
 }
 
+/* A list file that PP_ALLOW or PP_DIRECT names, read as the library
+ * reads it at load (struct pp_aclio). */
+static long
+ws_read_list(void *ctx, const char *path, char *buf, size_t cap, int *err)
+{
+	size_t got = 0;
+	ssize_t n;
+	char extra;
+	int fd;
+
+	(void)ctx;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		*err = errno;
+		return -1;
+	}
+	*err = 0;
+	while (got < cap && (n = read(fd, buf + got, cap - got)) != 0) {
+		if (n < 0 && errno != EINTR) {
+			*err = errno;
+			break;
+		}
+		if (n > 0)
+			got += (size_t)n;
+	}
+	if (*err == 0 && got == cap && read(fd, &extra, 1) == 1)
+		*err = EFBIG;
+	close(fd);
+	return *err != 0 ? -1 : (long)got;
+}
+
 /*
  * Parse the options, setting a PP_* variable for each one given.
  * Returns -1 to go on (*library and *force set, optind at COMMAND), or
@@ -298,6 +331,8 @@ main(int argc, char **argv)
 	static struct pp_config cfg; /* large: keep it off the stack */
 	const char *library = ws_default_library();
 	char err[PP_ERRMSG_MAX];
+	struct pp_aclio io = { .read = ws_read_list,
+			       .cap = PP_ACL_FILE_MAX + 1 };
 	struct ws_elf elf;
 	bool force = false;
 	char *lib, *path;
@@ -311,7 +346,14 @@ main(int argc, char **argv)
 	argv += optind;
 
 	/* The same check the library makes at load, with the same words. */
-	if (pp_config_parse(&cfg, ws_getenv, err, sizeof(err)) != 0) {
+	io.buf = malloc(io.cap);
+	if (io.buf == NULL) {
+		perror("ppshim");
+		return EX_OSERR;
+	}
+	r = pp_config_parse_io(&cfg, ws_getenv, &io, err, sizeof(err));
+	free(io.buf);
+	if (r != 0) {
 		fprintf(stderr, "ppshim: %s\n", err);
 		return EX_CONFIG;
 	}

@@ -25,6 +25,7 @@
 #include "shim.h"
 #include "pp_sockaddr.h"
 #include "udp_judge.h"
+#include "trust.h"
 
 /*
  * The advertised source of a brief header in the form a socket of
@@ -73,11 +74,13 @@ pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
 	unsigned flags = pp_cfg.versions & (PP_ACCEPT_V2 | PP_ACCEPT_DRAFT);
 	struct pp_v2_brief b;
 	struct pp_header h;
+	enum pp_trust trust;
 	enum pp_err err;
 
 	*skip = 0;
-	if (!pp_acl_match(&pp_cfg.allow, &src->sa, srclen)) {
-		if (pp_acl_match(&pp_cfg.direct, &src->sa, srclen))
+	trust = pp_trust(&src->sa, srclen);
+	if (trust != PP_TRUST_PROXY) {
+		if (trust == PP_TRUST_DIRECT)
 			return PP_DG_REAL;
 		*why = "source not in PP_ALLOW or PP_DIRECT";
 		return PP_DG_DROP;

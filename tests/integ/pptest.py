@@ -587,6 +587,29 @@ class Srv(Proc):
         return (self.host_for_clients(), self.extra)
 
 
+def start_on_free_port(launch, ready, port=None, pick=free_port,
+                       busy=("in use",), what="srv"):
+    """Starts a server on a port, retrying on another when a free one was
+    taken before the server bound it.  launch(p) returns the started Proc
+    on port p, ready(proc, p) waits until it serves (raises Fail); p is
+    port, or pick() when port is None (only then a start is retried, when
+    the server's stderr has a line containing one of busy).  Returns
+    (proc, p)."""
+    for _ in range(5):
+        p = port or pick()
+        proc = launch(p)
+        try:
+            ready(proc, p)
+            return proc, p
+        except Fail:
+            proc.kill_now()
+            if port is None and any(b in ln for ln in proc.lines("err")
+                                    for b in busy):
+                continue
+            raise
+    raise Fail("%s could not bind a port" % what)
+
+
 def start_srv(*args, env=None, host="127.0.0.1", port=None, unix=None,
               preload=True, extra_port=False):
     """Starts srv with the given options and waits until it listens.
@@ -594,8 +617,7 @@ def start_srv(*args, env=None, host="127.0.0.1", port=None, unix=None,
     env values may contain {port}, {extra} and {path}, replaced by the
     listener's port, the extra listener's port (-e) and the unix path.
     """
-    for attempt in range(5):
-        p = port or free_port(host)
+    def launch(p):
         ep = free_port(host) if extra_port else None
         argv = [SRV] + list(args)
         if unix:
@@ -608,16 +630,17 @@ def start_srv(*args, env=None, host="127.0.0.1", port=None, unix=None,
              .replace("{path}", unix or "") for k, v in (env or {}).items()}
         srv = Srv(argv, e, preload, host, p, unix)
         srv.extra = ep
-        try:
-            srv.wait_line("^listening ", timeout=10)
-            return srv
-        except Fail:
-            srv.kill_now()
-            if port is None and any("Address already in use" in ln
-                                    for ln in srv.lines("err")):
-                continue
-            raise
-    raise Fail("srv could not bind a port")
+        return srv
+    srv, _ = start_on_free_port(launch, wait_listening_line, port,
+                                lambda: free_port(host),
+                                ("Address already in use",))
+    return srv
+
+
+def wait_listening_line(proc, port):
+    """Waits until a test server (srv, udpsrv) prints its "listening"
+    line."""
+    proc.wait_line("^listening ", timeout=10)
 
 
 def listening_ports():

@@ -453,28 +453,34 @@ def vsftpd_inetd_under_tcpserver():
     check_vsftpd_logs(tree, len(VERSIONS))
 
 
-XINETD_CFG = """\
+def xinetd_conf(tmp, services, defaults=""):
+    """An xinetd configuration logging to tmp/xinetd.log, with the lines
+    defaults added to its defaults; services are (name, port, server,
+    more lines) run as root for each TCP connection to BACK:port."""
+    text = """\
 defaults
-{{
-    log_type = FILE {tmp}/xinetd.log
+{
+    log_type = FILE %s/xinetd.log
     log_on_success = PID HOST
     log_on_failure = HOST
-}}
-
-service ftp
-{{
+%s}
+""" % (tmp, defaults)
+    for name, port, server, more in services:
+        text += """
+service %s
+{
     type = UNLISTED
     flags = IPv4
     socket_type = stream
     protocol = tcp
     wait = no
     user = root
-    bind = {back}
-    port = {port}
-    server = {vsftpd}
-    server_args = {conf}
-}}
-"""
+    bind = %s
+    port = %d
+    server = %s
+%s}
+""" % (name, BACK, port, server, more)
+    return text
 
 
 @test(timeout=60)
@@ -484,8 +490,9 @@ def vsftpd_inetd_under_xinetd():
     xinetd = find("xinetd", "/usr/sbin/xinetd")
     port = free_port(BACK)
     tree = FtpTree(False, port)
-    conf = write(os.path.join(tree.tmp, "xinetd.conf"), XINETD_CFG.format(
-        tmp=tree.tmp, back=BACK, port=port, vsftpd=vsftpd, conf=tree.conf))
+    service = ("ftp", port, vsftpd, "    server_args = %s\n" % tree.conf)
+    conf = write(os.path.join(tree.tmp, "xinetd.conf"),
+                 xinetd_conf(tree.tmp, [service]))
     start_daemon([xinetd, "-dontfork", "-f", conf, "-pidfile",
                   os.path.join(tree.tmp, "xinetd.pid")], port,
                  shim_env(port), "xinetd")
@@ -1258,42 +1265,20 @@ def launcher_probes(hap, version, plain_port):
             haproxy_probe(hap, version)]
 
 
-XINETD_HOLDUP_CFG = """\
-defaults
-{{
-    log_type = FILE {tmp}/xinetd.log
-    log_on_success = PID HOST
-    log_on_failure = HOST
-    cps = 10000 1
-    instances = UNLIMITED
-}}
+def launcher_holdups(name, proc, port, plain):
+    """Once the launcher proc listens on plain too, the hold-ups of its
+    PROXY-only service on port (and of the plain one beside it) for each
+    PROXY version; returns the problems measure_holdup found."""
+    wait_listening(proc, plain)
+    hap = HAProxy(port)
+    problems = []
+    for version in VERSIONS:
+        problems += measure_holdup("%s %s" % (name, version), port,
+                                   launcher_probes(hap, version, plain),
+                                   proc)
+    return problems
 
-service ppwhoami
-{{
-    type = UNLISTED
-    flags = IPv4
-    socket_type = stream
-    protocol = tcp
-    wait = no
-    user = root
-    bind = {back}
-    port = {port}
-    server = {whoami}
-}}
 
-service plainwhoami
-{{
-    type = UNLISTED
-    flags = IPv4
-    socket_type = stream
-    protocol = tcp
-    wait = no
-    user = root
-    bind = {back}
-    port = {plain}
-    server = {whoami}
-}}
-"""
 
 
 @test(timeout=120)
@@ -1306,18 +1291,14 @@ def holdup_xinetd():
     whoami = whoami_bin()
     tmp = daemon_tmp()
     port, plain = free_port(BACK), free_port(BACK)
-    conf = write(os.path.join(tmp, "xinetd.conf"), XINETD_HOLDUP_CFG.format(
-        tmp=tmp, back=BACK, port=port, plain=plain, whoami=whoami))
+    services = [("ppwhoami", port, whoami, ""),
+                ("plainwhoami", plain, whoami, "")]
+    conf = write(os.path.join(tmp, "xinetd.conf"), xinetd_conf(
+        tmp, services, "    cps = 10000 1\n    instances = UNLIMITED\n"))
     proc = start_daemon([xinetd, "-dontfork", "-f", conf, "-pidfile",
                          os.path.join(tmp, "xinetd.pid")], port,
                         holdup_env(port), "xinetd")
-    wait_listening(proc, plain)
-    hap = HAProxy(port)
-    problems = []
-    for version in VERSIONS:
-        problems += measure_holdup("xinetd %s" % version, port,
-                                   launcher_probes(hap, version, plain),
-                                   proc)
+    problems = launcher_holdups("xinetd", proc, port, plain)
     log = read_text(os.path.join(tmp, "xinetd.log"))
     froms = set(re.findall(r"START: ppwhoami pid=\d+ from=(\S+)", log))
     eq(froms, {CLIENT}, "clients of ppwhoami in xinetd.log")
@@ -1365,13 +1346,7 @@ def holdup_openbsd_inetd():
         % (BACK, p, preload, whoami) for p in (port, plain)))
     proc = start_daemon([inetd, "-d", "-R", "100000", conf], port,
                         holdup_env(port), "inetd")
-    wait_listening(proc, plain)
-    hap = HAProxy(port)
-    problems = []
-    for version in VERSIONS:
-        problems += measure_holdup("openbsd-inetd %s" % version, port,
-                                   launcher_probes(hap, version, plain),
-                                   proc)
+    problems = launcher_holdups("openbsd-inetd", proc, port, plain)
     check(proc.alive(), "inetd died%s" % proc.tail())
     check_holdups(problems)
 

@@ -74,6 +74,15 @@ def expect(fields, what, **want):
         eq(fields.get(key), str(value), "%s: %s" % (what, key))
 
 
+def expect_noted(failures, fields, what, **want):
+    """expect(), with a failure appended to the list failures instead of
+    raised (a case that goes on with its other variants)."""
+    try:
+        expect(fields, what, **want)
+    except Fail as e:
+        failures.append(str(e))
+
+
 def ask(target, data, what, src=None, shutdown=True, timeout=5):
     """One connection; returns (fields, the bytes after whoami's line,
     Result)."""
@@ -104,25 +113,20 @@ def start(argv, name, env=None, preload_it=True, port=None, ready=None,
     """Starts a launcher listening on port (argv may contain {port});
     waits for the line matching ready on stdout, or for the port.
     Returns (proc, port)."""
-    for _ in range(5):
-        p = port or free_port(host)
+    def launch(p):
         args = [a.replace("{port}", str(p)) for a in argv]
         e = {k: v.replace("{port}", str(p)) for k, v in (env or {}).items()}
-        proc = Proc(args, env=e, preload=preload_it, name=name,
+        return Proc(args, env=e, preload=preload_it, name=name,
                     valgrind=valgrind)
-        try:
-            if ready:
-                proc.wait_line(ready, timeout=10)
-            else:
-                wait_listening(proc, p)
-            return proc, p
-        except Fail:
-            proc.kill_now()
-            if port is None and any("in use" in ln or "already used" in ln
-                                    for ln in proc.lines("err")):
-                continue
-            raise
-    raise Fail("%s could not bind a port" % name)
+
+    def is_ready(proc, p):
+        if ready:
+            proc.wait_line(ready, timeout=10)
+        else:
+            wait_listening(proc, p)
+    return pp.start_on_free_port(launch, is_ready, port,
+                                 lambda: free_port(host),
+                                 ("in use", "already used"), name)
 
 
 def start_forkexec(*opts, args=(), env=None, host="127.0.0.1", prog=None):
@@ -275,10 +279,7 @@ def posix_spawn_dup2_moves_the_socket():
             sport = pp.next_sport()
             fields, _, _ = ask(target, v2(sport=sport, tlvs=all_tlvs()),
                                what)
-            try:
-                expect(fields, what, **advertised(sport, True))
-            except Fail as e:
-                failures.append(str(e))
+            expect_noted(failures, fields, what, **advertised(sport, True))
             fe.stop()
     check(not failures, "; ".join(failures))
 
@@ -299,10 +300,8 @@ def program_gets_its_own_connection_variables():
             pp.defer(s.close)
             s.sendall(hdr)
             fields = parse_whoami(pp.read_line(s).encode() + b"\n")
-            try:
-                expect(fields, what, **advertised(4100 + n, tlvs))
-            except Fail as e:
-                failures.append(str(e))
+            expect_noted(failures, fields, what,
+                         **advertised(4100 + n, tlvs))
         fe.stop()
     check(not failures, "; ".join(failures))
 
@@ -316,10 +315,7 @@ def fork_exec_cloexec_and_kept_socket():
         what = " ".join(opts)
         sport = pp.next_sport()
         fields, _, _ = ask(target, v1(sport=sport), what)
-        try:
-            expect(fields, what, **advertised(sport))
-        except Fail as e:
-            failures.append(str(e))
+        expect_noted(failures, fields, what, **advertised(sport))
         fe.stop()
     check(not failures, "; ".join(failures))
 
@@ -707,17 +703,25 @@ def start_activate(inetd, args):
     return proc, ("127.0.0.1", port)
 
 
-def check_activate(inetd, args):
-    proc, target = start_activate(inetd, args)
-    for name, hdr, tlvs in (("v1", v1(sport=4004), False),
-                            ("v2", v2(sport=4004, tlvs=all_tlvs()), True)):
+def check_launched_whoami(target, sport):
+    """A v1 and a v2 connection (source port sport) to the whoami that a
+    launcher runs with the connection on its fds: the advertised
+    addresses, and none of the TCP* variables (the launcher sets none of
+    them); the data after the header reaches whoami."""
+    for name, hdr, tlvs in (("v1", v1(sport=sport), False),
+                            ("v2", v2(sport=sport, tlvs=all_tlvs()), True)):
         fields, rest, _ = ask(target, hdr + b"data\n", name)
-        want = advertised(4004, tlvs)
+        want = advertised(sport, tlvs)
         for key in ("TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP",
                     "TCPLOCALPORT"):
-            want[key] = "-"  # systemd sets none of them
+            want[key] = "-"
         expect(fields, name, **want)
         eq(rest, b"data\n", name + ": data")
+
+
+def check_activate(inetd, args):
+    proc, target = start_activate(inetd, args)
+    check_launched_whoami(target, 4004)
 
 
 @test
@@ -763,16 +767,7 @@ def xinetd_preloaded():
     start([xinetd, "-dontfork", "-pidfile", os.path.join(tmp, "pid"),
            "-f", cfg], "xinetd", port=port, valgrind=False,
           env={"PP_PORTS": str(port), "PP_ALLOW": "127.0.0.1"})
-    target = ("127.0.0.1", port)
-    for name, hdr, tlvs in (("v1", v1(sport=4005), False),
-                            ("v2", v2(sport=4005, tlvs=all_tlvs()), True)):
-        fields, rest, _ = ask(target, hdr + b"data\n", name)
-        want = advertised(4005, tlvs)
-        for key in ("TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP",
-                    "TCPLOCALPORT"):
-            want[key] = "-"
-        expect(fields, name, **want)
-        eq(rest, b"data\n", name + ": data")
+    check_launched_whoami(("127.0.0.1", port), 4005)
 
 
 if __name__ == "__main__":

@@ -120,22 +120,24 @@ def target(srv):
 
 # ===== (a) srv under ppshim =====
 
+def src_dst_advertised(srv, version, src, dst):
+    """ppsend VERSION --src SRC --dst DST: srv sees src and dst, and the
+    data goes through."""
+    r = ppsend(version, "--src", src, "--dst", dst, *target(srv),
+               stdin=b"ping\n")
+    served(srv, r, peer=src, sock=dst, payload=b"ping\n")
+
+
 @test
 def v1_src_dst_advertised():
-    srv = start_srv(env=env())
-    r = ppsend("-1", "--src", "192.0.2.10:40000", "--dst",
-               "198.51.100.7:25", *target(srv), stdin=b"ping\n")
-    served(srv, r, peer="192.0.2.10:40000", sock="198.51.100.7:25",
-           payload=b"ping\n")
+    src_dst_advertised(start_srv(env=env()), "-1", "192.0.2.10:40000",
+                       "198.51.100.7:25")
 
 
 @test
 def v2_src_dst_advertised():
-    srv = start_srv("-b", env=env(PP_VERSIONS="2"))
-    r = ppsend("-2", "--src", "192.0.2.11:40001", "--dst",
-               "198.51.100.8:587", *target(srv), stdin=b"ping\n")
-    served(srv, r, peer="192.0.2.11:40001", sock="198.51.100.8:587",
-           payload=b"ping\n")
+    src_dst_advertised(start_srv("-b", env=env(PP_VERSIONS="2")), "-2",
+                       "192.0.2.11:40001", "198.51.100.8:587")
 
 
 @test
@@ -527,14 +529,28 @@ def haproxy_saw(proc, client, front, what, **tlvs):
               "%s: haproxy log %r lacks %s=%s" % (what, line, key, value))
 
 
+def through_haproxy(proc, port, version, src, dst, args, what, **tlvs):
+    """ppsend VERSION --src SRC --dst DST ARGS through haproxy gets the
+    backend's greeting, and haproxy logs src, dst and tlvs."""
+    r = ppsend(version, "--src", src, "--dst", dst, *args, "--expect",
+               "^backend hello$", "127.0.0.1", port)
+    eq(r.rc, 0, "through haproxy (%r)" % r)
+    haproxy_saw(proc, src, dst, what, **tlvs)
+
+
+def haproxy_refuses(proc, port, args, what, log):
+    """ppsend -2 ARGS through haproxy is refused (exit 2), and haproxy
+    logs a line matching log."""
+    r = ppsend("-2", *args, "--expect", "^backend", "127.0.0.1", port)
+    eq(r.rc, 2, "%s through haproxy (%r)" % (what, r))
+    proc.wait_line(log, timeout=5)
+
+
 @test
 def haproxy_v1():
     proc, port = start_haproxy()
-    r = ppsend("-1", "--src", "192.0.2.50:50000", "--dst",
-               "198.51.100.50:25", "--expect", "^backend hello$",
-               "127.0.0.1", port)
-    eq(r.rc, 0, "through haproxy (%r)" % r)
-    haproxy_saw(proc, "192.0.2.50:50000", "198.51.100.50:25", "v1")
+    through_haproxy(proc, port, "-1", "192.0.2.50:50000", "198.51.100.50:25",
+                    (), "v1")
     r = ppsend("-1", "--src", "[2001:db8::50]:50001", "--dst",
                "[2001:db8::51]:443", "127.0.0.1", port, stdin=b"six\n")
     eq(r.rc, 0, "v1 TCP6 through haproxy (%r)" % r)
@@ -545,36 +561,27 @@ def haproxy_v1():
 @test
 def haproxy_v2():
     proc, port = start_haproxy()
-    r = ppsend("-2", "--src", "192.0.2.51:50002", "--dst",
-               "198.51.100.51:587", "--expect", "^backend hello$",
-               "127.0.0.1", port)
-    eq(r.rc, 0, "through haproxy (%r)" % r)
-    haproxy_saw(proc, "192.0.2.51:50002", "198.51.100.51:587", "v2",
-                authority="-")
+    through_haproxy(proc, port, "-2", "192.0.2.51:50002",
+                    "198.51.100.51:587", (), "v2", authority="-")
     # HAProxy peeks at the header once: one that arrives in two segments
     # is refused (the manual says so under --split).
-    r = ppsend("-2", "--split", 14, "--delay", 100, "--expect", "^backend",
-               "127.0.0.1", port)
-    eq(r.rc, 2, "split header through haproxy (%r)" % r)
-    proc.wait_line("Truncated PROXY protocol header", timeout=5)
+    haproxy_refuses(proc, port, ("--split", 14, "--delay", 100),
+                    "split header", "Truncated PROXY protocol header")
 
 
 @test
 def haproxy_v2_tlvs_crc32c():
     proc, port = start_haproxy()
-    r = ppsend("-2", "--src", "192.0.2.52:50003", "--dst",
-               "198.51.100.52:443", "--tlv", "authority=www.example",
-               "--tlv", "unique-id=req-7", "--tlv", "ssl-version=TLSv1.3",
-               "--tlv", "ssl-cn=client", "--tlv", "alpn=h2", "--crc32c",
-               "--expect", "^backend hello$", "127.0.0.1", port)
-    eq(r.rc, 0, "through haproxy (%r)" % r)
-    haproxy_saw(proc, "192.0.2.52:50003", "198.51.100.52:443",
-                "v2 TLVs CRC32C", authority="www.example", uid="req-7")
+    through_haproxy(proc, port, "-2", "192.0.2.52:50003",
+                    "198.51.100.52:443",
+                    ("--tlv", "authority=www.example", "--tlv",
+                     "unique-id=req-7", "--tlv", "ssl-version=TLSv1.3",
+                     "--tlv", "ssl-cn=client", "--tlv", "alpn=h2",
+                     "--crc32c"), "v2 TLVs CRC32C", authority="www.example",
+                    uid="req-7")
     # HAProxy verifies the CRC32C TLV: a zero one is rejected.
-    r = ppsend("-2", "--tlv", "3=0x00000000", "--expect", "^backend",
-               "127.0.0.1", port)
-    eq(r.rc, 2, "bad CRC through haproxy (%r)" % r)
-    proc.wait_line("invalid PROXY protocol header", timeout=5)
+    haproxy_refuses(proc, port, ("--tlv", "3=0x00000000"), "bad CRC",
+                    "invalid PROXY protocol header")
 
 
 @test

@@ -185,6 +185,18 @@ def fmt(host, port, listener_host):
     return "%s:%d" % (host, port)
 
 
+def client_for(i, host):
+    """Client i's header to a listener on host (an IPv6 source for every
+    other one on ::1) and how srv prints its advertised source."""
+    if host == "::1" and i % 2:
+        src, sport = adv_v6(i)
+        hdr = header_for(i, src, sport, "TCP6")
+    else:
+        src, sport = adv_v4(i)
+        hdr = header_for(i, src, sport)
+    return hdr, fmt(src, sport, host)
+
+
 def wait_lines(srv, pattern, n, timeout):
     """Waits until srv printed at least n lines matching pattern; returns
     them."""
@@ -211,13 +223,7 @@ def make_threads_test(nthreads, host):
         lock = threading.Lock()
 
         def one(i):
-            if host == "::1" and i % 2:
-                src, sport = adv_v6(i)
-                hdr = header_for(i, src, sport, "TCP6")
-            else:
-                src, sport = adv_v4(i)
-                hdr = header_for(i, src, sport)
-            want = fmt(src, sport, host)
+            hdr, want = client_for(i, host)
             payload = b"%d\n" % i + os.urandom(i % 700)
             got = roundtrip(srv.target, hdr + payload)
             if got is None:
@@ -728,13 +734,7 @@ def fd_operations_follow_the_connection():
         srv = torture("-m", "fdops", host=host, env=env())
 
         def one(i):
-            if host == "::1" and i % 2:
-                src, sport = adv_v6(i)
-                hdr = header_for(i, src, sport, "TCP6")
-            else:
-                src, sport = adv_v4(i)
-                hdr = header_for(i, src, sport)
-            want = fmt(src, sport, host)
+            hdr, want = client_for(i, host)
             got = roundtrip(srv.target, hdr)
             line = (got or b"").decode(errors="replace").strip()
             if not line.startswith("fdops ok peer=%s sock=" % want):

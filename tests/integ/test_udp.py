@@ -98,9 +98,8 @@ def start_udp(*args, env=None, host="127.0.0.1", port=None, binary=None,
     binary = binary or UDPSRV
     if not os.access(binary, os.X_OK):
         raise Skip("%s not built" % binary)
-    for _ in range(5):
-        p = port or udp_free_port(host if host not in ("0.0.0.0", "::")
-                                  else "127.0.0.1")
+
+    def launch(p):
         e = {"PP_PORTS": (pp_ports or "{port}/udp").replace("{port}",
                                                            str(p))}
         e.update(env or {})
@@ -108,16 +107,12 @@ def start_udp(*args, env=None, host="127.0.0.1", port=None, binary=None,
                      preload=preload, name=os.path.basename(binary))
         srv.port = p
         srv.host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-        try:
-            srv.wait_line("^listening ", timeout=10)
-            return srv
-        except Fail:
-            srv.kill_now()
-            if port is None and any("in use" in ln
-                                    for ln in srv.lines("err")):
-                continue
-            raise
-    raise Fail("udpsrv could not bind a port")
+        return srv
+    srv, _ = pp.start_on_free_port(
+        launch, pp.wait_listening_line, port,
+        lambda: udp_free_port(host if host not in ("0.0.0.0", "::")
+                              else "127.0.0.1"), what="udpsrv")
+    return srv
 
 
 def client(src="127.0.0.1", family=None):

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 
 #include "pp_config.h"
+#include "suite.h"
 
 /* ===== A fake environment for pp_config_parse() ===== */
 
@@ -1152,11 +1153,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return pp_suite_run(config_suite(), NULL);
 }

@@ -19,6 +19,7 @@
 
 #include "crc32c.h"
 #include "pp_parse.h"
+#include "suite.h"
 #include "vectors.h"
 
 #ifndef VECTOR_DIR
@@ -1350,7 +1351,6 @@ parse_suite(void)
 int
 main(int argc, char **argv)
 {
-	SRunner *sr;
 	long n, i;
 	int failed;
 
@@ -1370,10 +1370,7 @@ main(int argc, char **argv)
 			invalid_idx[ninvalid++] = (size_t)i;
 	}
 	printf("%zu valid and %zu invalid vectors\n", nvalid, ninvalid);
-	sr = srunner_create(parse_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = pp_suite_run(parse_suite(), NULL);
 	pp_vec_free(vecs, (size_t)n);
 	free(valid_idx);
 	free(invalid_idx);

@@ -7,14 +7,18 @@
 
 #include <check.h>
 
-/* Run s (one tcase, tc, added to it first); 0 when every test passed. */
+/*
+ * Run s (tc, when not NULL, added to it first: a suite of one tcase);
+ * 0 when every test passed, else 1.
+ */
 static inline int
 pp_suite_run(Suite *s, TCase *tc)
 {
 	SRunner *sr;
 	int failed;
 
-	suite_add_tcase(s, tc);
+	if (tc != NULL)
+		suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -100,6 +100,7 @@
 
 #include "accept.h"
 #include "hdrio.h"
+#include "hook_newfd.h"
 #include "ident.h"
 #include "knock.h"
 #include "pending.h"

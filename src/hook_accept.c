@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 
 #include "accept.h"
+#include "hook_newfd.h"
 #include "shim.h"
 
 static int

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "handover.h"
+#include "hook_exec.h"
 #include "ident.h"
 #include "shim.h"
 #include "tlvcache.h"

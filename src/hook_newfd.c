@@ -38,6 +38,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hook_newfd.h"
 #include "shim.h"
 
 #ifndef O_LARGEFILE

@@ -35,9 +35,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hook_newfd.h"
 #include "shim.h"
 #include "route.h"
 #include "udp.h"
+#include "udp_sock.h"
 
 #ifdef HAVE___CHK_FAIL
 /* Exported by glibc; what its own _chk functions call on overflow. */

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <unistd.h>
 
+#include "hook_vfork.h"
 #include "shim.h"
 
 #if defined(__x86_64__) && defined(__ELF__)

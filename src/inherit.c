@@ -44,7 +44,9 @@
 
 #include "handover.h"
 #include "hdrio.h"
+#include "hook_exec.h"
 #include "ident.h"
+#include "inherit.h"
 #include "pp_listenfds.h"
 #include "pp_sockaddr.h"
 #include "shim.h"

@@ -18,9 +18,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hook_vfork.h"
+#include "inherit.h"
 #include "pending.h"
 #include "shim.h"
 #include "trust.h"
+#include "udp_sock.h"
 
 struct pp_config pp_cfg;
 atomic_bool pp_done;

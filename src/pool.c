@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "hdrio.h"
+#include "hook_newfd.h"
 #include "ident.h"
 #include "pending.h"
 #include "pool.h"

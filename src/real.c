@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include "hook_vfork.h"
 #include "real.h"
 #include "shim.h"
 

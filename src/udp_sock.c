@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include "ident.h"
+#include "inherit.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
+#include "udp_sock.h"
 
 static bool
 pp_udp_configured(void)

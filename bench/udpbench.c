@@ -194,6 +194,7 @@ run_slice(struct ub_target *t, uint32_t slice, double secs, struct bs_slice *s)
 	size_t nlat = 0, cap = 1 << 16;
 	int out = 0, i, k;
 	ssize_t n;
+	size_t skip;
 	bool sending = true;
 
 	lat = malloc(cap * sizeof(*lat));
@@ -219,9 +220,11 @@ run_slice(struct ub_target *t, uint32_t slice, double secs, struct bs_slice *s)
 			n = recv(t->fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n < 0)
 				break;
-			if ((size_t)n < sizeof(st))
+			/* An SPP echo comes back with its header in front. */
+			skip = t->spp ? PP_SPP_LEN : 0;
+			if ((size_t)n < skip + sizeof(st))
 				continue;
-			memcpy(&st, buf, sizeof(st));
+			memcpy(&st, (const char *)buf + skip, sizeof(st));
 			if (st.slice != slice)
 				continue; /* late echo of an earlier slice */
 			out--;

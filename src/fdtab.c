@@ -56,12 +56,14 @@
  *   malloc, which such a handler could find its thread inside.  Hooks
  *   that reach an entry's seqlock from a handler: writers close, dup,
  *   dup2, dup3, fcntl(F_DUPFD*), close_range, closefrom, accept, accept4,
- *   listen, bind, socket, the calls of hook_newfd.c, recvmsg and
+ *   listen, bind, socket, connect (a PROXY-only datagram socket
+ *   connected to an SPP client, udp_reply.c), the calls of
+ *   hook_newfd.c, recvmsg and
  *   recvmmsg with SCM_RIGHTS, and the identity checks (getpeername,
  *   getsockname, accept, the datagram receive hooks) that forget a
  *   stale entry; readers getpeername, getsockname, the receive and send
- *   hooks of datagram sockets, connect, execve and the other exec and
- *   spawn hooks.
+ *   hooks of datagram sockets (send and write included), connect,
+ *   execve and the other exec and spawn hooks.
  * - fork copies the table with the memory; nothing in here holds a lock
  *   across fork.
  */

@@ -29,7 +29,10 @@ struct pp_fdinfo {
 	uint8_t kind;
 	uint8_t socktype; /* PP_FD_LISTEN: SOCK_STREAM or SOCK_DGRAM */
 	uint16_t family;  /* the socket's own address family */
-	bool has_src;     /* PP_FD_CONN: src is advertised */
+	bool has_src;     /* PP_FD_CONN: src is advertised; PP_FD_UDP:
+			   * connected to an SPP client, src its address
+			   * and rpeer the proxy's, as in the header
+			   * (AF_INET6, udp_reply.c) */
 	bool has_dst;     /* PP_FD_CONN: dst is advertised (getsockname
 			   * answers it unless PP_SOCKNAME=real) */
 	bool spp;         /* PP_FD_UDP: datagrams carry SPP, not v2 */

@@ -62,6 +62,8 @@ pp_bind_all(void)
 #else
 	pp_real.recvmmsg = pp_sym("recvmmsg");
 #endif
+	pp_real.send = pp_sym("send");
+	pp_real.write = pp_sym("write");
 	pp_real.sendto = pp_sym("sendto");
 	pp_real.sendmsg = pp_sym("sendmsg");
 	pp_real.sendmmsg = pp_sym("sendmmsg");

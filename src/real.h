@@ -62,6 +62,8 @@ struct pp_real {
 	__typeof__(recvfrom) *recvfrom;
 	__typeof__(recvmsg) *recvmsg;
 	__typeof__(recvmmsg) *recvmmsg;
+	__typeof__(send) *send;
+	__typeof__(write) *write;
 	__typeof__(sendto) *sendto;
 	__typeof__(sendmsg) *sendmsg;
 	__typeof__(sendmmsg) *sendmmsg;

@@ -6,10 +6,15 @@
  * proxy P on local port L" in a table of at most PP_ROUTE_MAX entries,
  * least recently used evicted first, an entry older than PP_ROUTE_IDLE_S
  * seconds since C's last datagram ignored.  sendto, sendmsg and sendmmsg
- * to C on a PROXY-only socket of port L go to P instead (the proxy
- * expects the bare reply), and so does connect() to C, so that send()
- * and write() on the connected socket reach P too (hook_udp.c).  Any
- * other destination is sent to as the program asked.  The table is
+ * to C on a PROXY-only socket of port L go to P instead, and so does
+ * connect() to C, so that send() and write() on the connected socket
+ * reach P too (hook_udp.c).  A v2 proxy expects the bare reply; a client
+ * that arrived by SPP gets the header of its datagram back on each reply
+ * (udp_reply.c), so its route also keeps the header's proxy address and
+ * port: in an array beside the entries, which only SPP routes touch
+ * (one bit of the entry's reallen word says an entry has them), so that
+ * v2 routes cost no more memory or cache lines than before.  Any other
+ * destination is sent to as the program asked.  The table is
  * created on the first advertised datagram.  Lookups take no lock: each
  * hash bucket has a sequence number (the seqlock of reentry.h) that
  * writers make odd while they change it, and a reader that saw it move
@@ -68,10 +73,19 @@ struct pp_route {
 	_Atomic uint32_t next; /* hash chain: index + 1, 0 ends it */
 	_Atomic uint32_t seen; /* pp_now_s() when last refreshed */
 	_Atomic uint32_t key[PP_RKEY_W];
-	_Atomic uint32_t reallen;
+	_Atomic uint32_t reallen;         /* | PP_RT_SPP for an SPP route */
 	_Atomic uint32_t real[PP_REAL_W]; /* the proxy, as the kernel
 					     reported it */
 	uint32_t older, newer; /* LRU list: index + 1, under the mutex */
+};
+
+/* In an entry's reallen word: the entry's SPP fields are set. */
+#define PP_RT_SPP 0x80000000u
+
+/* The SPP fields of entry i (union pp_sppw), at the same index of their
+ * own array; read and written as the entry is. */
+struct pp_rspp {
+	_Atomic uint32_t w[PP_SPPW_W];
 };
 
 struct pp_rbucket {
@@ -84,6 +98,7 @@ struct pp_rsnap {
 	uint32_t seen;
 	socklen_t reallen;
 	union pp_realw real;
+	union pp_sppw sw; /* sw.s.on 0 for a v2 route */
 };
 
 /*
@@ -155,6 +170,7 @@ static struct {
 	pthread_mutex_t mtx;
 	struct pp_route *r;        /* PP_ROUTE_MAX entries */
 	struct pp_rbucket *bucket; /* PP_ROUTE_MAX chains */
+	struct pp_rspp *spp;       /* PP_ROUTE_MAX entries' SPP fields */
 	uint32_t used;             /* entries handed out so far */
 	uint32_t newest;           /* index + 1 */
 	uint32_t oldest;           /* index + 1 */
@@ -197,7 +213,8 @@ static bool
 pp_rt_create(void)
 {
 	size_t sz = PP_ROUTE_MAX *
-		    (sizeof(struct pp_route) + sizeof(struct pp_rbucket));
+		    (sizeof(struct pp_route) + sizeof(struct pp_rbucket) +
+		     sizeof(struct pp_rspp));
 	struct timespec ts;
 	void *p;
 
@@ -217,6 +234,7 @@ pp_rt_create(void)
 	}
 	pp_rt.r = p;
 	pp_rt.bucket = (struct pp_rbucket *)(pp_rt.r + PP_ROUTE_MAX);
+	pp_rt.spp = (struct pp_rspp *)(pp_rt.bucket + PP_ROUTE_MAX);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	pp_rt.seed = ((uint64_t)ts.tv_nsec << 32 | (uint64_t)ts.tv_sec) ^
 		     (uint64_t)getpid() * 0x9e3779b97f4a7c15u;
@@ -274,13 +292,21 @@ static void
 pp_rt_copy(uint32_t i, struct pp_rsnap *out)
 {
 	const struct pp_route *e = &pp_rt.r[i - 1];
+	const struct pp_rspp *x = &pp_rt.spp[i - 1];
+	uint32_t rl;
 	unsigned j;
 
 	out->seen = atomic_load_explicit(&e->seen, memory_order_relaxed);
-	out->reallen = atomic_load_explicit(&e->reallen, memory_order_relaxed);
+	rl = atomic_load_explicit(&e->reallen, memory_order_relaxed);
+	out->reallen = rl & ~PP_RT_SPP;
 	for (j = 0; j < PP_REAL_W; j++)
 		out->real.w[j] =
 			atomic_load_explicit(&e->real[j], memory_order_relaxed);
+	out->sw.s.on = 0;
+	if (rl & PP_RT_SPP)
+		for (j = 0; j < PP_SPPW_W; j++)
+			out->sw.w[j] = atomic_load_explicit(
+				&x->w[j], memory_order_relaxed);
 }
 
 /*
@@ -396,20 +422,46 @@ pp_chain_unlink(uint32_t i)
 	pp_rt_wend(b);
 }
 
-/* Store the proxy and the time in entry i; inside a write of its
- * bucket. */
+/* Store the proxy, its SPP fields and the time of note nt in entry i;
+ * inside a write of its bucket. */
 static void
-pp_rt_fill(uint32_t i, const union pp_realw *real, socklen_t reallen,
-	   uint32_t now)
+pp_rt_fill(uint32_t i, const struct pp_note *nt)
 {
 	struct pp_route *e = &pp_rt.r[i - 1];
+	struct pp_rspp *x = &pp_rt.spp[i - 1];
+	uint32_t rl = (uint32_t)nt->reallen;
 	unsigned j;
 
-	atomic_store_explicit(&e->seen, now, memory_order_relaxed);
-	atomic_store_explicit(&e->reallen, reallen, memory_order_relaxed);
+	atomic_store_explicit(&e->seen, nt->now, memory_order_relaxed);
 	for (j = 0; j < PP_REAL_W; j++)
-		atomic_store_explicit(&e->real[j], real->w[j],
+		atomic_store_explicit(&e->real[j], nt->rw.w[j],
 				      memory_order_relaxed);
+	if (nt->sw.s.on) {
+		rl |= PP_RT_SPP;
+		for (j = 0; j < PP_SPPW_W; j++)
+			atomic_store_explicit(&x->w[j], nt->sw.w[j],
+					      memory_order_relaxed);
+	}
+	atomic_store_explicit(&e->reallen, rl, memory_order_relaxed);
+}
+
+/* Do the SPP fields a and b say the same (both v2, or the same proxy)? */
+static inline bool
+pp_sppw_same(const union pp_sppw *a, const union pp_sppw *b)
+{
+	if (a->s.on != b->s.on)
+		return false;
+	return !a->s.on || memcmp(a, b, sizeof(*a)) == 0;
+}
+
+/* Does snapshot r say what note nt says (same proxy, SPP fields and
+ * second)? */
+static inline bool
+pp_rsnap_says(const struct pp_rsnap *r, const struct pp_note *nt)
+{
+	return r->seen == nt->now && r->reallen == nt->reallen &&
+	       memcmp(&r->real, &nt->rw, sizeof(nt->rw)) == 0 &&
+	       pp_sppw_same(&r->sw, &nt->sw);
 }
 
 static inline uint64_t
@@ -428,18 +480,20 @@ pp_mix(uint64_t h, uint64_t w, uint64_t c)
 }
 
 /*
- * A 64-bit fingerprint of "client k came through proxy rw in second
- * now", never 0.  Its top bits choose the set of the thread's slots.
+ * A 64-bit fingerprint of "client k came through proxy rw (with the SPP
+ * fields sw) in second now", never 0.  Its top bits choose the set of
+ * the thread's slots.
  */
 static uint64_t
 pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
-	      socklen_t reallen, uint32_t now)
+	      socklen_t reallen, const union pp_sppw *sw, uint32_t now)
 {
 	const uint64_t c1 = 0x9e3779b97f4a7c15u, c2 = 0xc2b2ae3d27d4eb4fu;
-	const uint32_t *a = k->w, *r = rw->w;
+	const uint32_t *a = k->w, *r = rw->w, *p = sw->w;
 	uint64_t x, y;
 
-	_Static_assert(PP_RKEY_W == 5 && PP_REAL_W == 7, "mark lanes");
+	_Static_assert(PP_RKEY_W == 5 && PP_REAL_W == 7 && PP_SPPW_W == 5,
+		       "mark lanes");
 	/* two independent chains, then mixed together (murmur3's fmix64) */
 	x = pp_mix(pp_rt.seed, pp_w64(a[0], a[1]), c1);
 	x = pp_mix(x, pp_w64(a[2], a[3]), c1);
@@ -448,6 +502,11 @@ pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
 	y = pp_mix(y, pp_w64(r[2], r[3]), c2);
 	y = pp_mix(y, pp_w64(r[4], r[5]), c2);
 	y = pp_mix(y, pp_w64(r[6], reallen), c2);
+	if (sw->s.on) {
+		y = pp_mix(y, pp_w64(p[0], p[1]), c2);
+		y = pp_mix(y, pp_w64(p[2], p[3]), c2);
+		y = pp_mix(y, pp_w64(p[4], 1), c2);
+	}
 	x ^= y << 31 | y >> 33;
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdu;
@@ -492,7 +551,8 @@ pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen,
 	nt->mark = 0;
 	nt->set = NULL;
 	if (pp_tfresh != NULL && pp_udp_routing()) {
-		nt->mark = pp_fresh_mark(&nt->k, &nt->rw, reallen, nt->now);
+		nt->mark = pp_fresh_mark(&nt->k, &nt->rw, reallen, &nt->sw,
+					 nt->now);
 		nt->set = pp_fresh_set(nt->mark);
 		__builtin_prefetch(nt->set);
 	}
@@ -512,11 +572,9 @@ void
 pp_rt_note(struct pp_note *nt)
 {
 	const union pp_rkeyw *k = &nt->k;
-	const union pp_realw *rwp = &nt->rw;
 	struct pp_rsnap cur;
 	struct pp_rbucket *b;
 	struct pp_route *e;
-	socklen_t reallen = nt->reallen;
 	uint64_t mark = nt->mark, *set = nt->set;
 	uint32_t h, i, now = nt->now;
 	unsigned w;
@@ -530,18 +588,14 @@ pp_rt_note(struct pp_note *nt)
 		set = NULL;
 	/* The same client through the same proxy as the thread's last
 	 * datagram, in the same second: nothing to do. */
-	else if (pp_last.valid && pp_last.r.seen == now &&
-		 pp_last.r.reallen == reallen &&
-		 memcmp(&pp_last.k, k, sizeof(*k)) == 0 &&
-		 memcmp(&pp_last.r.real, rwp, sizeof(*rwp)) == 0)
+	else if (pp_last.valid && pp_rsnap_says(&pp_last.r, nt) &&
+		 memcmp(&pp_last.k, k, sizeof(*k)) == 0)
 		goto remember;
 	if (pp_udp_routing()) {
 		if (set != NULL && pp_fresh_has(set, mark))
 			goto remember;
 		h = pp_rt_hash(k);
-		if (pp_rt_get(k, h, &cur) && cur.seen == now &&
-		    cur.reallen == reallen &&
-		    memcmp(&cur.real, rwp, sizeof(*rwp)) == 0)
+		if (pp_rt_get(k, h, &cur) && pp_rsnap_says(&cur, nt))
 			goto fresh;
 	}
 	/* A signal handler whose thread holds the lock: not noted. */
@@ -557,7 +611,7 @@ pp_rt_note(struct pp_note *nt)
 	if (i != 0) {
 		pp_lru_unlink(i);
 		pp_rt_wbegin(b);
-		pp_rt_fill(i, rwp, reallen, now);
+		pp_rt_fill(i, nt);
 		pp_rt_wend(b);
 	} else {
 		if (pp_rt.used < PP_ROUTE_MAX) {
@@ -572,7 +626,7 @@ pp_rt_note(struct pp_note *nt)
 		for (w = 0; w < PP_RKEY_W; w++)
 			atomic_store_explicit(&e->key[w], k->w[w],
 					      memory_order_relaxed);
-		pp_rt_fill(i, rwp, reallen, now);
+		pp_rt_fill(i, nt);
 		atomic_store_explicit(
 			&e->next,
 			atomic_load_explicit(&b->head, memory_order_relaxed),
@@ -583,7 +637,7 @@ pp_rt_note(struct pp_note *nt)
 	pp_lru_push(i);
 	pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
 	if (pp_tfresh != NULL && set == NULL && !nested) { /* a new table */
-		mark = pp_fresh_mark(k, rwp, reallen, now);
+		mark = pp_fresh_mark(k, &nt->rw, nt->reallen, &nt->sw, now);
 		set = pp_fresh_set(mark);
 	}
 fresh:
@@ -602,8 +656,9 @@ remember:
 	pp_last.family = nt->family;
 	pp_last.adv = *nt->adv;
 	pp_last.r.seen = now;
-	pp_last.r.reallen = reallen;
-	pp_last.r.real = *rwp;
+	pp_last.r.reallen = nt->reallen;
+	pp_last.r.real = nt->rw;
+	pp_last.r.sw = nt->sw;
 	pp_last.valid = true;
 	atomic_signal_fence(memory_order_seq_cst);
 	pp_last_gen++;
@@ -621,11 +676,11 @@ pp_udp_routing(void)
 /* pp_rt_lookup() once the table is up. */
 static bool
 pp_rt_find_route(uint16_t family, uint16_t lport, const struct sockaddr *dst,
-		 socklen_t dlen, uint32_t now, union pp_inaddr *via,
-		 socklen_t *vialen)
+		 socklen_t dlen, uint32_t now, struct pp_reply *out)
 {
 	struct pp_lastroute last;
 	union pp_rkeyw k;
+	const union pp_rkeyw *kp = &k;
 	struct pp_rsnap cur;
 	const struct pp_rsnap *r = &cur;
 	bool hit = false, fresh;
@@ -634,16 +689,23 @@ pp_rt_find_route(uint16_t family, uint16_t lport, const struct sockaddr *dst,
 	fresh = pp_last_get(&last) && now - last.r.seen <= PP_ROUTE_IDLE_S;
 	k.k.lport = lport;
 	if (fresh && last.k.k.lport == lport && last.family == family &&
-	    pp_same_dst(&last.adv, dst, dlen))
+	    pp_same_dst(&last.adv, dst, dlen)) {
 		r = &last.r; /* the reply to what was just received */
-	else if (!pp_sa_norm(dst, dlen, k.k.aaddr, &k.k.aport))
+		kp = &last.k;
+	} else if (!pp_sa_norm(dst, dlen, k.k.aaddr, &k.k.aport)) {
 		goto out;
-	else if (fresh && memcmp(&last.k, &k, sizeof(k)) == 0)
+	} else if (fresh && memcmp(&last.k, &k, sizeof(k)) == 0) {
 		r = &last.r;
-	else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur) ||
-		 now - cur.seen > PP_ROUTE_IDLE_S)
+	} else if (!pp_rt_get(&k, pp_rt_hash(&k), &cur) ||
+		   now - cur.seen > PP_ROUTE_IDLE_S) {
 		goto out;
-	hit = pp_sa_as_family(&r->real.a.sa, r->reallen, family, via, vialen);
+	}
+	hit = pp_sa_as_family(&r->real.a.sa, r->reallen, family, &out->via,
+			      &out->vialen);
+	out->spp = hit && r->sw.s.on;
+	if (out->spp)
+		pp_spp_build(out->hdr, kp->k.aaddr, kp->k.aport, r->sw.s.paddr,
+			     r->sw.s.pport);
 out:
 	errno = saved;
 	return hit;
@@ -651,21 +713,19 @@ out:
 
 bool
 pp_rt_lookup(uint16_t family, uint16_t lport, const struct sockaddr *dst,
-	     socklen_t dlen, uint32_t now, union pp_inaddr *via,
-	     socklen_t *vialen)
+	     socklen_t dlen, uint32_t now, struct pp_reply *out)
 {
 	return pp_udp_routing() &&
-	       pp_rt_find_route(family, lport, dst, dlen, now, via, vialen);
+	       pp_rt_find_route(family, lport, dst, dlen, now, out);
 }
 
 bool
 pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
-	     union pp_inaddr *via, socklen_t *vialen)
+	     struct pp_reply *out)
 {
 	uint16_t family, lport;
 
 	return pp_udp_routing() &&
 	       pp_fd_brief(fd, &family, &lport, NULL) == PP_FD_UDP &&
-	       pp_rt_find_route(family, lport, dst, dlen, pp_now_s(), via,
-				vialen);
+	       pp_rt_find_route(family, lport, dst, dlen, pp_now_s(), out);
 }

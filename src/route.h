@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "fdtab.h"
+#include "pp_parse.h"
 
 /* Table entries, and hash chains (a power of two).  Fixed: the table is
  * one mapping, whose pages cost memory only once touched.  A unit test
@@ -29,6 +30,7 @@
 
 #define PP_RKEY_W 5 /* struct pp_rkey in 32-bit words */
 #define PP_REAL_W (sizeof(union pp_inaddr) / 4)
+#define PP_SPPW_W 5 /* union pp_sppw in 32-bit words */
 
 /* What a route is found by. */
 struct pp_rkey {
@@ -47,12 +49,28 @@ union pp_realw {
 	uint32_t w[PP_REAL_W];
 };
 
-/* A route to note: the caller fills k and family, adv and then
- * pp_note_prep() the rest. */
+/*
+ * What a route of a client that arrived by SPP adds to its key, for the
+ * header of its replies: the proxy address and port of the header it
+ * came with.  on is 0 for a route without SPP (v2): the rest is then
+ * never read.  Kept beside the table, touched by SPP routes only.
+ */
+union pp_sppw {
+	struct {
+		uint8_t paddr[16]; /* the header's proxy address */
+		uint16_t pport;    /* the header's proxy port (network order) */
+		uint16_t on;       /* 1: an SPP route */
+	} s;
+	uint32_t w[PP_SPPW_W];
+};
+
+/* A route to note: the caller fills k, family, adv and sw (sw.s.on at
+ * least) and then pp_note_prep() the rest. */
 struct pp_note {
 	union pp_rkeyw k;
 	uint16_t family;            /* the receiving socket's */
 	const union pp_inaddr *adv; /* the client as the program is told */
+	union pp_sppw sw;           /* SPP: the header's proxy */
 	union pp_realw rw;
 	socklen_t reallen;
 	uint32_t now;
@@ -100,16 +118,25 @@ void pp_rt_note(struct pp_note *nt);
 /* Is the reply table in use at all (one load, for sendmmsg)? */
 bool pp_udp_routing(void);
 
+/* Where a reply to a client goes (pp_rt_lookup). */
+struct pp_reply {
+	union pp_inaddr via; /* the proxy, in the socket's family */
+	socklen_t vialen;
+	bool spp;                /* the client arrived by SPP: */
+	uint8_t hdr[PP_SPP_LEN]; /* the header the reply carries */
+};
+
 /*
  * Is dst an advertised client that a proxy delivered on local port
  * lport (network order) no more than PP_ROUTE_IDLE_S before second now?
- * Then *via is that proxy's address, in family (the socket's), and true
- * is returned.  Lock-free unless writers keep changing the bucket.
- * Never changes errno.
+ * Then out->via is that proxy's address, in family (the socket's), and
+ * true is returned; for a client that arrived by SPP out->spp is set
+ * and out->hdr is the header of its last datagram (client and proxy in
+ * their places), which the reply carries.  Lock-free unless writers
+ * keep changing the bucket.  Never changes errno.
  */
 bool pp_rt_lookup(uint16_t family, uint16_t lport, const struct sockaddr *dst,
-		  socklen_t dlen, uint32_t now, union pp_inaddr *via,
-		  socklen_t *vialen);
+		  socklen_t dlen, uint32_t now, struct pp_reply *out);
 
 /*
  * pp_rt_lookup() for dst, a destination the program gave for fd, when
@@ -117,6 +144,6 @@ bool pp_rt_lookup(uint16_t family, uint16_t lport, const struct sockaddr *dst,
  * changes errno.
  */
 bool pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
-		  union pp_inaddr *via, socklen_t *vialen);
+		  struct pp_reply *out);
 
 #endif /* PP_ROUTE_H */

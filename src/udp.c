@@ -47,7 +47,9 @@
  *
  * Replies.  A datagram that advertised a client notes its reply route
  * (route.c), through which sendto, sendmsg, sendmmsg and connect to
- * that client go back to the proxy.
+ * that client go back to the proxy; a client that came by SPP has the
+ * header's proxy noted with it, for the header its replies carry
+ * (udp_reply.c).
  */
 #include "config.h"
 
@@ -67,7 +69,6 @@
 #include "pp_sockaddr.h"
 #include "udp_judge.h"
 
-#define PP_UDP_BUF 65536u /* larger than any UDP datagram's payload */
 #define PP_WARN_EVERY_S 10u
 #define PP_MMSG_MAX 1024u /* UIO_MAXIOV: the kernel's cap on vlen */
 
@@ -125,14 +126,15 @@ pp_udp_buf(void)
 }
 
 /*
- * The buffer for one receive: the thread's; for a signal handler that
+ * The buffer for one receive (or one reply copied whole, udp_reply.c):
+ * the thread's; for a signal handler that
  * interrupted its thread inside a receive, the spare one beside it, so
  * that the interrupted receive finds its datagram intact; deeper still
  * (or before the thread's mapping exists), a mapping of its own.  *held
  * says which (a PP_HOLD_* bit, or 0 for a mapping of its own); give it
  * back with pp_udp_buf_give().  NULL when memory is short.
  */
-static uint8_t *
+uint8_t *
 pp_udp_buf_take(unsigned *held)
 {
 	void *p;
@@ -155,7 +157,7 @@ pp_udp_buf_take(unsigned *held)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static void
+void
 pp_udp_buf_give(uint8_t *buf, unsigned held)
 {
 	if (held != 0)
@@ -396,6 +398,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	       bool spp)
 {
 	struct pp_note nt;
+	struct pp_spp sh;
 	union pp_sockaddr src;
 	union pp_inaddr adv;
 	struct msghdr m;
@@ -485,6 +488,14 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 		nt.k.k.lport = lport;
 		nt.family = family;
 		nt.adv = &adv;
+		nt.sw.s.on = 0;
+		/* The header's proxy, for the header of the replies (the
+		 * payload is moved over it below). */
+		if (spp && pp_parse_spp(d, have, &sh)) {
+			memcpy(nt.sw.s.paddr, sh.proxy, 16);
+			nt.sw.s.pport = sh.pport;
+			nt.sw.s.on = 1;
+		}
 		note = pp_note_prep(&nt, &src.sa, m.msg_namelen, pp_now_s());
 	}
 	plen = (size_t)n - skip;

@@ -20,6 +20,20 @@
  */
 #define PP_UDP_PASS (-2)
 
+/* The size of the thread's buffer: more than any UDP datagram. */
+#define PP_UDP_BUF 65536u
+
+/*
+ * The thread's 64 KiB buffer for one receive or one reply (a signal
+ * handler that interrupted its thread inside one gets the spare beside
+ * it, or a mapping of its own); *held says which, for
+ * pp_udp_buf_give().  NULL when memory is short.  Async-signal-safe.
+ */
+uint8_t *pp_udp_buf_take(unsigned *held);
+
+/* Give back what pp_udp_buf_take() returned, with its *held. */
+void pp_udp_buf_give(uint8_t *buf, unsigned held);
+
 /*
  * The receive call beneath the datagram path: libc's recvmsg, or, for a
  * 32-bit program built with 64-bit time_t, libc's __recvmsg64 (which

@@ -18,7 +18,8 @@
  * takes the 38-byte SPP header of Spectrum and EdgeOne from PP_ALLOW
  * instead (pp_judge_spp): shorter datagrams, a wrong magic and v2 headers
  * are dropped, the client reported as for v2.  Replies follow the same
- * routes (route.c), without an SPP header.
+ * routes (route.c), with the client's SPP header in front
+ * (udp_reply.c).
  */
 #include "config.h"
 

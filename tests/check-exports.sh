@@ -85,6 +85,15 @@ for name in socket socketpair accept accept4 dup dup2 dup3 fcntl pipe \
 	fi
 done
 
+# The reply calls carry the SPP header of a client that arrived by SPP
+# (src/udp_reply.c), on connected sockets too.
+for name in connect send write sendto sendmsg sendmmsg; do
+	if ! grep -qx "$name" "$tmp/names"; then
+		echo "FAIL: $name is not exported"
+		status=1
+	fi
+done
+
 # A library whose hooks lost default visibility exports nothing and
 # would pass the test above while hooking nothing.
 if ! grep -qx accept "$tmp/names"; then

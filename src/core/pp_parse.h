@@ -222,6 +222,14 @@ bool pp_parse_spp(const void *buf, size_t len, struct pp_spp *s);
 socklen_t pp_spp_inet(const uint8_t *addr, uint16_t port, struct sockaddr *out);
 
 /*
+ * Write the SPP header for client (16 bytes, IPv6 or IPv4-mapped) port
+ * cport and proxy (16 bytes) port pport (ports in network order) into
+ * out[0..PP_SPP_LEN): the layout pp_parse_spp() reads.  Pure.
+ */
+void pp_spp_build(uint8_t *out, const uint8_t *client, uint16_t cport,
+		  const uint8_t *proxy, uint16_t pport);
+
+/*
  * The socket address of a v2 INET (4 bytes at addr) or INET6 (16 bytes)
  * address with port (network order) into out, which has room for a
  * struct sockaddr_in6; returns its length.

@@ -11,7 +11,8 @@
  *       36     2  proxy port
  *
  * All in network order.  The header has no version, length or checksum:
- * the magic and the length are all there is to check.  Pure functions, no
+ * the magic and the length are all there is to check.  A reply to the
+ * proxy carries the same header (pp_spp_build).  Pure functions, no
  * state.
  */
 #include "config.h"
@@ -44,4 +45,16 @@ pp_spp_inet(const uint8_t *addr, uint16_t port, struct sockaddr *out)
 	if (memcmp(addr, mapped, sizeof(mapped)) == 0)
 		return pp_v2_inet(PP_FAM_INET, addr + 12, port, out);
 	return pp_v2_inet(PP_FAM_INET6, addr, port, out);
+}
+
+void
+pp_spp_build(uint8_t *out, const uint8_t *client, uint16_t cport,
+	     const uint8_t *proxy, uint16_t pport)
+{
+	out[0] = PP_SPP_MAGIC >> 8;
+	out[1] = PP_SPP_MAGIC & 0xff;
+	memcpy(out + 2, client, 16);
+	memcpy(out + 18, proxy, 16);
+	memcpy(out + 34, &cport, 2);
+	memcpy(out + 36, &pport, 2);
 }

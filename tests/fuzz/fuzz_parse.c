@@ -13,7 +13,8 @@
  * bytes, a v1 header to one that parses to the same addresses.  The
  * same bytes are offered to the SPP parser, which must accept exactly
  * the inputs of 38 bytes or more that begin with its magic and point
- * inside them.  Any disagreement aborts.
+ * inside them, and whose fields the reply's header (pp_spp_build)
+ * writes back as the same 38 bytes.  Any disagreement aborts.
  */
 #include "config.h"
 
@@ -62,6 +63,7 @@ pp_fuzz_spp(const uint8_t *in, size_t n)
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 	union pp_sockaddr sa;
 	struct pp_spp s;
+	uint8_t back[PP_SPP_LEN];
 	bool want = n >= PP_SPP_LEN && in[0] == 0x56 && in[1] == 0xEC;
 
 	PP_FUZZ_ASSERT(pp_parse_spp(in, n, &s) == want);
@@ -73,6 +75,8 @@ pp_fuzz_spp(const uint8_t *in, size_t n)
 	(void)pp_spp_inet(s.client, s.cport, &sa.sa);
 	PP_FUZZ_ASSERT(sa.sa.sa_family ==
 		       (memcmp(in + 2, mapped, 12) == 0 ? AF_INET : AF_INET6));
+	pp_spp_build(back, s.client, s.cport, s.proxy, s.pport);
+	PP_FUZZ_ASSERT(memcmp(back, in, PP_SPP_LEN) == 0);
 }
 
 static bool

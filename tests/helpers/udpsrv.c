@@ -10,7 +10,10 @@
  * trunc=1 (MSG_TRUNC in msg_flags), dst= (the IP_PKTINFO/IPV6_PKTINFO
  * local address), peek= (what MSG_PEEK saw first).  It then echoes
  * "src=ADDR:PORT " and the bytes it got back to the sender (modes that
- * learn the sender), through the matching send call.
+ * learn the sender), through the matching send call, then prints what
+ * that call returned:
+ *
+ *   sent n=27            (or "sent errno=90" when it failed)
  *
  * Usage: udpsrv [-4|-6|-l ADDR] -p PORT [-m MODE] [-n] [-b SIZE] [-t]
  *               [-k] [-a ALEN] [-H FD]
@@ -21,7 +24,12 @@
  *      recv      recv, no reply (src=-)
  *      read      read, no reply (src=-)
  *      connect   recvfrom the first datagram, connect() to its source,
- *                then read() and write() only
+ *                then read() and the -w call only
+ *   -w   how connect mode replies: write (the default), send, sendto
+ *        (NULL address), sendmsg (no name), sendmmsg (no names)
+ *   -R   reply with SIZE bytes ('R') instead of the echo
+ *   -I   recvmsg mode: the reply in N iovecs (the first N-1 one byte
+ *        each, the last the rest)
  *   -n   non-blocking socket and poll(); prints "eagain" when a receive
  *        after a readable poll reports EAGAIN
  *   -b   the receive buffer size (default 65536)
@@ -63,6 +71,8 @@
 #define BATCH 8
 
 enum mode { M_RECVFROM, M_RECVMSG, M_MMSG, M_RECV, M_READ, M_CONNECT };
+enum way { W_WRITE, W_SEND, W_SENDTO, W_SENDMSG, W_SENDMMSG };
+#define IOV_MANY 1024
 
 static struct {
 	const char *addr;
@@ -75,6 +85,9 @@ static struct {
 	socklen_t alen;
 	int high_fd;
 	int inherited;
+	enum way way;
+	long reply_size;
+	int iovs;
 } opt = {
 	.addr = "127.0.0.1",
 	.mode = M_RECVFROM,
@@ -82,6 +95,8 @@ static struct {
 	.alen = sizeof(struct sockaddr_storage),
 	.high_fd = -1,
 	.inherited = -1,
+	.reply_size = -1,
+	.iovs = 1,
 };
 
 /* Fixed-size objects, so the fortified build calls the _chk variants. */
@@ -125,6 +140,11 @@ echo_body(const struct sockaddr_storage *src, socklen_t alen, const char *data,
 	char who[INET6_ADDRSTRLEN + 16];
 	int k;
 
+	if (opt.reply_size >= 0) {
+		k = opt.reply_size < (long)cap ? (int)opt.reply_size : (int)cap;
+		memset(o, 'R', (size_t)k);
+		return (size_t)k;
+	}
 	tu_fmt_addr(src, alen, who, sizeof(who));
 	k = snprintf(o, cap, "src=%s ", who);
 	if (k < 0 || (size_t)k >= cap)
@@ -133,6 +153,18 @@ echo_body(const struct sockaddr_storage *src, socklen_t alen, const char *data,
 		got = cap - (size_t)k;
 	memcpy(o + k, data, got);
 	return (size_t)k + got;
+}
+
+/* What a send call returned, on stdout. */
+static void
+sent(ssize_t n, const char *call)
+{
+	if (n < 0) {
+		tu_out("sent errno=%d", errno);
+		fprintf(stderr, "udpsrv: %s: %s\n", call, strerror(errno));
+		return;
+	}
+	tu_out("sent n=%zd", n);
 }
 
 static int
@@ -280,10 +312,9 @@ serve_recvfrom(int fd)
 			 " alen=%u", (unsigned)alen);
 		report(&ss, alen, n, buf, got, extra);
 		rl = echo_body(&ss, alen, buf, got, reply, sizeof(reply));
-		if (sendto(fd, reply, rl, 0, (struct sockaddr *)&ss,
-			   alen < sizeof(ss) ? alen : sizeof(ss)) < 0)
-			fprintf(stderr, "udpsrv: sendto: %s\n",
-				strerror(errno));
+		sent(sendto(fd, reply, rl, 0, (struct sockaddr *)&ss,
+			    alen < sizeof(ss) ? alen : sizeof(ss)),
+		     "sendto");
 	}
 }
 
@@ -343,11 +374,13 @@ serve_recvmsg(int fd)
 		char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + 256];
 		struct cmsghdr align;
 	} ctl, octl;
+	static struct iovec oiov[IOV_MANY];
 	char extra[512], dst[INET6_ADDRSTRLEN], reply[BUF_MAX + 64];
-	struct iovec iov, oiov;
+	struct iovec iov;
 	struct msghdr m, om;
-	size_t got, ctllen;
+	size_t got, ctllen, rl, k;
 	ssize_t n;
+	int i;
 
 	for (;;) {
 		wait_readable(fd);
@@ -377,21 +410,26 @@ serve_recvmsg(int fd)
 			 (m.msg_flags & MSG_TRUNC) ? 1 : 0, dst);
 		report(&ss, m.msg_namelen, n, buf, got, extra);
 		memset(&om, 0, sizeof(om));
-		oiov.iov_base = reply;
-		oiov.iov_len = echo_body(&ss, m.msg_namelen, buf, got, reply,
-					 sizeof(reply));
+		rl = echo_body(&ss, m.msg_namelen, buf, got, reply,
+			       sizeof(reply));
+		/* -I: one byte in each iovec but the last */
+		for (i = 0, k = 0; i < opt.iovs - 1; i++) {
+			oiov[i].iov_base = reply + k;
+			oiov[i].iov_len = k < rl ? 1 : 0;
+			k += oiov[i].iov_len;
+		}
+		oiov[i].iov_base = reply + k;
+		oiov[i].iov_len = rl - k;
 		om.msg_name = &ss;
 		om.msg_namelen =
 			m.msg_namelen < sizeof(ss) ? m.msg_namelen : sizeof(ss);
-		om.msg_iov = &oiov;
-		om.msg_iovlen = 1;
+		om.msg_iov = oiov;
+		om.msg_iovlen = (size_t)opt.iovs;
 		if (ctllen > 0) {
 			om.msg_control = octl.b;
 			om.msg_controllen = ctllen;
 		}
-		if (sendmsg(fd, &om, 0) < 0)
-			fprintf(stderr, "udpsrv: sendmsg: %s\n",
-				strerror(errno));
+		sent(sendmsg(fd, &om, 0), "sendmsg");
 	}
 }
 
@@ -404,7 +442,7 @@ serve_mmsg(int fd)
 	struct iovec iov[BATCH], oiov[BATCH];
 	char extra[64];
 	size_t got;
-	int i, n, s;
+	int c, i, n, s;
 
 	for (;;) {
 		wait_readable(fd);
@@ -445,10 +483,11 @@ serve_mmsg(int fd)
 		for (s = 0; s < n;) {
 			i = sendmmsg(fd, o + s, (unsigned)(n - s), 0);
 			if (i <= 0) {
-				fprintf(stderr, "udpsrv: sendmmsg: %s\n",
-					strerror(errno));
+				sent(-1, "sendmmsg");
 				break;
 			}
+			for (c = s; c < s + i; c++)
+				sent((ssize_t)o[c].msg_len, "sendmmsg");
 			s += i;
 		}
 	}
@@ -482,7 +521,38 @@ serve_noaddr(int fd)
 	}
 }
 
-/* The first datagram tells whom to connect to; then read/write only. */
+/* Reply on the connected socket fd the way -w says. */
+static ssize_t
+conn_send(int fd, char *reply, size_t rl)
+{
+	struct iovec iov = { .iov_base = reply, .iov_len = rl };
+	struct mmsghdr mm;
+	struct msghdr m;
+
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	switch (opt.way) {
+	case W_SEND:
+		return send(fd, reply, rl, 0);
+	case W_SENDTO:
+		return sendto(fd, reply, rl, 0, NULL, 0);
+	case W_SENDMSG:
+		return sendmsg(fd, &m, 0);
+	case W_SENDMMSG:
+		memset(&mm, 0, sizeof(mm));
+		mm.msg_hdr = m;
+		if (sendmmsg(fd, &mm, 1, 0) != 1)
+			return -1;
+		return (ssize_t)mm.msg_len;
+	case W_WRITE:
+		break;
+	}
+	return write(fd, reply, rl);
+}
+
+/* The first datagram tells whom to connect to; then read and the -w
+ * call only. */
 static void
 serve_connect(int fd)
 {
@@ -506,8 +576,7 @@ serve_connect(int fd)
 		tu_die("connect");
 	for (;;) {
 		rl = echo_body(&ss, alen, buf, got, reply, sizeof(reply));
-		if (write(fd, reply, rl) < 0)
-			fprintf(stderr, "udpsrv: write: %s\n", strerror(errno));
+		sent(conn_send(fd, reply, rl), "send");
 		for (;;) {
 			wait_readable(fd);
 			n = read(fd, buf, opt.bufsize);
@@ -525,7 +594,7 @@ main(int argc, char **argv)
 {
 	int c, fd;
 
-	while ((c = getopt(argc, argv, "46l:p:m:nb:tka:H:F:")) != -1) {
+	while ((c = getopt(argc, argv, "46l:p:m:nb:tka:H:F:w:R:I:")) != -1) {
 		switch (c) {
 		case '4':
 			opt.addr = "127.0.0.1";
@@ -580,6 +649,28 @@ main(int argc, char **argv)
 		case 'F':
 			opt.inherited = atoi(optarg);
 			break;
+		case 'w':
+			if (strcmp(optarg, "write") == 0)
+				opt.way = W_WRITE;
+			else if (strcmp(optarg, "send") == 0)
+				opt.way = W_SEND;
+			else if (strcmp(optarg, "sendto") == 0)
+				opt.way = W_SENDTO;
+			else if (strcmp(optarg, "sendmsg") == 0)
+				opt.way = W_SENDMSG;
+			else if (strcmp(optarg, "sendmmsg") == 0)
+				opt.way = W_SENDMMSG;
+			else
+				goto usage;
+			break;
+		case 'R':
+			opt.reply_size = atol(optarg);
+			break;
+		case 'I':
+			opt.iovs = atoi(optarg);
+			if (opt.iovs < 1 || opt.iovs > IOV_MANY)
+				goto usage;
+			break;
 		default:
 			goto usage;
 		}
@@ -607,6 +698,7 @@ main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: udpsrv [-4|-6|-l ADDR] -p PORT [-m MODE] [-n] "
-			"[-b SIZE] [-t] [-k] [-a ALEN] [-H FD] [-F FD]\n");
+			"[-b SIZE] [-t] [-k] [-a ALEN] [-H FD] [-F FD] "
+			"[-w WAY] [-R SIZE] [-I N]\n");
 	return 64;
 }

@@ -684,6 +684,32 @@ def start_spp(*args, **kw):
 SPP_SEEN4 = "%s:40000" % SPP_CLIENT4
 
 
+def spp_reply(c, client=SPP_CLIENT4, cport=40000, proxy="198.51.100.1",
+              pport=27015, timeout=3):
+    """A reply to an SPP client: it carries the header its datagram came
+    with (client and proxy in their places); returns the payload after
+    it and the reply's source."""
+    data, frm = reply(c, timeout)
+    eq(data[:38], spp(client, cport, proxy, pport), "the reply's SPP header")
+    return data[38:], frm
+
+
+def sent_lines(srv):
+    return [ln for ln in srv.lines() if ln.startswith("sent ")]
+
+
+def wait_sent(srv, start, timeout=5):
+    """What udpsrv's send call number start returned: an int, the byte
+    count, or a string "errno=N"."""
+    deadline = time.monotonic() + timeout * SLOW
+    while len(sent_lines(srv)) <= start:
+        if time.monotonic() > deadline:
+            raise Fail("udpsrv: no send reported%s" % srv.tail())
+        time.sleep(0.01)
+    word = sent_lines(srv)[start].split()[1]
+    return int(word[2:]) if word.startswith("n=") else word
+
+
 def spp_case(mode, binary=None, replies=True):
     srv = start_spp("-m", mode, binary=binary)
     edge = client()
@@ -691,10 +717,12 @@ def spp_case(mode, binary=None, replies=True):
     noaddr = mode in ("recv", "read")
     expect(srv, 0, src="-" if noaddr else SPP_SEEN4, data="hello", len=5)
     if replies:
-        # The reply reaches the edge that delivered the datagram.
-        data, frm = reply(edge)
+        # The reply reaches the edge that delivered the datagram, with
+        # the header, and the program's call returns its own count.
+        data, frm = spp_reply(edge)
         eq(data, b"src=%s hello" % SPP_SEEN4.encode(), "echo at the edge")
         eq(frm[1], srv.port, "reply source port")
+        eq(wait_sent(srv, 0), len(data), "the send call's count")
     send(edge, srv, b"no header at all, long enough to be one: 38+")
     send(edge, srv, spp(cport=41000) + b"again")
     f = expect(srv, 1, data="again")
@@ -746,7 +774,7 @@ def spp_recvmsg_pktinfo_and_reply():
     # IP_PKTINFO keeps the real local address, not the header's proxy.
     expect(srv, 0, src=SPP_SEEN4, data="hello", dst="127.0.0.1", alen=16,
            trunc=0)
-    data, frm = reply(edge)
+    data, frm = spp_reply(edge)
     eq(data, b"src=%s hello" % SPP_SEEN4.encode(), "echo at the edge")
     eq(frm, ("127.0.0.1", srv.port), "reply source")
 
@@ -758,7 +786,7 @@ def spp_payload_byte_exact():
     body = bytes(range(256)) * 4 + b"\x56\xec" + spp()
     send(edge, srv, spp() + body)
     f = expect(srv, 0, src=SPP_SEEN4, len=len(body))
-    data, _ = reply(edge)
+    data, _ = spp_reply(edge)
     eq(data, b"src=%s " % SPP_SEEN4.encode() + body, "echo, byte for byte")
     check(f["data"], "payload reported")
     # An empty payload: exactly 38 bytes.
@@ -781,7 +809,7 @@ def spp_mapped_client_on_v6_socket_is_mapped():
     send(edge, srv, spp() + b"mapped", host="127.0.0.1")
     seen = "[::ffff:%s]:40000" % SPP_CLIENT4
     expect(srv, 0, src=seen, data="mapped", alen=28)
-    data, _ = reply(edge)
+    data, _ = spp_reply(edge)
     eq(data, b"src=%s mapped" % seen.encode(), "echo at the edge")
 
 
@@ -792,7 +820,7 @@ def spp_v6_client_on_v6_socket():
     send(edge, srv, spp(client=SPP_CLIENT6, proxy="2001:db8::1") + b"six")
     seen = "[%s]:40000" % SPP_CLIENT6
     expect(srv, 0, src=seen, data="six", alen=28, dst="::1")
-    data, _ = reply(edge)
+    data, _ = spp_reply(edge, client=SPP_CLIENT6, proxy="2001:db8::1")
     eq(data, b"src=%s six" % seen.encode(), "echo at the edge")
 
 
@@ -827,7 +855,7 @@ def spp_malformed_dropped_next_served():
         send(edge, srv, spp(cport=42000 + i) + b"good%d" % i)
         f = expect(srv, i, data="good%d" % i)
         eq(f["src"], "%s:%d" % (SPP_CLIENT4, 42000 + i), "after " + what)
-        got, _ = reply(edge)
+        got, _ = spp_reply(edge, cport=42000 + i)
         check(got.endswith(b"good%d" % i), "echo after %s: %r" % (what, got))
     eq(len(srv.dgrams()), len(SPP_BAD), "datagrams the program saw")
     check(any("SPP" in ln and "dropped" in ln for ln in srv.log_lines()),
@@ -844,7 +872,7 @@ def spp_nonblocking_eagain_after_drops():
     eq(len(srv.dgrams()), 0, "nothing reached the program")
     send(edge, srv, spp() + b"after")
     expect(srv, 0, src=SPP_SEEN4, data="after")
-    reply(edge)
+    spp_reply(edge)
 
 
 @test
@@ -875,7 +903,7 @@ def spp_peek_strips_and_skips_bad():
     send(edge, srv, spp() + b"peeked")
     f = expect(srv, 0, src=SPP_SEEN4, data="peeked")
     eq(f.get("peek"), "%s/6/peeked" % SPP_SEEN4, "what MSG_PEEK saw")
-    reply(edge)
+    spp_reply(edge)
     eq(len(srv.dgrams()), 1, "datagrams the program saw")
 
 
@@ -941,23 +969,150 @@ def spp_and_v2_entries_side_by_side():
     eq(len(s_v2.dgrams()), 1, "datagrams the v2 program saw")
 
 
-@test
+def spp_many_client(i):
+    return "198.18.%d.%d" % (i // 250, i % 250 + 1), 30000 + i % 30000
+
+
+@test(timeout=120)
 def spp_many_clients_replies():
+    # 10,000 clients, each through its own header: every reply names its
+    # own client in the header, and the echo after it says the same.
     srv = start_spp()
     edge = client()
-    n = 200
-    for i in range(n):
-        send(edge, srv, spp(client="192.0.2.%d" % (i % 250 + 1),
-                            cport=30000 + i) + b"c%d" % i)
-        data, _ = reply(edge)
-        eq(data, b"src=192.0.2.%d:%d c%d" % (i % 250 + 1, 30000 + i, i),
-           "echo %d" % i)
+    edge.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    n, window = 10000, 50
+    for base in range(0, n, window):
+        for i in range(base, base + window):
+            who, cport = spp_many_client(i)
+            send(edge, srv, spp(client=who, cport=cport) + b"c%d" % i)
+        for i in range(base, base + window):
+            data, _ = reply(edge)
+            j = int(data.rsplit(b" c", 1)[1])
+            who, cport = spp_many_client(j)
+            eq(data[:38], spp(client=who, cport=cport),
+               "the header of reply %d" % j)
+            eq(data[38:], b"src=%s:%d c%d" % (who.encode(), cport, j),
+               "echo %d" % j)
     # Every echo came back; the program's own lines may still be on
     # their way through its stdout pipe.
-    deadline = time.monotonic() + 5 * SLOW
+    deadline = time.monotonic() + 10 * SLOW
     while len(srv.dgrams()) < n and time.monotonic() < deadline:
         time.sleep(0.05)
     eq(len(srv.dgrams()), n, "datagrams the program saw")
+
+
+SPP_REPLY_MODES = (("recvfrom", "sendto"), ("recvmsg", "sendmsg"),
+                   ("mmsg", "sendmmsg"))
+
+
+def spp_replies_by_each_call(host, client_addr, proxy):
+    for mode, call in SPP_REPLY_MODES:
+        srv = start_spp("-m", mode, host=host)
+        edge = client(host)
+        body = bytes(range(256)) + b"\0" * 3 + b"end"
+        send(edge, srv, spp(client=client_addr, proxy=proxy) + body)
+        data, frm = spp_reply(edge, client=client_addr, proxy=proxy)
+        seen = ("[%s]:40000" if ":" in client_addr else "%s:40000") % \
+            client_addr
+        eq(data, b"src=%s " % seen.encode() + body, "%s: payload" % call)
+        eq(frm[:2], (host, srv.port), "%s: reply source" % call)
+        eq(wait_sent(srv, 0), len(data), "%s: the count returned" % call)
+        srv.stop()
+
+
+@test
+def spp_replies_carry_the_header_ipv4():
+    spp_replies_by_each_call("127.0.0.1", SPP_CLIENT4, "198.51.100.1")
+
+
+@test(ipv6=True)
+def spp_replies_carry_the_header_ipv6():
+    spp_replies_by_each_call("::1", SPP_CLIENT6, "2001:db8::1")
+
+
+@test
+def spp_connected_replies_carry_the_header():
+    # connect() to the client goes to the proxy; every send call on the
+    # connected socket then carries the header.
+    for way in ("write", "send", "sendto", "sendmsg", "sendmmsg"):
+        srv = start_spp("-m", "connect", "-w", way)
+        edge = client()
+        send(edge, srv, spp() + b"first")
+        data, frm = spp_reply(edge)
+        eq(data, b"src=%s first" % SPP_SEEN4.encode(), way + ": echo")
+        eq(frm, ("127.0.0.1", srv.port), way + ": reply source")
+        eq(wait_sent(srv, 0), len(data), way + ": the count returned")
+        send(edge, srv, spp() + b"second")
+        expect(srv, 1, data="second")
+        data, _ = spp_reply(edge)
+        eq(data, b"src=%s second" % SPP_SEEN4.encode(), way + ": again")
+        eq(wait_sent(srv, 1), len(data), way + ": the count again")
+        srv.stop()
+
+
+@test(ipv6=True)
+def spp_connected_ipv6_client():
+    srv = start_spp("-m", "connect", "-w", "send", host="::1")
+    edge = client("::1")
+    send(edge, srv, spp(client=SPP_CLIENT6, proxy="2001:db8::1") + b"six")
+    data, _ = spp_reply(edge, client=SPP_CLIENT6, proxy="2001:db8::1")
+    eq(data, b"src=[%s]:40000 six" % SPP_CLIENT6.encode(), "echo")
+
+
+@test
+def spp_reply_the_header_pushes_past_the_limit():
+    # 65,507 bytes is the largest IPv4 UDP payload: it fits bare (a v2
+    # reply), not with 38 more.  The call fails with EMSGSIZE and nothing
+    # is sent; 38 bytes less fits.
+    import errno as errno_mod
+    srv = start_udp("-R", "65507")
+    edge = client()
+    edge.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    send(edge, srv, hdr() + b"big")
+    data, _ = reply(edge)
+    eq(len(data), 65507, "a v2 reply of the largest size, bare")
+    eq(wait_sent(srv, 0), 65507, "v2: the count returned")
+    srv.stop()
+    srv = start_spp("-R", "65507")
+    send(edge, srv, spp() + b"big")
+    eq(wait_sent(srv, 0), "errno=%d" % errno_mod.EMSGSIZE,
+       "what the send call returned")
+    no_reply(edge)
+    srv.stop()
+    srv = start_spp("-R", str(65507 - 38))
+    send(edge, srv, spp() + b"fits")
+    data, _ = spp_reply(edge)
+    eq(data, b"R" * (65507 - 38), "the largest reply with a header")
+    eq(wait_sent(srv, 0), 65507 - 38, "the count returned")
+
+
+@test
+def spp_reply_in_many_buffers():
+    # A reply in up to 63 buffers gets the header in an iovec of its own;
+    # in more (up to IOV_MAX), it is copied whole.  Byte for byte either
+    # way.
+    for iovs in (2, 63, 64, 1024):
+        srv = start_spp("-m", "recvmsg", "-I", str(iovs))
+        edge = client()
+        body = bytes(range(1, 256)) * 8
+        send(edge, srv, spp() + body)
+        data, _ = spp_reply(edge)
+        eq(data, b"src=%s " % SPP_SEEN4.encode() + body,
+           "%d buffers: payload" % iovs)
+        eq(wait_sent(srv, 0), len(data), "%d buffers: count" % iovs)
+        srv.stop()
+
+
+@test
+def v2_replies_have_no_header():
+    for mode in ("recvfrom", "recvmsg", "mmsg", "connect"):
+        srv = start_udp("-m", mode)
+        edge = client()
+        send(edge, srv, hdr() + b"bare")
+        data, _ = reply(edge)
+        eq(data, b"src=%s bare" % CLIENT4_SEEN.encode(), mode + ": reply")
+        eq(wait_sent(srv, 0), len(data), mode + ": count")
+        srv.stop()
 
 
 # ===== A real proxy: dnsdist in front of dnsmasq =====
@@ -1081,12 +1236,16 @@ def spp_ppsend_plays_the_edge():
     eq(r.returncode, 0, "ppsend: %r" % (r.stderr,))
     expect(srv, 0, src="203.0.113.5:4444", data="hi", len=2)
     eq(r.stdout, b"src=203.0.113.5:4444 hi", "the echo ppsend got")
+    check(b"reply SPP header: client 203.0.113.5:4444 proxy "
+          b"198.51.100.1:27015" in r.stderr,
+          "ppsend decoded the reply's header: %r" % r.stderr)
 
 
-@test(timeout=60)
-def spp_dnsmasq_sees_the_client():
-    # dnsmasq itself, preloaded with a PORT/udp+spp listener; the test
-    # plays the edge: SPP + a DNS query from 127.0.0.1.
+def spp_dnsmasq():
+    """dnsmasq preloaded with a PORT/udp+spp listener on 127.0.0.1 and a
+    free port, answering example.test with 192.0.2.53 and logging each
+    query on stderr; nothing leaves loopback.  Stopped by PID at the end
+    of the test (pp.Proc)."""
     dnsmasq = None
     for path in ("/usr/sbin/dnsmasq", shutil.which("dnsmasq")):
         if path and os.access(path, os.X_OK):
@@ -1097,15 +1256,25 @@ def spp_dnsmasq_sees_the_client():
     if pp.ASAN_LIB:
         raise Skip("dnsmasq does not run with a preloaded ASan runtime")
     port = udp_free_port()
-    mq = pp.Proc([dnsmasq, "--no-daemon", "-C", "/dev/null",
+    mq = pp.Proc([dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null",
                   "--port=%d" % port, "--listen-address=127.0.0.1",
                   "--bind-interfaces", "--log-queries", "--log-facility=-",
                   "--no-resolv", "--no-hosts", "--pid-file=",
-                  "--address=/example.test/192.0.2.1"],
+                  "--address=/example.test/192.0.2.53"],
                  env={"PP_PORTS": "%d/udp+spp" % port,
                       "PP_ALLOW": "127.0.0.1/32", "PP_LOG": "info"},
                  name="dnsmasq")
     mq.wait_line("started", timeout=10, stream="err")
+    return mq, port
+
+
+@test(timeout=60)
+def spp_dnsmasq_sees_the_client():
+    # The test plays the edge: SPP + a DNS query from 127.0.0.1; the
+    # answer comes back with the header.  (An IPv6 client cannot be
+    # reported on dnsmasq's IPv4 socket: dropped, as test_udp's
+    # spp_v6_client_on_v4_socket_dropped shows.)
+    mq, port = spp_dnsmasq()
     edge = client()
     bad = client("127.0.0.2")
     for qid, who, cport in ((0x5151, SPP_CLIENT4, 40000),
@@ -1119,9 +1288,9 @@ def spp_dnsmasq_sees_the_client():
                     ("127.0.0.1", port))
         edge.sendto(spp(client=who, cport=cport) +
                     dns_query("example.test", qid), ("127.0.0.1", port))
-        resp, frm = reply(edge, timeout=5)
+        resp, frm = spp_reply(edge, client=who, cport=cport, timeout=5)
         eq(frm, ("127.0.0.1", port), "the answer's source")
-        eq(dns_answer_a(resp, qid), "192.0.2.1", "the answer at the edge")
+        eq(dns_answer_a(resp, qid), "192.0.2.53", "the answer at the edge")
         mq.wait_line(r"query\[A\] example\.test from %s$" % re.escape(who),
                      timeout=5, start=start, stream="err")
         err = mq.lines("err")[start:]
@@ -1129,6 +1298,28 @@ def spp_dnsmasq_sees_the_client():
                       for ln in err if "query[" in ln),
               "only the good query reached dnsmasq: %r" % err)
     no_reply(bad)
+
+
+@test(timeout=60)
+def spp_dnsmasq_ppsend_plays_the_edge():
+    # ppsend --spp sends the query from a chosen client; the answer it
+    # gets carries the header, which it decodes, then the DNS answer.
+    mq, port = spp_dnsmasq()
+    ppsend = os.path.join(pp.BUILDDIR, "src", "ppsend")
+    q = dns_query("example.test", 0x6161)
+    r = subprocess.run([ppsend, "--spp", "--hexdump", "--timeout", "2000",
+                        "--src", "203.0.113.44:5353",
+                        "--dst", "198.51.100.1:53", "127.0.0.1",
+                        str(port)], input=q,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=pp.child_env(preload=False), timeout=10 * SLOW)
+    eq(r.returncode, 0, "ppsend: %r" % (r.stderr,))
+    check(b"reply SPP header: client 203.0.113.44:5353 proxy "
+          b"198.51.100.1:53" in r.stderr,
+          "ppsend decoded the answer's header: %r" % r.stderr)
+    eq(dns_answer_a(r.stdout, 0x6161), "192.0.2.53", "the answer")
+    mq.wait_line(r"query\[A\] example\.test from 203\.0\.113\.44$",
+                 timeout=5, stream="err")
 
 
 if __name__ == "__main__":

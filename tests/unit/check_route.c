@@ -6,6 +6,10 @@
  * thread's fingerprints that spare a repeated note any write, lookups
  * in a forked child while another thread notes, and threads noting and
  * looking up at once, none ever finding a route that was not noted.
+ * Routes of clients that arrived by SPP keep the header's proxy fields
+ * and give the reply's header back; a repeated SPP note writes nothing,
+ * a changed one does, and a racing reader never sees one route's header
+ * with another's proxy.
  */
 #include "config.h"
 
@@ -53,10 +57,31 @@ proxy(uint32_t n, uint32_t v)
 	return v4(0x0a000000u | v << 16 | n, (uint16_t)(20000 + 4 * n + v));
 }
 
-/* "client c came through proxy p on local port lport", at second now. */
+/* The SPP fields of client n's header through proxy v: proxy address
+ * 2001:db8::n:v, port 27000 + v. */
+static union pp_sppw
+spp_fields(uint32_t n, uint32_t v)
+{
+	union pp_sppw sw;
+
+	memset(&sw, 0, sizeof(sw));
+	sw.s.paddr[0] = 0x20;
+	sw.s.paddr[1] = 0x01;
+	sw.s.paddr[2] = 0x0d;
+	sw.s.paddr[3] = 0xb8;
+	sw.s.paddr[12] = (uint8_t)(n >> 8);
+	sw.s.paddr[13] = (uint8_t)n;
+	sw.s.paddr[15] = (uint8_t)v;
+	sw.s.pport = htons((uint16_t)(27000 + v));
+	sw.s.on = 1;
+	return sw;
+}
+
+/* "client c came through proxy p on local port lport", at second now,
+ * with an SPP header's fields sw (NULL: a v2 header). */
 static void
-note_at(uint16_t lport, struct sockaddr_in c, const struct sockaddr *p,
-	socklen_t plen, uint32_t now)
+note_spp_at(uint16_t lport, struct sockaddr_in c, const struct sockaddr *p,
+	    socklen_t plen, uint32_t now, const union pp_sppw *sw)
 {
 	union pp_inaddr adv;
 	struct pp_note nt;
@@ -67,8 +92,37 @@ note_at(uint16_t lport, struct sockaddr_in c, const struct sockaddr *p,
 	nt.k.k.lport = htons(lport);
 	nt.family = AF_INET;
 	nt.adv = &adv;
+	if (sw != NULL)
+		nt.sw = *sw;
 	ck_assert(pp_note_prep(&nt, p, plen, now));
 	pp_rt_note(&nt);
+}
+
+static void
+note_at(uint16_t lport, struct sockaddr_in c, const struct sockaddr *p,
+	socklen_t plen, uint32_t now)
+{
+	note_spp_at(lport, c, p, plen, now, NULL);
+}
+
+static void
+note_spp(struct sockaddr_in c, struct sockaddr_in p, uint32_t now,
+	 union pp_sppw sw)
+{
+	note_spp_at(LPORT, c, (const struct sockaddr *)&p, sizeof(p), now, &sw);
+}
+
+/* Is h the SPP header of client c through the proxy fields sw? */
+static bool
+spp_hdr_is(const uint8_t *h, struct sockaddr_in c, const union pp_sppw *sw)
+{
+	uint8_t want[PP_SPP_LEN], mapped[16];
+
+	memset(mapped, 0, 10);
+	mapped[10] = mapped[11] = 0xff;
+	memcpy(mapped + 12, &c.sin_addr, 4);
+	pp_spp_build(want, mapped, c.sin_port, sw->s.paddr, sw->s.pport);
+	return memcmp(h, want, PP_SPP_LEN) == 0;
 }
 
 static void
@@ -82,16 +136,53 @@ note(struct sockaddr_in c, struct sockaddr_in p, uint32_t now)
 static struct sockaddr_in
 find_at(uint16_t lport, struct sockaddr_in c, uint32_t now)
 {
-	union pp_inaddr via;
-	socklen_t vialen = 0;
+	struct pp_reply r;
 
-	memset(&via, 0, sizeof(via));
+	memset(&r, 0, sizeof(r));
 	if (!pp_rt_lookup(AF_INET, htons(lport), (const struct sockaddr *)&c,
-			  sizeof(c), now, &via, &vialen))
+			  sizeof(c), now, &r))
 		return v4(0, 0);
-	ck_assert_uint_eq(vialen, sizeof(via.sin));
-	ck_assert_int_eq(via.sin.sin_family, AF_INET);
-	return via.sin;
+	ck_assert_uint_eq(r.vialen, sizeof(r.via.sin));
+	ck_assert_int_eq(r.via.sin.sin_family, AF_INET);
+	return r.via.sin;
+}
+
+/* The full answer of an IPv4 socket's lookup of c on LPORT at now, in
+ * this thread (away: in another, without this thread's last route). */
+static bool
+lookup(struct sockaddr_in c, uint32_t now, struct pp_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	return pp_rt_lookup(AF_INET, htons(LPORT), (const struct sockaddr *)&c,
+			    sizeof(c), now, r);
+}
+
+struct lookup_away {
+	struct sockaddr_in c;
+	uint32_t now;
+	struct pp_reply r;
+	bool hit;
+};
+
+static void *
+lookup_away_main(void *arg)
+{
+	struct lookup_away *a = arg;
+
+	a->hit = lookup(a->c, a->now, &a->r);
+	return NULL;
+}
+
+static bool
+lookup_away(struct sockaddr_in c, uint32_t now, struct pp_reply *r)
+{
+	struct lookup_away a = { .c = c, .now = now };
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, lookup_away_main, &a), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	*r = a.r;
+	return a.hit;
 }
 
 static bool
@@ -151,9 +242,8 @@ attach_fresh(void)
 START_TEST(note_then_lookup)
 {
 	struct sockaddr_in c = client(1), p = proxy(1, 0), un;
-	union pp_inaddr via;
+	struct pp_reply r;
 	struct pp_fdinfo info;
-	socklen_t vialen;
 
 	ck_assert(!pp_udp_routing());
 	ck_no_route(find_at(LPORT, c, T0));
@@ -167,14 +257,13 @@ START_TEST(note_then_lookup)
 	ck_no_route(find_at(LPORT, client(2), T0));
 	ck_no_route(find_away(client(2), T0));
 	/* On an IPv6 socket the proxy is ::ffff:10.0.0.1. */
-	vialen = 0;
+	r.vialen = 0;
 	ck_assert(pp_rt_lookup(AF_INET6, htons(LPORT),
-			       (const struct sockaddr *)&c, sizeof(c), T0, &via,
-			       &vialen));
-	ck_assert_uint_eq(vialen, sizeof(via.sin6));
-	ck_assert(IN6_IS_ADDR_V4MAPPED(&via.sin6.sin6_addr));
-	ck_assert_mem_eq(&via.sin6.sin6_addr.s6_addr[12], &p.sin_addr, 4);
-	ck_assert_uint_eq(via.sin6.sin6_port, p.sin_port);
+			       (const struct sockaddr *)&c, sizeof(c), T0, &r));
+	ck_assert_uint_eq(r.vialen, sizeof(r.via.sin6));
+	ck_assert(IN6_IS_ADDR_V4MAPPED(&r.via.sin6.sin6_addr));
+	ck_assert_mem_eq(&r.via.sin6.sin6_addr.s6_addr[12], &p.sin_addr, 4);
+	ck_assert_uint_eq(r.via.sin6.sin6_port, p.sin_port);
 	/* Not an IP address: no route. */
 	memset(&un, 0, sizeof(un));
 	un.sin_family = AF_UNIX;
@@ -188,11 +277,10 @@ START_TEST(note_then_lookup)
 	info.lport = htons(LPORT);
 	ck_assert(pp_fd_set(40, &info));
 	c = client(3);
-	ck_assert(pp_udp_route(40, (const struct sockaddr *)&c, sizeof(c), &via,
-			       &vialen));
-	ck_route(via.sin, proxy(3, 0));
-	ck_assert(!pp_udp_route(41, (const struct sockaddr *)&c, sizeof(c),
-				&via, &vialen));
+	ck_assert(pp_udp_route(40, (const struct sockaddr *)&c, sizeof(c), &r));
+	ck_route(r.via.sin, proxy(3, 0));
+	ck_assert(
+		!pp_udp_route(41, (const struct sockaddr *)&c, sizeof(c), &r));
 	pp_fd_clear(40);
 }
 END_TEST
@@ -201,8 +289,7 @@ START_TEST(one_client_two_proxies)
 {
 	struct sockaddr_in c = client(7), p1 = proxy(7, 1), p2 = proxy(7, 2);
 	struct sockaddr_in6 p6;
-	union pp_inaddr via;
-	socklen_t vialen = 0;
+	struct pp_reply r;
 
 	/* Through one proxy to one port, another to another port. */
 	note_at(LPORT, c, (const struct sockaddr *)&p1, sizeof(p1), T0);
@@ -229,11 +316,10 @@ START_TEST(one_client_two_proxies)
 	note_at(LPORT, c, (const struct sockaddr *)&p6, sizeof(p6), T0);
 	ck_no_route(find_at(LPORT, c, T0));
 	ck_assert(pp_rt_lookup(AF_INET6, htons(LPORT),
-			       (const struct sockaddr *)&c, sizeof(c), T0, &via,
-			       &vialen));
-	ck_assert_uint_eq(vialen, sizeof(p6));
-	ck_assert_mem_eq(&via.sin6.sin6_addr, &p6.sin6_addr, 16);
-	ck_assert_uint_eq(via.sin6.sin6_port, p6.sin6_port);
+			       (const struct sockaddr *)&c, sizeof(c), T0, &r));
+	ck_assert_uint_eq(r.vialen, sizeof(p6));
+	ck_assert_mem_eq(&r.via.sin6.sin6_addr, &p6.sin6_addr, 16);
+	ck_assert_uint_eq(r.via.sin6.sin6_port, p6.sin6_port);
 }
 END_TEST
 
@@ -371,6 +457,79 @@ START_TEST(without_fingerprints_the_table_decides)
 }
 END_TEST
 
+START_TEST(spp_route_gives_the_header_back)
+{
+	struct sockaddr_in a = client(1), b = client(2);
+	union pp_sppw sw = spp_fields(1, 0), sw2 = spp_fields(1, 1);
+	struct pp_reply r;
+	uint8_t mapped[16];
+
+	note_spp(a, proxy(1, 0), T0, sw);
+	note(b, proxy(2, 0), T0);
+	/* From the thread's last route and from the table alike. */
+	ck_assert(lookup(a, T0, &r));
+	ck_route(r.via.sin, proxy(1, 0));
+	ck_assert(r.spp);
+	ck_assert(spp_hdr_is(r.hdr, a, &sw));
+	ck_assert(lookup_away(a, T0, &r));
+	ck_assert(r.spp);
+	ck_assert(spp_hdr_is(r.hdr, a, &sw));
+	/* The layout: magic, client, proxy, client port, proxy port. */
+	ck_assert_uint_eq(r.hdr[0], 0x56);
+	ck_assert_uint_eq(r.hdr[1], 0xEC);
+	memset(mapped, 0, 10);
+	mapped[10] = mapped[11] = 0xff;
+	memcpy(mapped + 12, &a.sin_addr, 4);
+	ck_assert_mem_eq(r.hdr + 2, mapped, 16);
+	ck_assert_mem_eq(r.hdr + 18, sw.s.paddr, 16);
+	ck_assert_mem_eq(r.hdr + 34, &a.sin_port, 2);
+	ck_assert_mem_eq(r.hdr + 36, &sw.s.pport, 2);
+	/* A v2 route has none. */
+	ck_assert(lookup(b, T0, &r) && !r.spp);
+	ck_assert(lookup_away(b, T0, &r) && !r.spp);
+	/* Other proxy fields in the same second, through the same real
+	 * proxy: the route follows them. */
+	note_spp(a, proxy(1, 0), T0, sw2);
+	ck_assert(lookup_away(a, T0, &r) && r.spp);
+	ck_assert(spp_hdr_is(r.hdr, a, &sw2));
+	/* The same client by v2 now: no header any more. */
+	note(a, proxy(1, 0), T0);
+	ck_assert(lookup_away(a, T0, &r) && !r.spp);
+	ck_assert(lookup(a, T0, &r) && !r.spp);
+	/* And by SPP again. */
+	note_spp(a, proxy(1, 0), T0, sw);
+	ck_assert(lookup_away(a, T0, &r) && r.spp);
+	ck_assert(spp_hdr_is(r.hdr, a, &sw));
+	/* Expired like any route. */
+	ck_assert(!lookup_away(a, T0 + PP_ROUTE_IDLE_S + 1, &r));
+}
+END_TEST
+
+START_TEST(spp_fingerprint_spares_the_table)
+{
+	struct sockaddr_in a = client(1), b = client(2);
+	union pp_sppw sw2 = spp_fields(1, 1);
+	struct pp_reply r;
+
+	attach_fresh();
+	note_spp(a, proxy(1, 0), T0, spp_fields(1, 0));
+	note(b, proxy(2, 0), T0);
+	evict_all_away(100);
+	ck_assert(!lookup_away(a, T0, &r));
+	/* The same SPP note in the same second: nothing written. */
+	note_spp(a, proxy(1, 0), T0, spp_fields(1, 0));
+	ck_assert(!lookup_away(a, T0, &r));
+	/* Other proxy fields: written, with them. */
+	note_spp(a, proxy(1, 0), T0, sw2);
+	ck_assert(lookup_away(a, T0, &r) && r.spp);
+	ck_assert(spp_hdr_is(r.hdr, a, &sw2));
+	/* The same client and proxy by v2: written, without a header. */
+	evict_all_away(200);
+	note(a, proxy(1, 0), T0);
+	ck_assert(lookup_away(a, T0, &r) && !r.spp);
+}
+END_TEST
+
 static atomic_bool stop;
 
 static void *
@@ -452,6 +611,10 @@ note_any(uint32_t n, uint32_t v)
 	struct sockaddr_in6 p6;
 	struct sockaddr_in p;
 
+	if (v == 1) {
+		note_spp(client(n), proxy(n, 1), T0, spp_fields(n, 1));
+		return;
+	}
 	if (v < 3) {
 		p = proxy(n, v);
 		note(client(n), p, T0);
@@ -490,13 +653,29 @@ noted_for(uint32_t n, const union pp_inaddr *via, socklen_t vialen)
 	       a[15] == (uint8_t)n;
 }
 
+/* An SPP route of client n is its proxy 1's, with its own header; the
+ * others have none. */
+static bool
+spp_as_noted(uint32_t n, const struct pp_reply *r)
+{
+	struct sockaddr_in p = proxy(n, 1);
+	union pp_sppw sw = spp_fields(n, 1);
+	bool via1 = IN6_IS_ADDR_V4MAPPED(&r->via.sin6.sin6_addr) &&
+		    memcmp(&r->via.sin6.sin6_addr.s6_addr[12], &p.sin_addr,
+			   4) == 0 &&
+		    r->via.sin6.sin6_port == p.sin_port;
+
+	if (!r->spp)
+		return !via1;
+	return via1 && spp_hdr_is(r->hdr, client(n), &sw);
+}
+
 static void *
 racer_main(void *arg)
 {
 	uint32_t seed = (uint32_t)(uintptr_t)arg * 2654435761u + 1, n, i;
-	union pp_inaddr via;
+	struct pp_reply r;
 	struct sockaddr_in c;
-	socklen_t vialen;
 
 	if ((uintptr_t)arg % 2 == 0)
 		attach_fresh();
@@ -508,13 +687,13 @@ racer_main(void *arg)
 			continue;
 		}
 		c = client(n);
-		vialen = 0;
+		r.vialen = 0;
 		if (!pp_rt_lookup(AF_INET6, htons(LPORT),
 				  (const struct sockaddr *)&c, sizeof(c), T0,
-				  &via, &vialen))
+				  &r))
 			continue;
 		atomic_fetch_add(&hits, 1);
-		if (!noted_for(n, &via, vialen))
+		if (!noted_for(n, &r.via, r.vialen) || !spp_as_noted(n, &r))
 			atomic_fetch_add(&bad, 1);
 	}
 	return NULL;
@@ -551,6 +730,8 @@ main(void)
 	tcase_add_test(tc, lru_eviction);
 	tcase_add_test(tc, fingerprint_spares_the_table);
 	tcase_add_test(tc, without_fingerprints_the_table_decides);
+	tcase_add_test(tc, spp_route_gives_the_header_back);
+	tcase_add_test(tc, spp_fingerprint_spares_the_table);
 	tcase_add_test(tc, forked_child_finds_routes);
 	tcase_add_test(tc, threads_never_see_a_torn_route);
 	tcase_set_timeout(tc, 60);

@@ -10,7 +10,8 @@
 #             (bench/floor.c: the two system calls ppshim adds, nothing
 #             else), no header and no shim (plain, the ceiling); plus an
 #             nginx under the shim whose port is not PROXY-only
-#             (bystander).  Alternating slices, paired ratios, A/A check.
+#             (bystander), and one whose PP_ALLOW names a list file that
+#             the library follows (ppfile: the same list, from a file).  Alternating slices, paired ratios, A/A check.
 #   syscalls  system calls per connection on the server side (strace -c;
 #             perf tracepoints at full load when perf has them)
 #   silent    one silent connection held open on the native port and on
@@ -73,6 +74,7 @@ P_PLAIN=$((BASE + 3))
 P_BYST=$((BASE + 4))
 P_FLOOR=$((BASE + 5))
 P_SHIMQ=$((BASE + 6))
+P_SHIMF=$((BASE + 7))
 P_USHIM=$((BASE + 11))
 P_UPLAIN=$((BASE + 12))
 P_UNATIVE=$((BASE + 13))
@@ -291,6 +293,7 @@ if want tcp || want syscalls || want silent; then
 	nginx_conf byst "$P_BYST" ""
 	nginx_conf floor "$P_FLOOR" " proxy_protocol"
 	nginx_conf shimq "$P_SHIMQ" ""
+	nginx_conf shimf "$P_SHIMF" ""
 	start native $SRV nginx -p "$tmp/native" -c "$tmp/native/nginx.conf"
 	N_NATIVE=$started
 	start shim LD_PRELOAD="$LIB" PP_PORTS="$P_SHIM" $SRV \
@@ -304,6 +307,13 @@ if want tcp || want syscalls || want silent; then
 	start shimq LD_PRELOAD="$LIB" PP_PORTS="$P_SHIMQ" $SRV \
 		nginx -p "$tmp/shimq" -c "$tmp/shimq/nginx.conf"
 	N_SHIMQ=$started
+	# The same list as ppshim's default, from a file the library follows.
+	printf '# the default list, from a file\n127.0.0.0/8\n::1\n' \
+		>"$tmp/allow.list"
+	start shimf LD_PRELOAD="$LIB" PP_PORTS="$P_SHIMF" \
+		PP_ALLOW="@$tmp/allow.list" $SRV \
+		nginx -p "$tmp/shimf" -c "$tmp/shimf/nginx.conf"
+	N_SHIMF=$started
 	start plain $SRV nginx -p "$tmp/plain" -c "$tmp/plain/nginx.conf"
 	N_PLAIN=$started
 	# Preloaded, but its port is not PROXY-only: must cost nothing.
@@ -316,6 +326,7 @@ if want tcp || want syscalls || want silent; then
 	wait_tcp "$P_BYST" none
 	wait_tcp "$P_FLOOR" "$PP"
 	wait_tcp "$P_SHIMQ" "$PP"
+	wait_tcp "$P_SHIMF" "$PP"
 fi
 
 TARGETS="-t native=$P_NATIVE/$PP/${N_NATIVE:-0}
@@ -327,10 +338,12 @@ if want tcp; then
 		"connections in flight, $PP headers"
 	$CLI "$B/bench/loadgen" $TARGETS \
 		-t "floor=$P_FLOOR/$PP/$N_FLOOR" \
+		-t "ppfile=$P_SHIMF/$PP/$N_SHIMF" \
 		-t "bystander=$P_BYST/none/$N_BYST" \
 		-t "native2=$P_NATIVE/$PP/$N_NATIVE" \
 		-R ppshim/native -R floor/native -R ppshim/floor \
 		-R ppshim/plain -R native/plain -R bystander/plain \
+		-R ppfile/ppshim \
 		-A native2/native \
 		-r "$ROUNDS" -s "$SLICE" -c "$INFLIGHT" -o "$tmp/tcp.csv" |
 		tee "$tmp/tcp.txt"

@@ -258,23 +258,29 @@ def load_errors_exit_78_naming_file_and_line():
               "%s: want %r, got %r" % (entry, msg, msgs))
 
 
+def wrapper(*args):
+    """The built wrapper, run like a user would; under a sanitizer build
+    its runtime goes first in LD_PRELOAD, where the wrapper keeps it."""
+    import subprocess
+    e = pp.child_env(preload=False)
+    if pp.ASAN_LIB:
+        e["LD_PRELOAD"] = pp.ASAN_LIB
+    return subprocess.run([PPSHIM, "--library", pp.LIB] + list(args),
+                          capture_output=True, text=True, timeout=10, env=e)
+
+
 @test(timeout=60)
 def wrapper_reads_the_files_too():
     import re
-    import subprocess
     if not os.access(PPSHIM, os.X_OK):
         raise pp.Skip("ppshim not built")
     for entry, msg in load_error_cases():
-        r = subprocess.run([PPSHIM, "--library", pp.LIB, "--ports=25",
-                            "--allow=" + entry, "--", "/bin/true"], capture_output=True, text=True,
-                           timeout=10, env=pp.child_env(preload=False))
+        r = wrapper("--ports=25", "--allow=" + entry, "--", "/bin/true")
         eq(r.returncode, pp.EX_CONFIG, entry + ": wrapper exit status")
         check(re.search("ppshim: " + msg, r.stderr),
               "%s: wrapper says %r" % (entry, r.stderr))
     good = list_file("%s\n" % LB)
-    r = subprocess.run([PPSHIM, "--library", pp.LIB, "--ports=25",
-                        "--allow=@" + good, "--", "/bin/true"], capture_output=True, text=True,
-                       timeout=10, env=pp.child_env(preload=False))
+    r = wrapper("--ports=25", "--allow=@" + good, "--", "/bin/true")
     eq(r.returncode, 0, "a good file: %r" % r.stderr)
 
 

@@ -20,6 +20,7 @@
 
 #include "pending.h"
 #include "shim.h"
+#include "stats.h"
 #include "trust.h"
 
 struct pp_config pp_cfg;
@@ -90,6 +91,7 @@ pp_init_all(void)
 		pp_log(PP_LOG_WARN,
 		       "PP_PORTS is empty: no socket is PROXY-only");
 	pp_pid = (pid_t)syscall(SYS_getpid);
+	pp_stat_prepare();
 	pp_mark_own_memory();
 	pthread_atfork(pp_conn_atfork_prepare, pp_conn_atfork_parent,
 		       pp_conn_atfork_child);
@@ -116,6 +118,7 @@ pp_init_atfork_child(void)
 	pp_pid = (pid_t)syscall(SYS_getpid);
 	pp_mark_own_memory();
 	pp_trust_atfork_child();
+	pp_stat_atfork_child();
 }
 
 bool

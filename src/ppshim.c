@@ -48,6 +48,7 @@
 #include "ppshim_command.h"
 #include "ppshim_elf.h"
 #include "ppshim_preload.h"
+#include "ppshim_status.h"
 
 /*
  * One row per option that sets a variable.  optional_arg marks the
@@ -339,6 +340,9 @@ main(int argc, char **argv)
 	struct stat st;
 	int r;
 
+	/* "ppshim -- status" still runs a command of that name. */
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return ws_status(argc - 1, argv + 1);
 	r = ws_options(argc, argv, &library, &force);
 	if (r >= 0)
 		return r;

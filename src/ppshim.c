@@ -120,6 +120,7 @@ ws_help(void)
 	size_t i;
 
 	printf("Usage: ppshim [OPTION]... -- COMMAND [ARG]...\n"
+	       "  or:  ppshim status [--json] [PID]...\n"
 	       "Run COMMAND with libppshim preloaded: on the listening sockets"
 	       " named by\n"
 	       "--ports it strips the PROXY protocol header that trusted "
@@ -173,6 +174,10 @@ ws_help(void)
 	       " makes system\n"
 	       "calls directly), one of the other ELF class than the"
 	       " library.\n"
+	       "\n"
+	       "'ppshim status' shows which processes have the library, "
+	       "their\n"
+	       "configuration and counters (see 'ppshim status --help').\n"
 	       "\n"
 	       "Exit status: 64 usage error, 69 library missing, 71 system"
 	       " error,\n"

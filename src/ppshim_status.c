@@ -659,6 +659,50 @@ ws_scan(size_t *n)
 	return v;
 }
 
+/*
+ * Remove the state files in dir whose process is gone, or is another
+ * process now (another start time), when this user may: a process
+ * killed by a signal leaves its file behind.
+ */
+static void
+ws_sweep(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct pp_state_file f;
+	char path[1024], *end;
+	uint64_t ticks;
+	long pid;
+	int fd;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "ppshim-", 7) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(de->d_name + 7, &end, 10);
+		if (errno != 0 || pid <= 0 || strcmp(end, ".state") != 0 ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+			    (int)sizeof(path))
+			continue;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (read(fd, &f, sizeof(f)) != (ssize_t)sizeof(f) ||
+		    !pp_state_valid(&f, sizeof(f))) {
+			close(fd);
+			continue;
+		}
+		close(fd);
+		ticks = ws_start_ticks(pid);
+		if (ticks == 0 ||
+		    (f.start_ticks != 0 && ticks != f.start_ticks))
+			(void)unlink(path);
+	}
+	closedir(d);
+}
+
 static int
 ws_cmp_long(const void *a, const void *b)
 {
@@ -716,6 +760,9 @@ ws_status(int argc, char **argv)
 			}
 		}
 	} else {
+		const char *dir = getenv("PP_STATE_DIR");
+
+		ws_sweep(dir != NULL && dir[0] != '\0' ? dir : "/run/ppshim");
 		pids = ws_scan(&n);
 		if (n > 1)
 			qsort(pids, n, sizeof(*pids), ws_cmp_long);

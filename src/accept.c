@@ -107,6 +107,7 @@
 #include "pool.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
+#include "stats.h"
 #include "trust.h"
 
 #define PP_PARK_GRACE_MS 5 /* a blocking accept waits for what it parked */
@@ -211,6 +212,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 	struct pp_job job;
 	struct pp_pend *pd;
 	enum pp_trust trust;
+	enum pp_err bad;
 	char why[PP_WHY_MAX];
 	int saved = errno, fd, nonblock = -1;
 	bool took = false, parked = false;
@@ -311,6 +313,7 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 						  sizeof(who));
 					pp_log(PP_LOG_INFO, "direct %s", who);
 				}
+				pp_stat_inc(linfo.stat, PP_ST_DIRECT);
 				pp_sa_copy(addr, alen, &peer.sa, peerlen);
 				errno = saved;
 				return fd;
@@ -321,16 +324,24 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			}
 			if (pp_not_proxied(fd, lfd, &linfo))
 				goto plain;
+			pp_stat_inc(linfo.stat, PP_ST_UNTRUSTED);
 			pp_refuse(fd, &peer, peerlen, PP_LOG_INFO,
 				  "untrusted source");
 			continue;
 		}
 		pp_job_init(&job, fd, linfo.family, &peer, peerlen);
 		job.lport = linfo.lport;
+		job.stat = linfo.stat;
+		bad = PP_OK;
 		switch (pp_job_step(&job, why)) {
 		case PP_STEP_DONE:
-			if (!pp_job_finish(&job, &info, why))
+			if (!pp_job_finish(&job, &info, why)) {
+				bad = PP_E_V2_FAMILY;
 				break;
+			}
+			pp_stat_done(job.stat,
+				     pp_parser_header(&job.p)->version,
+				     info.has_src);
 			fd = pp_hand_over(fd, &info, &job, addr, alen);
 			pp_job_free(&job);
 			if (fd < 0)
@@ -351,11 +362,13 @@ pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 			pp_job_free(&job);
 			goto knocked;
 		case PP_STEP_BAD:
+			bad = job.p.err;
 			break;
 		}
 		pp_job_free(&job);
 		if (pp_not_proxied(fd, lfd, &linfo))
 			goto plain;
+		pp_stat_bad(linfo.stat, bad);
 		pp_refuse(fd, &peer, peerlen, PP_LOG_WARN, why);
 		continue;
 	knocked:
@@ -407,6 +420,7 @@ pp_classify(int fd)
 	info.family = sa.sa.sa_family;
 	info.lport = pp_sa_port(&sa.sa, len);
 	info.cookie = pp_socket_cookie(fd);
+	info.stat = (uint8_t)pp_stat_slot(type, &sa.sa, len);
 	pp_pool_note(fd, info.cookie, &sa, len);
 	if (!pp_trust_any_direct() && sa.sa.sa_family != AF_UNIX) {
 		defer = (int)((pp_cfg.timeout_ms + 999) / 1000);

@@ -73,8 +73,12 @@
 #include <sys/mman.h>
 
 #include "fdtab.h"
+#include "stats.h"
 
 _Atomic(struct pp_fdent *) pp_fdtab[PP_FDTAB_PAGES];
+
+/* See stats.h: the counters the slots of entries (info.stat) index. */
+struct pp_state_file *_Atomic pp_stat_map;
 
 static struct pp_fdent *
 pp_fd_ent(int fd, bool create)

@@ -36,6 +36,8 @@ struct pp_fdinfo {
 	bool has_dst;     /* PP_FD_CONN: dst is advertised (getsockname
 			   * answers it unless PP_SOCKNAME=real) */
 	bool spp;         /* PP_FD_UDP: datagrams carry SPP, not v2 */
+	uint8_t stat;     /* PP_FD_LISTEN, PP_FD_UDP: the counters' slot
+			   * in the state file (stats.h), 0: none */
 	uint64_t cookie;  /* SO_COOKIE of the socket the entry describes,
 			     0 while not fetched (see rpeer) */
 	socklen_t srclen, dstlen;
@@ -145,6 +147,28 @@ pp_fd_brief(int fd, uint16_t *family, uint16_t *lport, bool *spp)
 	if (spp != NULL)
 		*spp = sp;
 	return (enum pp_fdkind)k;
+}
+
+/*
+ * The counters' slot of fd's entry (stats.h), 0 when untracked or
+ * when this thread is writing the entry.  Lock-free;
+ * async-signal-safe.
+ */
+static inline unsigned
+pp_fd_stat(int fd)
+{
+	struct pp_fdent *e = pp_fd_slot(fd);
+	uint32_t s1;
+	uint8_t st;
+
+	if (e == NULL)
+		return 0;
+	do {
+		if (!pp_seq_read_begin(&e->seq, &s1))
+			return 0;
+		st = e->info.stat;
+	} while (!pp_seq_read_ok(&e->seq, s1));
+	return st;
 }
 
 /*

@@ -77,6 +77,7 @@ pp_job_init(struct pp_job *j, int fd, int family, const union pp_sockaddr *peer,
 	j->fd = fd;
 	j->family = family;
 	j->lport = 0;
+	j->stat = 0;
 	j->peer = *peer;
 	j->peerlen = peerlen;
 	j->heap = NULL;

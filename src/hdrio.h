@@ -31,6 +31,7 @@ struct pp_job {
 	int fd;
 	int family;     /* the listener's (and so the connection's) family */
 	uint16_t lport; /* the listener's port, network order (0: unknown) */
+	uint8_t stat;   /* the listener's counters' slot (stats.h), 0: none */
 	union pp_sockaddr peer;
 	socklen_t peerlen;
 	struct pp_parser p;

@@ -22,6 +22,7 @@
 #include "inherit.h"
 #include "pending.h"
 #include "shim.h"
+#include "stats.h"
 #include "trust.h"
 #include "udp_sock.h"
 
@@ -93,6 +94,7 @@ pp_init_all(void)
 		pp_log(PP_LOG_WARN,
 		       "PP_PORTS is empty: no socket is PROXY-only");
 	pp_pid = (pid_t)syscall(SYS_getpid);
+	pp_stat_prepare();
 	pp_mark_own_memory();
 	pthread_atfork(pp_conn_atfork_prepare, pp_conn_atfork_parent,
 		       pp_conn_atfork_child);
@@ -119,6 +121,7 @@ pp_init_atfork_child(void)
 	pp_pid = (pid_t)syscall(SYS_getpid);
 	pp_mark_own_memory();
 	pp_trust_atfork_child();
+	pp_stat_atfork_child();
 }
 
 bool

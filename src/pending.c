@@ -39,6 +39,7 @@
 #include "pool.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
+#include "stats.h"
 #include "tlvcache.h"
 
 #define PP_WORKER_TICK_MS 20
@@ -118,6 +119,7 @@ pp_pend_add(struct pp_job *j, int lfd, uint64_t lcookie, int64_t deadline)
 		goto fail; /* unreachable: pp_accept_proxy checked */
 	pd->next = pp_pending;
 	pp_pending = pd;
+	pp_stat_add(j->stat, PP_ST_PENDING, 1);
 	pp_worker_start();
 	pthread_cond_signal(&pp_pcond);
 	pp_unlock(&pp_pmtx, PP_HOLD_PENDING);
@@ -254,15 +256,24 @@ pp_worker(void *arg)
 						  : PP_STEP_MORE;
 			if (st == PP_STEP_MORE && pd->deadline <= now) {
 				st = PP_STEP_BAD;
+				pp_stat_inc(pd->job.stat, PP_ST_TIMEOUT);
 				pp_why(why, "timeout waiting for the header");
+			} else if (st == PP_STEP_BAD) {
+				pp_stat_bad(pd->job.stat, pd->job.p.err);
 			}
 			if (st == PP_STEP_DONE &&
-			    !pp_job_finish(&pd->job, &pd->info, why))
+			    !pp_job_finish(&pd->job, &pd->info, why)) {
 				st = PP_STEP_BAD;
+				pp_stat_bad(pd->job.stat, PP_E_V2_FAMILY);
+			}
 			switch (st) {
 			case PP_STEP_MORE:
 				break;
 			case PP_STEP_DONE:
+				pp_stat_done(
+					pd->job.stat,
+					pp_parser_header(&pd->job.p)->version,
+					pd->info.has_src);
 				pd->state = pp_pool_put(pd, now)
 						    ? PP_PEND_POOLED
 						    : PP_PEND_READY;
@@ -292,6 +303,7 @@ pp_worker(void *arg)
 				continue;
 			}
 			*pp = pd->next;
+			pp_stat_add(pd->job.stat, PP_ST_PENDING, -1);
 			if (pd->state == PP_PEND_DEAD) {
 				pp_job_free(&pd->job);
 				free(pd);

@@ -48,6 +48,7 @@
 #include "ppshim_command.h"
 #include "ppshim_elf.h"
 #include "ppshim_preload.h"
+#include "ppshim_status.h"
 
 /*
  * One row per option that sets a variable.  optional_arg marks the
@@ -119,6 +120,7 @@ ws_help(void)
 	size_t i;
 
 	printf("Usage: ppshim [OPTION]... -- COMMAND [ARG]...\n"
+	       "  or:  ppshim status [--json] [PID]...\n"
 	       "Run COMMAND with libppshim preloaded: on the listening sockets"
 	       " named by\n"
 	       "--ports it strips the PROXY protocol header that trusted "
@@ -172,6 +174,10 @@ ws_help(void)
 	       " makes system\n"
 	       "calls directly), one of the other ELF class than the"
 	       " library.\n"
+	       "\n"
+	       "'ppshim status' shows which processes have the library, "
+	       "their\n"
+	       "configuration and counters (see 'ppshim status --help').\n"
 	       "\n"
 	       "Exit status: 64 usage error, 69 library missing, 71 system"
 	       " error,\n"
@@ -339,6 +345,9 @@ main(int argc, char **argv)
 	struct stat st;
 	int r;
 
+	/* "ppshim -- status" still runs a command of that name. */
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return ws_status(argc - 1, argv + 1);
 	r = ws_options(argc, argv, &library, &force);
 	if (r >= 0)
 		return r;

@@ -51,6 +51,7 @@ enum pp_hold {
 	PP_HOLD_ROUTES = 1u << 3,  /* route.c pp_rt.mtx: the reply table */
 	PP_HOLD_UDPBUF = 1u << 4,  /* udp.c: the thread's receive buffer */
 	PP_HOLD_UDPBUF2 = 1u << 5, /* udp.c: its spare, for a handler */
+	PP_HOLD_STATE = 1u << 7,   /* stats.c: making the state file */
 };
 
 /* Write sections one thread can be inside at once (nested handlers). */

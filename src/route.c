@@ -44,6 +44,7 @@
 #include "reentry.h"
 #include "route.h"
 #include "pp_sockaddr.h"
+#include "stats.h"
 
 /* This thread's fingerprint slots (pp_rt_fresh_attach), or NULL. */
 static PP_TLS uint64_t *pp_tfresh;
@@ -725,7 +726,10 @@ pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 {
 	uint16_t family, lport;
 
-	return pp_udp_routing() &&
-	       pp_fd_brief(fd, &family, &lport, NULL) == PP_FD_UDP &&
-	       pp_rt_find_route(family, lport, dst, dlen, pp_now_s(), out);
+	if (!pp_udp_routing() ||
+	    pp_fd_brief(fd, &family, &lport, NULL) != PP_FD_UDP ||
+	    !pp_rt_find_route(family, lport, dst, dlen, pp_now_s(), out))
+		return false;
+	pp_stat_fd(fd, PP_ST_ROUTED);
+	return true;
 }

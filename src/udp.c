@@ -65,6 +65,7 @@
 #include "ident.h"
 #include "route.h"
 #include "shim.h"
+#include "stats.h"
 #include "udp.h"
 #include "pp_sockaddr.h"
 #include "udp_judge.h"
@@ -467,8 +468,10 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 		}
 		v = pp_judge(family, spp, &src, m.msg_namelen, d, have, &skip,
 			     &adv, &advlen, &why);
-		if (v != PP_DG_DROP)
+		if (v != PP_DG_DROP) {
+			pp_stat_dgram(fd, v == PP_DG_ADV, skip, spp);
 			break;
+		}
 		/* Never drop a datagram of a socket that only has the
 		 * number of a PROXY-only one. */
 		if (!pp_udp_same(fd)) {
@@ -477,6 +480,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 			skip = 0;
 			break;
 		}
+		pp_stat_fd(fd, PP_ST_DROPPED);
 		pp_dropped(fd, &src, m.msg_namelen, why);
 		if (flags & MSG_PEEK)
 			pp_consume(fd, buf);

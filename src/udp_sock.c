@@ -21,6 +21,7 @@
 #include "inherit.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
+#include "stats.h"
 #include "udp_sock.h"
 
 static bool
@@ -64,6 +65,7 @@ pp_udp_classify(int fd, bool clear)
 	info.cookie = pp_socket_cookie(fd);
 	memcpy(&info.dst, &sa, len); /* the bound address */
 	info.dstlen = len;
+	info.stat = (uint8_t)pp_stat_slot(SOCK_DGRAM, &sa.sa, len);
 	info.lport = sa.sa.sa_family == AF_INET6 ? sa.sin6.sin6_port
 						 : sa.sin.sin_port;
 	if (!pp_fd_set(fd, &info)) {

@@ -159,6 +159,8 @@ pp_same_dst(const union pp_inaddr *a, const struct sockaddr *dst,
 	       memcmp(&d->sin6.sin6_addr, &a->sin6.sin6_addr, 16) == 0;
 }
 
+#define PP_MARK_SECRETS 12
+
 /*
  * The reply table.  Its lock is reached from a signal handler by every
  * receive hook on a PROXY-only datagram socket (recv, recvfrom, recvmsg,
@@ -176,6 +178,7 @@ static struct {
 	uint32_t newest;           /* index + 1 */
 	uint32_t oldest;           /* index + 1 */
 	uint64_t seed;
+	uint64_t sec[PP_MARK_SECRETS]; /* pp_fresh_mark's, from seed */
 	bool failed; /* the mapping failed once: never retry */
 } pp_rt = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
@@ -209,6 +212,8 @@ pp_rt_atfork_child(void)
 	pp_release(PP_HOLD_ROUTES);
 }
 
+static void pp_mark_secrets(uint64_t seed);
+
 /* Called with the lock held. */
 static bool
 pp_rt_create(void)
@@ -239,6 +244,7 @@ pp_rt_create(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	pp_rt.seed = ((uint64_t)ts.tv_nsec << 32 | (uint64_t)ts.tv_sec) ^
 		     (uint64_t)getpid() * 0x9e3779b97f4a7c15u;
+	pp_mark_secrets(pp_rt.seed);
 	pthread_atfork(pp_rt_atfork_prepare, pp_rt_atfork_parent,
 		       pp_rt_atfork_child);
 	atomic_store_explicit(&pp_rt_up, true, memory_order_release);
@@ -446,6 +452,35 @@ pp_rt_fill(uint32_t i, const struct pp_note *nt)
 	atomic_store_explicit(&e->reallen, rl, memory_order_relaxed);
 }
 
+/* The 64-bit word at byte i of p. */
+static inline uint64_t
+pp_lane(const void *p, size_t i)
+{
+	uint64_t v;
+
+	memcpy(&v, (const uint8_t *)p + i, sizeof(v));
+	return v;
+}
+
+/* Are proxies a and b the same words?  No call, no loop. */
+static inline bool
+pp_realw_eq(const union pp_realw *a, const union pp_realw *b)
+{
+	_Static_assert(PP_REAL_W == 7, "real words");
+	return ((pp_lane(a, 0) ^ pp_lane(b, 0)) |
+		(pp_lane(a, 8) ^ pp_lane(b, 8)) |
+		(pp_lane(a, 16) ^ pp_lane(b, 16)) | (a->w[6] ^ b->w[6])) == 0;
+}
+
+/* Are keys a and b the same words? */
+static inline bool
+pp_rkeyw_eq(const union pp_rkeyw *a, const union pp_rkeyw *b)
+{
+	_Static_assert(PP_RKEY_W == 5, "key words");
+	return ((pp_lane(a, 0) ^ pp_lane(b, 0)) |
+		(pp_lane(a, 8) ^ pp_lane(b, 8)) | (a->w[4] ^ b->w[4])) == 0;
+}
+
 /* Do the SPP fields a and b say the same (both v2, or the same proxy)? */
 static inline bool
 pp_sppw_same(const union pp_sppw *a, const union pp_sppw *b)
@@ -461,60 +496,61 @@ static inline bool
 pp_rsnap_says(const struct pp_rsnap *r, const struct pp_note *nt)
 {
 	return r->seen == nt->now && r->reallen == nt->reallen &&
-	       memcmp(&r->real, &nt->rw, sizeof(nt->rw)) == 0 &&
-	       pp_sppw_same(&r->sw, &nt->sw);
+	       pp_realw_eq(&r->real, &nt->rw) && pp_sppw_same(&r->sw, &nt->sw);
 }
 
+/* 64 bits of a product of 128, folded: every bit of a and b moves
+ * both halves. */
 static inline uint64_t
-pp_w64(uint32_t a, uint32_t b)
+pp_mum(uint64_t a, uint64_t b)
 {
-	return (uint64_t)a << 32 | b;
+	unsigned __int128 r = (unsigned __int128)a * b;
+
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-/* One step of a 64-bit hash chain: the xor-shift after the multiply
- * carries the high bits, which a product alone never moves down. */
-static inline uint64_t
-pp_mix(uint64_t h, uint64_t w, uint64_t c)
+/* pp_fresh_mark's secrets, from the table's seed (splitmix64). */
+static void
+pp_mark_secrets(uint64_t seed)
 {
-	h = (h ^ w) * c;
-	return h ^ (h >> 32);
+	uint64_t z;
+	unsigned i;
+
+	for (i = 0; i < PP_MARK_SECRETS; i++) {
+		seed += 0x9e3779b97f4a7c15u;
+		z = seed;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+		pp_rt.sec[i] = (z ^ (z >> 31)) | 1;
+	}
 }
 
 /*
  * A 64-bit fingerprint of "client k came through proxy rw (with the SPP
  * fields sw) in second now", never 0.  Its top bits choose the set of
- * the thread's slots.
+ * the thread's slots.  The words, keyed with the table's secrets, are
+ * multiplied in pairs into 128 bits and folded (wyhash's mum), and the
+ * sum folded once more.  Table up.
  */
 static uint64_t
 pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
 	      socklen_t reallen, const union pp_sppw *sw, uint32_t now)
 {
-	const uint64_t c1 = 0x9e3779b97f4a7c15u, c2 = 0xc2b2ae3d27d4eb4fu;
-	const uint32_t *a = k->w, *r = rw->w, *p = sw->w;
-	uint64_t x, y;
+	const uint64_t *c = pp_rt.sec;
+	uint64_t h;
 
 	_Static_assert(PP_RKEY_W == 5 && PP_REAL_W == 7 && PP_SPPW_W == 5,
 		       "mark lanes");
-	/* two independent chains, then mixed together (murmur3's fmix64) */
-	x = pp_mix(pp_rt.seed, pp_w64(a[0], a[1]), c1);
-	x = pp_mix(x, pp_w64(a[2], a[3]), c1);
-	x = pp_mix(x, pp_w64(a[4], now), c1);
-	y = pp_mix(~pp_rt.seed, pp_w64(r[0], r[1]), c2);
-	y = pp_mix(y, pp_w64(r[2], r[3]), c2);
-	y = pp_mix(y, pp_w64(r[4], r[5]), c2);
-	y = pp_mix(y, pp_w64(r[6], reallen), c2);
+	h = pp_mum(pp_lane(k, 0) ^ c[0], pp_lane(k, 8) ^ c[1]);
+	h += pp_mum((k->w[4] | (uint64_t)now << 32) ^ c[2],
+		    pp_lane(rw, 0) ^ c[3]);
+	h += pp_mum(pp_lane(rw, 8) ^ c[4], pp_lane(rw, 16) ^ c[5]);
+	h += pp_mum((rw->w[6] | (uint64_t)reallen << 32) ^ c[6], c[7]);
 	if (sw->s.on) {
-		y = pp_mix(y, pp_w64(p[0], p[1]), c2);
-		y = pp_mix(y, pp_w64(p[2], p[3]), c2);
-		y = pp_mix(y, pp_w64(p[4], 1), c2);
+		h += pp_mum(pp_lane(sw, 0) ^ c[8], pp_lane(sw, 8) ^ c[9]);
+		h += pp_mum(sw->w[4] ^ c[10], c[7]);
 	}
-	x ^= y << 31 | y >> 33;
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdu;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53u;
-	x ^= x >> 33;
-	return x | 1;
+	return pp_mum(h ^ c[11], c[3]) | 1;
 }
 
 /* The set of this thread's fresh slots where mark belongs. */
@@ -590,7 +626,7 @@ pp_rt_note(struct pp_note *nt)
 	/* The same client through the same proxy as the thread's last
 	 * datagram, in the same second: nothing to do. */
 	else if (pp_last.valid && pp_rsnap_says(&pp_last.r, nt) &&
-		 memcmp(&pp_last.k, k, sizeof(*k)) == 0)
+		 pp_rkeyw_eq(&pp_last.k, k))
 		goto remember;
 	if (pp_udp_routing()) {
 		if (set != NULL && pp_fresh_has(set, mark))
@@ -674,6 +710,64 @@ pp_udp_routing(void)
 	return atomic_load_explicit(&pp_rt_up, memory_order_acquire);
 }
 
+/* out->via: the proxy of route r, in family (the socket's). */
+static inline bool
+pp_via(const struct pp_rsnap *r, uint16_t family, struct pp_reply *out)
+{
+	/* What nearly every reply is: an IPv4 proxy, an IPv4 socket. */
+	if (family == AF_INET && r->reallen == sizeof(struct sockaddr_in) &&
+	    r->real.a.sa.sa_family == AF_INET) {
+		out->via.sin = (struct sockaddr_in){
+			.sin_family = AF_INET,
+			.sin_port = r->real.a.sin.sin_port,
+			.sin_addr = r->real.a.sin.sin_addr,
+		};
+		out->vialen = sizeof(struct sockaddr_in);
+		return true;
+	}
+	return pp_sa_as_family(&r->real.a.sa, r->reallen, family, &out->via,
+			       &out->vialen);
+}
+
+/* out for the route of key k (client k->k.aaddr) and snapshot r. */
+static inline bool
+pp_reply_from(const union pp_rkeyw *k, const struct pp_rsnap *r,
+	      uint16_t family, struct pp_reply *out)
+{
+	bool hit = pp_via(r, family, out);
+
+	out->spp = hit && r->sw.s.on;
+	if (out->spp)
+		pp_spp_build(out->hdr, k->k.aaddr, k->k.aport, r->sw.s.paddr,
+			     r->sw.s.pport);
+	return hit;
+}
+
+/*
+ * The reply to the datagram this thread received last (what a server
+ * nearly always sends): out from pp_last as it stands, without copying
+ * it, when dst is that client on a socket of the same family and port
+ * and the route is fresh at second now.  False (out then unspecified)
+ * for anything else, or when a signal handler noted a route meanwhile:
+ * pp_rt_find_route() then looks further.
+ */
+static inline bool
+pp_last_reply(uint16_t family, uint16_t lport, const struct sockaddr *dst,
+	      socklen_t dlen, uint32_t now, struct pp_reply *out)
+{
+	unsigned g = pp_last_gen;
+	bool hit;
+
+	atomic_signal_fence(memory_order_seq_cst);
+	hit = !(g & 1) && pp_last.valid &&
+	      now - pp_last.r.seen <= PP_ROUTE_IDLE_S &&
+	      pp_last.k.k.lport == lport && pp_last.family == family &&
+	      pp_same_dst(&pp_last.adv, dst, dlen) &&
+	      pp_reply_from(&pp_last.k, &pp_last.r, family, out);
+	atomic_signal_fence(memory_order_seq_cst);
+	return hit && pp_last_gen == g;
+}
+
 /* pp_rt_lookup() once the table is up. */
 static bool
 pp_rt_find_route(uint16_t family, uint16_t lport, const struct sockaddr *dst,
@@ -701,12 +795,7 @@ pp_rt_find_route(uint16_t family, uint16_t lport, const struct sockaddr *dst,
 		   now - cur.seen > PP_ROUTE_IDLE_S) {
 		goto out;
 	}
-	hit = pp_sa_as_family(&r->real.a.sa, r->reallen, family, &out->via,
-			      &out->vialen);
-	out->spp = hit && r->sw.s.on;
-	if (out->spp)
-		pp_spp_build(out->hdr, kp->k.aaddr, kp->k.aport, r->sw.s.paddr,
-			     r->sw.s.pport);
+	hit = pp_reply_from(kp, r, family, out);
 out:
 	errno = saved;
 	return hit;
@@ -717,7 +806,8 @@ pp_rt_lookup(uint16_t family, uint16_t lport, const struct sockaddr *dst,
 	     socklen_t dlen, uint32_t now, struct pp_reply *out)
 {
 	return pp_udp_routing() &&
-	       pp_rt_find_route(family, lport, dst, dlen, now, out);
+	       (pp_last_reply(family, lport, dst, dlen, now, out) ||
+		pp_rt_find_route(family, lport, dst, dlen, now, out));
 }
 
 bool
@@ -726,9 +816,14 @@ pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 {
 	uint16_t family, lport;
 
+	uint32_t now;
+
 	if (!pp_udp_routing() ||
-	    pp_fd_brief(fd, &family, &lport, NULL) != PP_FD_UDP ||
-	    !pp_rt_find_route(family, lport, dst, dlen, pp_now_s(), out))
+	    pp_fd_brief(fd, &family, &lport, NULL) != PP_FD_UDP)
+		return false;
+	now = pp_now_s();
+	if (!pp_last_reply(family, lport, dst, dlen, now, out) &&
+	    !pp_rt_find_route(family, lport, dst, dlen, now, out))
 		return false;
 	pp_stat_fd(fd, PP_ST_ROUTED);
 	return true;

@@ -24,6 +24,13 @@
  *   and trusts its answer unless PP_RING - 1 writes began meanwhile:
  *   only then can its buffer have been reused (after seconds, since
  *   writes are a second apart at least), and it scans again.
+ *
+ * Each thread remembers the last address it judged and the answer
+ * (pp_memo): a proxy's address rarely changes from one datagram or
+ * connection to the next, and the same address gets the same answer
+ * without a scan while no list has been swapped since (pp_swaps, counted
+ * after each swap is published).  A swap therefore reaches the very
+ * next question: a source removed is refused at once.
  */
 #include "config.h"
 
@@ -40,6 +47,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pp_sockaddr.h"
+#include "reentry.h"
 #include "shim.h"
 #include "trust.h"
 
@@ -72,8 +81,9 @@ static struct pp_live pp_lists[2] = {
 	{ .name = "PP_ALLOW" },
 	{ .name = "PP_DIRECT" },
 };
-static bool pp_following;      /* a list names files */
-static _Atomic long pp_looked; /* second of the last look */
+static bool pp_following;         /* a list names files */
+static _Atomic uint32_t pp_swaps; /* lists published since load */
+static _Atomic long pp_looked;    /* second of the last look */
 static atomic_flag pp_looking = ATOMIC_FLAG_INIT;
 static char *pp_filebuf; /* (PP_ACL_FILE_MAX + 1) bytes, mapped */
 
@@ -275,6 +285,9 @@ pp_live_reload(struct pp_live *l)
 	if (added == 0 && removed == 0 && next->n == old->n)
 		return;
 	atomic_store_explicit(&l->cur, next, memory_order_release);
+	/* After the store: a reader that sees the new count scans the new
+	 * list (pp_trust). */
+	atomic_fetch_add_explicit(&pp_swaps, 1, memory_order_release);
 	l->next = (l->next + 1) % PP_RING;
 	pp_log(PP_LOG_WARN, "%s: list changed: %zu added, %zu removed (%zu %s)",
 	       l->name, added, removed, next->n,
@@ -317,7 +330,8 @@ pp_trust_poll(void)
 	errno = saved;
 }
 
-static void
+/* Out of line: pp_trust() stays small for lists without files. */
+static __attribute__((noinline)) void
 pp_live_tick(void)
 {
 	struct timespec ts;
@@ -352,8 +366,49 @@ pp_live_match(struct pp_live *l, const struct sockaddr *sa, socklen_t len)
 	}
 }
 
-enum pp_trust
-pp_trust(const struct sockaddr *sa, socklen_t len)
+/*
+ * The last address this thread judged: its family (0: none), the
+ * address (IPv4 in w[0]), the answer, and pp_swaps when it was given.
+ * A signal handler may ask on the same thread: pp_memo_seq is odd while
+ * the thread writes the memo, which a handler then neither trusts nor
+ * writes, and a reader uses what it read only when the count did not
+ * move meanwhile.
+ */
+struct pp_memo {
+	uint32_t w[4];
+	uint32_t swaps;
+	sa_family_t family;
+	uint8_t trust;
+};
+
+static PP_TLS struct pp_memo pp_memo;
+static PP_TLS unsigned pp_memo_seq;
+
+/* The address of sa as a memo's key, in *m; false for anything but a
+ * whole AF_INET or AF_INET6 address (never remembered). */
+static inline bool
+pp_memo_key(const struct sockaddr *sa, socklen_t len, struct pp_memo *m)
+{
+	const union pp_inaddr *a = (const union pp_inaddr *)sa;
+
+	if (sa == NULL || len < (socklen_t)sizeof(struct sockaddr_in))
+		return false;
+	m->family = sa->sa_family;
+	if (m->family == AF_INET) {
+		m->w[0] = a->sin.sin_addr.s_addr;
+		m->w[1] = m->w[2] = m->w[3] = 0;
+		return true;
+	}
+	if (m->family != AF_INET6 ||
+	    len < (socklen_t)sizeof(struct sockaddr_in6))
+		return false;
+	memcpy(m->w, &a->sin6.sin6_addr, 16);
+	return true;
+}
+
+/* The list sa is in, scanned. */
+static enum pp_trust
+pp_trust_scan(const struct sockaddr *sa, socklen_t len)
 {
 	if (__builtin_expect(!pp_following, 1)) {
 		if (pp_acl_match(&pp_cfg.allow, sa, len))
@@ -361,11 +416,70 @@ pp_trust(const struct sockaddr *sa, socklen_t len)
 		return pp_acl_match(&pp_cfg.direct, sa, len) ? PP_TRUST_DIRECT
 							     : PP_TRUST_NONE;
 	}
-	pp_live_tick();
 	if (pp_live_match(&pp_lists[0], sa, len))
 		return PP_TRUST_PROXY;
 	return pp_live_match(&pp_lists[1], sa, len) ? PP_TRUST_DIRECT
 						    : PP_TRUST_NONE;
+}
+
+/* Does the memo hold sa's address (anything but a whole AF_INET or
+ * AF_INET6 address never matches)?  Read inside pp_memo_seq. */
+static inline bool
+pp_memo_has(const struct sockaddr *sa, socklen_t len)
+{
+	const union pp_inaddr *a = (const union pp_inaddr *)sa;
+
+	if (sa == NULL || len < (socklen_t)sizeof(struct sockaddr_in) ||
+	    pp_memo.family != sa->sa_family)
+		return false;
+	if (sa->sa_family == AF_INET)
+		return pp_memo.w[0] == a->sin.sin_addr.s_addr;
+	return sa->sa_family == AF_INET6 &&
+	       len >= (socklen_t)sizeof(struct sockaddr_in6) &&
+	       memcmp(pp_memo.w, &a->sin6.sin6_addr, 16) == 0;
+}
+
+/* pp_trust() when the memo does not answer: scan, and remember the
+ * answer with swaps (pp_swaps before the scan) unless the memo was
+ * being written or changed (s: pp_memo_seq before the look). */
+static __attribute__((noinline)) enum pp_trust
+pp_trust_miss(const struct sockaddr *sa, socklen_t len, unsigned s,
+	      uint32_t swaps)
+{
+	struct pp_memo k;
+	enum pp_trust t = pp_trust_scan(sa, len);
+
+	k.swaps = swaps;
+	k.trust = (uint8_t)t;
+	if (s & 1 || pp_memo_seq != s || !pp_memo_key(sa, len, &k))
+		return t;
+	pp_memo_seq = s + 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	pp_memo = k;
+	atomic_signal_fence(memory_order_seq_cst);
+	pp_memo_seq = s + 2;
+	return t;
+}
+
+enum pp_trust
+pp_trust(const struct sockaddr *sa, socklen_t len)
+{
+	unsigned s = pp_memo_seq;
+	uint32_t swaps;
+	enum pp_trust t;
+	bool hit;
+
+	if (__builtin_expect(pp_following, 0))
+		pp_live_tick();
+	/* Acquire: a count that shows a swap comes with its list. */
+	swaps = atomic_load_explicit(&pp_swaps, memory_order_acquire);
+	atomic_signal_fence(memory_order_seq_cst);
+	hit = !(s & 1) && pp_memo.swaps == swaps && pp_memo_has(sa, len);
+	t = (enum pp_trust)pp_memo.trust;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (hit && pp_memo_seq == s)
+		return t;
+	return pp_trust_miss(sa, len, s, swaps);
 }
 
 void

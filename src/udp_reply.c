@@ -136,13 +136,20 @@ ssize_t
 pp_spp_send(int fd, const void *buf, size_t len, int flags,
 	    const struct sockaddr *to, socklen_t tolen, const uint8_t *hdr)
 {
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr m;
+	/* One buffer always fits beside the header: what pp_spp_sendmsg
+	 * would build, without building the program's message first. */
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)hdr, .iov_len = PP_SPP_LEN },
+		{ .iov_base = (void *)buf, .iov_len = len },
+	};
+	struct msghdr m = {
+		.msg_name = (void *)to,
+		.msg_namelen = to != NULL ? tolen : 0,
+		.msg_iov = iov,
+		.msg_iovlen = 2,
+	};
 
-	memset(&m, 0, sizeof(m));
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	return pp_spp_sendmsg(fd, &m, flags, to, tolen, hdr, pp_real.sendmsg);
+	return pp_spp_count(pp_real.sendmsg(fd, &m, flags));
 }
 
 bool

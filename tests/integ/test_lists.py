@@ -218,6 +218,61 @@ def datagram_source_added_live():
     until("added proxy heard", heard_new)
 
 
+@test(timeout=60)
+def datagram_source_removed_live():
+    """A proxy the thread has just trusted, removed from the file: its
+    datagrams are dropped from the swap on (the library remembers the
+    last source it judged, never past a change of the lists)."""
+    if not os.access(UDPSRV, os.X_OK):
+        raise pp.Skip("udpsrv not built")
+    path = list_file("%s\n%s\n" % (LB, NEW))
+    port = pp.free_port()
+    srv = pp.Proc([UDPSRV, "-l", "127.0.0.1", "-p", str(port)],
+                  env={"PP_PORTS": "%d/udp" % port, "PP_ALLOW": "@" + path,
+                       "PP_LOG": "warn"})
+    srv.wait_line("^listening ", timeout=10)
+    hdr = v2(transport="DGRAM")
+    n = [0]
+
+    def heard(src):
+        n[0] += 1
+        tag = "dg%d" % n[0]
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.bind((src, 0))
+        try:
+            c.sendto(hdr + tag.encode(), ("127.0.0.1", port))
+            time.sleep(0.1)
+        finally:
+            c.close()
+        return any(tag in ln for ln in srv.lines())
+
+    def swapped():
+        return any("PP_ALLOW: list changed: 0 added, 1 removed" in ln
+                   for ln in srv.lines("err"))
+
+    check(heard(LB), "listed proxy heard")
+    check(heard(NEW), "second listed proxy heard")
+    check(heard(NEW), "second listed proxy heard again")
+    time.sleep(1.0)
+    replace(path, "%s\n" % LB)
+    # The files are looked at from the receive path: datagrams from NEW
+    # keep coming until the swap is logged; each one sent after that
+    # must be dropped.
+    t0 = time.monotonic()
+    while True:
+        done = swapped()
+        got = heard(NEW)
+        if done:
+            check(not got, "removed proxy heard after the swap")
+            break
+        if time.monotonic() - t0 > PATIENCE:
+            raise pp.Fail("no swap after %.1fs: %r" % (
+                PATIENCE, srv.lines("err")))
+    for _ in range(3):
+        check(not heard(NEW), "removed proxy dropped")
+    check(heard(LB), "the listed proxy still heard")
+
+
 LOAD_ERRORS = [
     # (file content or None for no file, entry, what the line says)
     (None, "@{dir}/missing", r"PP_ALLOW: '@{dir}/missing': no such file"),

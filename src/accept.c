@@ -149,7 +149,7 @@ pp_listener_forget(int lfd, const struct pp_fdinfo *linfo)
 {
 	int saved = errno;
 
-	if (!pp_foreign_process())
+	if (pp_claim_table())
 		(void)pp_fd_clear_if(lfd, linfo);
 	errno = saved;
 }

@@ -121,7 +121,7 @@ pp_fd_clearable(int fd)
  * async-signal-safe.
  */
 static inline enum pp_fdkind
-pp_fd_brief(int fd, uint16_t *family, uint16_t *lport, bool *spp)
+pp_fd_dgram(int fd, uint16_t *family, uint16_t *lport, bool *spp)
 {
 	struct pp_fdent *e = pp_fd_slot(fd);
 	uint32_t s1;

@@ -47,7 +47,7 @@ int fcntl64(int fd, int cmd, ...);
 static void
 pp_forget(int fd)
 {
-	if (pp_fd_clearable(fd) && !pp_foreign_process())
+	if (pp_fd_clearable(fd) && pp_claim_table())
 		pp_fd_clear(fd);
 }
 
@@ -59,7 +59,7 @@ pp_dup_done(int oldfd, int newfd)
 
 	if (pp_fd_kind(oldfd) == PP_FD_NONE && pp_fd_kind(newfd) == PP_FD_NONE)
 		return;
-	if (!pp_foreign_process())
+	if (pp_claim_table())
 		pp_fd_copy(oldfd, newfd);
 	errno = saved;
 }
@@ -179,7 +179,7 @@ close_range(unsigned int first, unsigned int last, int flags)
 	if (!pp_ready() || pp_real.close_range == NULL)
 		return (int)syscall(SYS_close_range, first, last, flags);
 	if (!((unsigned)flags & CLOSE_RANGE_CLOEXEC) && first <= last &&
-	    !pp_foreign_process())
+	    pp_claim_table())
 		pp_fd_clear_range(first, last);
 	return pp_real.close_range(first, last, flags);
 }
@@ -191,7 +191,7 @@ closefrom(int lowfd)
 		syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0);
 		return;
 	}
-	if (lowfd >= 0 && !pp_foreign_process())
+	if (lowfd >= 0 && pp_claim_table())
 		pp_fd_clear_range((unsigned)lowfd, ~0U);
 	pp_real.closefrom(lowfd);
 }

@@ -61,7 +61,7 @@ pp_name(enum pp_which which, int fd, struct sockaddr *addr, socklen_t *len)
 				    reallen)) {
 			a = which == PP_PEER ? &info.src.sa : &info.dst.sa;
 			alen = which == PP_PEER ? info.srclen : info.dstlen;
-		} else if (!pp_foreign_process()) {
+		} else if (pp_claim_table()) {
 			/* Closed behind our back and the number reused. */
 			(void)pp_fd_clear_if(fd, &info);
 		}

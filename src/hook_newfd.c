@@ -80,7 +80,7 @@ pp_fd_forget(int fd)
 {
 	int saved = errno;
 
-	if (!pp_foreign_process())
+	if (pp_claim_table())
 		pp_fd_clear(fd);
 	errno = saved;
 }

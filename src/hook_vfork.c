@@ -10,7 +10,7 @@
  * "this process has used vfork" and jumps to libc's vfork: a jump, not a
  * call, so vfork returns straight to its caller in both processes and no
  * stack frame of ours is shared between them.  Until a process has used
- * vfork, pp_foreign_process() is one memory load.
+ * vfork, pp_claim_table() is one memory load.
  *
  * Only x86_64 has the trampoline; elsewhere pp_vfork_seen starts true
  * and every check makes the system call, as before.

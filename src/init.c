@@ -125,7 +125,7 @@ pp_init_atfork_child(void)
 }
 
 bool
-pp_foreign_process(void)
+pp_claim_table(void)
 {
 	/* A copy made by a fork that ran no handlers (the page is wiped in
 	 * it): ours now.  One load, no system call. */
@@ -135,12 +135,12 @@ pp_foreign_process(void)
 		 * lists are dropped, not freed. */
 		pp_init_atfork_child();
 		pp_conn_forget(false);
-		return false;
+		return true;
 	}
 	/* Memory shared with another process: only after vfork. */
 	if (!atomic_load_explicit(&pp_vfork_seen, memory_order_relaxed))
-		return false;
-	return (pid_t)syscall(SYS_getpid) != pp_pid;
+		return true;
+	return (pid_t)syscall(SYS_getpid) == pp_pid;
 }
 
 __attribute__((constructor)) static void

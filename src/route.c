@@ -819,7 +819,7 @@ pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	uint32_t now;
 
 	if (!pp_udp_routing() ||
-	    pp_fd_brief(fd, &family, &lport, NULL) != PP_FD_UDP)
+	    pp_fd_dgram(fd, &family, &lport, NULL) != PP_FD_UDP)
 		return false;
 	now = pp_now_s();
 	if (!pp_last_reply(family, lport, dst, dlen, now, out) &&

@@ -42,11 +42,15 @@ pp_ready(void)
 }
 
 /*
- * True in a child that shares our memory without being us (vfork, or
- * clone with CLONE_VM): it must not change the table.  Only asked where
- * an entry would change, never on the untracked fast path.
+ * May this process change the descriptor table?  First makes the table
+ * this process's own when it is a copy a fork left without running the
+ * fork handlers (a raw clone: the lists are dropped, the process id
+ * taken anew); then false only in a child that shares our memory without
+ * being us (vfork, or clone with CLONE_VM), which must leave the table
+ * alone.  Only asked where an entry would change, never on the untracked
+ * fast path: one load until a process has used vfork.
  */
-bool pp_foreign_process(void);
+bool pp_claim_table(void);
 
 /* Called from the fork child handler: this is a new process now. */
 void pp_init_atfork_child(void);

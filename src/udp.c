@@ -269,7 +269,7 @@ pp_udp_forget(int fd)
 	struct pp_fdinfo info;
 	int saved = errno;
 
-	if (!pp_foreign_process() && pp_fd_get(fd, &info) == PP_FD_UDP &&
+	if (pp_claim_table() && pp_fd_get(fd, &info) == PP_FD_UDP &&
 	    !(info.cookie != 0 && pp_same_socket(fd, info.cookie)))
 		(void)pp_fd_clear_if(fd, &info);
 	errno = saved;
@@ -373,7 +373,7 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	/* The error queue holds our own datagrams; a bad msg is the
 	 * kernel's to refuse (EFAULT). */
 	if ((flags & MSG_ERRQUEUE) || msg == NULL ||
-	    pp_fd_brief(fd, &family, &lport, &spp) != PP_FD_UDP)
+	    pp_fd_dgram(fd, &family, &lport, &spp) != PP_FD_UDP)
 		return PP_UDP_PASS;
 	if (msg->msg_iovlen > IOV_MAX) {
 		errno = EMSGSIZE;

@@ -192,7 +192,7 @@ pp_udp_connected(int fd, const struct pp_reply *r, int ret)
 		r != NULL && ret == 0 && pp_parse_spp(r->hdr, PP_SPP_LEN, &h);
 	int saved = errno;
 
-	if (pp_foreign_process() || pp_fd_get(fd, &info) != PP_FD_UDP ||
+	if (!pp_claim_table() || pp_fd_get(fd, &info) != PP_FD_UDP ||
 	    (!spp && !info.has_src))
 		goto out;
 	info.has_src = spp;

@@ -50,12 +50,11 @@ pp_udp_classify(int fd, bool clear)
 	    (sa.sa.sa_family != AF_INET && sa.sa.sa_family != AF_INET6) ||
 	    len > sizeof(info.dst) ||
 	    (port = pp_config_find(&pp_cfg, SOCK_DGRAM, &sa.sa, len)) == NULL) {
-		if (clear && pp_fd_kind(fd) != PP_FD_NONE &&
-		    !pp_foreign_process())
+		if (clear && pp_fd_kind(fd) != PP_FD_NONE && pp_claim_table())
 			pp_fd_clear(fd);
 		goto out;
 	}
-	if (pp_foreign_process())
+	if (!pp_claim_table())
 		goto out;
 	memset(&info, 0, sizeof(info));
 	info.kind = PP_FD_UDP;

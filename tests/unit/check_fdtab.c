@@ -74,7 +74,7 @@ START_TEST(set_get_clear)
 }
 END_TEST
 
-START_TEST(brief_of_a_datagram_socket)
+START_TEST(dgram_view_of_a_socket)
 {
 	struct pp_fdinfo in;
 	uint16_t fam = 1, port = 1;
@@ -84,27 +84,27 @@ START_TEST(brief_of_a_datagram_socket)
 	in.kind = PP_FD_UDP;
 	in.family = AF_INET6;
 	in.lport = htons(5353);
-	ck_assert_int_eq(pp_fd_brief(8, &fam, &port, &spp), PP_FD_NONE);
+	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, &spp), PP_FD_NONE);
 	ck_assert_uint_eq(fam, 0);
 	ck_assert_uint_eq(port, 0);
 	ck_assert(!spp);
 	ck_assert(pp_fd_set(8, &in));
-	ck_assert_int_eq(pp_fd_brief(8, &fam, &port, &spp), PP_FD_UDP);
+	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, &spp), PP_FD_UDP);
 	ck_assert_uint_eq(fam, AF_INET6);
 	ck_assert_uint_eq(port, htons(5353));
 	ck_assert(!spp);
 	in.spp = true;
 	ck_assert(pp_fd_set(8, &in));
-	ck_assert_int_eq(pp_fd_brief(8, &fam, &port, &spp), PP_FD_UDP);
+	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, &spp), PP_FD_UDP);
 	ck_assert(spp);
-	ck_assert_int_eq(pp_fd_brief(8, &fam, &port, NULL), PP_FD_UDP);
-	ck_assert_int_eq(pp_fd_brief(-3, &fam, &port, &spp), PP_FD_NONE);
+	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, NULL), PP_FD_UDP);
+	ck_assert_int_eq(pp_fd_dgram(-3, &fam, &port, &spp), PP_FD_NONE);
 	ck_assert(!spp);
 	ck_assert_int_eq(
-		pp_fd_brief(PP_FDTAB_PAGE * PP_FDTAB_PAGES, &fam, &port, NULL),
+		pp_fd_dgram(PP_FDTAB_PAGE * PP_FDTAB_PAGES, &fam, &port, NULL),
 		PP_FD_NONE);
 	pp_fd_clear(8);
-	ck_assert_int_eq(pp_fd_brief(8, &fam, &port, NULL), PP_FD_NONE);
+	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, NULL), PP_FD_NONE);
 	ck_assert_uint_eq(port, 0);
 }
 END_TEST
@@ -290,7 +290,7 @@ START_TEST(own_write_is_not_waited_for)
 	ck_assert_int_eq(pp_fd_get(9, &out), PP_FD_NONE);
 	ck_assert_int_eq(out.kind, PP_FD_NONE);
 	ck_assert(!out.has_src);
-	ck_assert_int_eq(pp_fd_brief(9, &fam, &lport, NULL), PP_FD_NONE);
+	ck_assert_int_eq(pp_fd_dgram(9, &fam, &lport, NULL), PP_FD_NONE);
 	ck_assert_int_eq(pp_fd_get(10, &out), PP_FD_CONN); /* others: as ever */
 	ck_assert(!pp_fd_set(9, &b));
 	pp_fd_copy(9, 10); /* unknown source: the copy is untracked */
@@ -485,7 +485,7 @@ main(void)
 
 	tcase_add_test(tc, untracked_is_none);
 	tcase_add_test(tc, set_get_clear);
-	tcase_add_test(tc, brief_of_a_datagram_socket);
+	tcase_add_test(tc, dgram_view_of_a_socket);
 	tcase_add_test(tc, high_numbers);
 	tcase_add_test(tc, copy_follows_dup);
 	tcase_add_test(tc, range_clear);

@@ -23,8 +23,9 @@
 #include <arpa/inet.h>
 #include <sys/wait.h>
 
-#include "route.h"
 #include "pp_sockaddr.h"
+#include "route.h"
+#include "suite.h"
 
 _Static_assert(PP_ROUTE_MAX == 64, "built with a small table");
 
@@ -720,8 +721,6 @@ main(void)
 {
 	Suite *s = suite_create("route");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	/* Each test runs in a child of its own (Check's fork mode), with a
 	 * table not yet created. */
@@ -736,10 +735,5 @@ main(void)
 	tcase_add_test(tc, forked_child_finds_routes);
 	tcase_add_test(tc, threads_never_see_a_torn_route);
 	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return pp_suite_run(s, tc);
 }

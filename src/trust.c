@@ -47,13 +47,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pp_cfgtext.h"
 #include "pp_sockaddr.h"
 #include "reentry.h"
 #include "shim.h"
 #include "trust.h"
 
 #define PP_RING 4
-#define PP_LIST_FILES 8
 
 /* What a file looked like when it was last read (err: stat failed). */
 struct pp_filesig {
@@ -68,9 +68,9 @@ struct pp_live {
 	const char *name;           /* "PP_ALLOW" */
 	const struct pp_acl *boot;  /* pp_cfg's, parsed at load */
 	char *spec;                 /* the variable's value, copied */
-	char *paths[PP_LIST_FILES]; /* the files it names */
+	char *paths[PP_ACL_FILES_MAX]; /* the files it names */
 	size_t nfiles;
-	struct pp_filesig seen[PP_LIST_FILES];
+	struct pp_filesig seen[PP_ACL_FILES_MAX];
 	_Atomic(const struct pp_acl *) cur;
 	_Atomic uint32_t gen; /* writes begun */
 	struct pp_acl *ring;  /* PP_RING buffers, mapped */
@@ -148,27 +148,21 @@ pp_sig_same(const struct pp_filesig *a, const struct pp_filesig *b)
 	       a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
-/* The files named in spec ("@path" entries), into l->paths. */
+/*
+ * The files named in spec ("@path" entries), into l->paths.  The parser
+ * has already refused more than PP_ACL_FILES_MAX of them.
+ */
 static bool
 pp_live_setup(struct pp_live *l, const char *spec)
 {
-	const char *s = spec;
+	const char *pos = spec, *tok;
+	size_t n;
 
 	l->spec = strdup(spec);
 	if (l->spec == NULL)
 		return false;
-	while (*s != '\0') {
-		const char *tok;
-		size_t n;
-
-		while (*s == ',' || *s == ' ' || *s == '\t' || *s == '\n')
-			s++;
-		tok = s;
-		while (*s != '\0' && *s != ',' && *s != ' ' && *s != '\t' &&
-		       *s != '\n')
-			s++;
-		n = (size_t)(s - tok);
-		if (n < 2 || tok[0] != '@' || l->nfiles == PP_LIST_FILES)
+	while ((n = pp_cfg_token(&pos, &tok)) > 0) {
+		if (n < 2 || tok[0] != '@' || l->nfiles == PP_ACL_FILES_MAX)
 			continue;
 		l->paths[l->nfiles] = strndup(tok + 1, n - 1);
 		if (l->paths[l->nfiles] == NULL)
@@ -297,7 +291,7 @@ pp_live_reload(struct pp_live *l)
 static void
 pp_live_look(void)
 {
-	struct pp_filesig now[PP_LIST_FILES];
+	struct pp_filesig now[PP_ACL_FILES_MAX];
 	bool changed;
 	size_t i, f;
 

@@ -28,6 +28,7 @@
 #define PP_R_FILE_NEST "a list file cannot name another"
 #define PP_R_FILE_MISSING "no such file"
 #define PP_R_FILE_BIG "file larger than 256 KiB"
+#define PP_R_FILE_MANY "too many list files (max 8)"
 
 /* Are all bits of addr after the first plen zero? */
 static bool
@@ -191,14 +192,20 @@ pp_parse_acl_io(struct pp_acl *acl, const char *name, const char *v,
 		const struct pp_aclio *io, char *err, size_t errlen)
 {
 	const char *pos = v != NULL ? v : "", *tok;
-	size_t n;
+	size_t n, files = 0;
 
 	acl->n = 0;
 	while ((n = pp_cfg_token(&pos, &tok)) > 0) {
-		if (tok[0] == '@'
-			    ? pp_acl_file(acl, name, tok, n, io, err, errlen) !=
-				      0
-			    : pp_acl_add(acl, name, tok, n, err, errlen) != 0)
+		if (tok[0] != '@') {
+			if (pp_acl_add(acl, name, tok, n, err, errlen) != 0)
+				return -1;
+			continue;
+		}
+		/* The library follows this many files, and no more. */
+		if (++files > PP_ACL_FILES_MAX)
+			return pp_cfg_fail(err, errlen, name, tok, n,
+					   PP_R_FILE_MANY);
+		if (pp_acl_file(acl, name, tok, n, io, err, errlen) != 0)
 			return -1;
 	}
 	return 0;

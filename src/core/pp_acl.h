@@ -27,6 +27,8 @@ struct pp_acl {
 #define PP_ACL_PATH_MAX 1024
 /* The largest list file, in bytes (a struct pp_aclio's cap is one more). */
 #define PP_ACL_FILE_MAX (256 * 1024)
+/* The most files ("@PATH" entries) one list may name. */
+#define PP_ACL_FILES_MAX 8
 
 /*
  * How a list reads the files it names.  read() fills buf[0..cap) with
@@ -48,7 +50,8 @@ struct pp_aclio {
  * variable's name for the error line.  An entry "@PATH" (an absolute
  * path) stands for the entries of that file, read through io: one or
  * more a line, "#" starting a comment; an error there names the file and
- * the line.  io NULL refuses such entries.  An empty list gives an empty
+ * the line.  At most PP_ACL_FILES_MAX such entries.  io NULL refuses
+ * them.  An empty list gives an empty
  * acl (the caller applies any default).  Returns 0, or -1 with one line
  * in err[0..errlen) (see pp_config_parse).
  */

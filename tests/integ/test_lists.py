@@ -283,6 +283,9 @@ LOAD_ERRORS = [
     ("127.0.0.1\n", "@relative/allow",
      r"PP_ALLOW: '@relative/allow': a list file's path must be absolute"),
     (None, "@{dir}", r"PP_ALLOW: '@{dir}': is a directory"),
+    # The library follows at most eight files a list.
+    ("127.0.0.1\n", " ".join(["@{file}"] * 9),
+     r"PP_ALLOW: '@{file}': too many list files \(max 8\)"),
 ]
 
 

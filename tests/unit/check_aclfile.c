@@ -180,6 +180,27 @@ START_TEST(the_entry_limit_counts_files_too)
 }
 END_TEST
 
+START_TEST(at_most_eight_files_a_list)
+{
+	char spec[16 * (PP_ACL_FILES_MAX + 1)];
+	size_t i, n = 0;
+
+	reset();
+	files[0].path = "/lb";
+	files[0].text = "10.0.0.0/8\n";
+	for (i = 0; i < PP_ACL_FILES_MAX; i++)
+		n += (size_t)snprintf(spec + n, sizeof(spec) - n, "@/lb ");
+	ck_assert_int_eq(parse(spec), 0);
+	ck_assert_uint_eq(acl.n, PP_ACL_FILES_MAX);
+	/* The library follows eight files: a ninth is refused, not read. */
+	reads = 0;
+	snprintf(spec + n, sizeof(spec) - n, "127.0.0.1 @/lb");
+	ck_assert_int_eq(parse(spec), -1);
+	ck_assert_str_eq(err, "PP_ALLOW: '@/lb': too many list files (max 8)");
+	ck_assert_uint_eq(reads, PP_ACL_FILES_MAX);
+}
+END_TEST
+
 START_TEST(without_io_files_are_refused)
 {
 	reset();
@@ -235,6 +256,7 @@ main(void)
 	tcase_add_test(tc, unreadable_files);
 	tcase_add_test(tc, a_file_larger_than_the_limit);
 	tcase_add_test(tc, the_entry_limit_counts_files_too);
+	tcase_add_test(tc, at_most_eight_files_a_list);
 	tcase_add_test(tc, without_io_files_are_refused);
 	tcase_add_test(tc, the_configuration_reads_both_lists);
 	return pp_suite_run(s, tc);

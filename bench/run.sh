@@ -184,14 +184,23 @@ start() {
 	pids="$pids $started"
 }
 
+# Why a server did not answer: who holds the port, what servers said.
+wait_tcp_failed() {
+	echo "run.sh: port $1 does not answer" >&2
+	ss -Htlnp "sport = :$1" >&2 2>/dev/null || true
+	for f in $(ls -t "$tmp"/*.out 2>/dev/null | head -4); do
+		echo "-- $(basename "$f" .out) (last lines):" >&2
+		tail -n 5 "$f" >&2
+	done
+}
+
 # wait_tcp PORT MODE: until one connection gets its 200.
 wait_tcp() {
-	i=0
+	local i=0
 	until $B/bench/loadgen -t "w=$1/$2" -n 1 -w 0 -T 1 2>/dev/null |
 		grep -q 'count=1$'; do
 		i=$((i + 1))
-		[ $i -lt 50 ] || { echo "run.sh: port $1 does not answer" >&2;
-			return 1; }
+		[ $i -lt 50 ] || { wait_tcp_failed "$1"; return 1; }
 		sleep 0.1
 	done
 }
@@ -507,6 +516,7 @@ lib_rss_kb() {
 # hold MODE PID PORT HEADER: HOLD keep-alive connections on the nginx
 # PID, and its resident size before and with them.
 hold() {
+	local before after h i
 	before=$(rss_kb "$2")
 	start "hold_$1" $CLI "$B/bench/holdconn" -t "$3/$4" -n "$HOLD" \
 		-d "$MAXSECS"

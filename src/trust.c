@@ -65,9 +65,9 @@ struct pp_filesig {
 };
 
 struct pp_live {
-	const char *name;           /* "PP_ALLOW" */
-	const struct pp_acl *boot;  /* pp_cfg's, parsed at load */
-	char *spec;                 /* the variable's value, copied */
+	const char *name;              /* "PP_ALLOW" */
+	const struct pp_acl *boot;     /* pp_cfg's, parsed at load */
+	char *spec;                    /* the variable's value, copied */
 	char *paths[PP_ACL_FILES_MAX]; /* the files it names */
 	size_t nfiles;
 	struct pp_filesig seen[PP_ACL_FILES_MAX];

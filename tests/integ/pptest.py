@@ -425,6 +425,65 @@ def foreign_program(path):
     return None
 
 
+def _stat_fields(pid):
+    """(ppid, start time) of pid from /proc, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            text = f.read()
+    except OSError:
+        return None
+    rest = text[text.rfind(")") + 2:].split()
+    return int(rest[1]), int(rest[19])
+
+
+def descendants(pid):
+    """The live descendants of pid, each as (pid, start time): enough to
+    tell them from a later process that reuses the number."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat_fields(int(name))
+            if st is not None:
+                children.setdefault(st[0], []).append((int(name), st[1]))
+    found, todo = [], [pid]
+    while todo:
+        for kid in children.get(todo.pop(), []):
+            found.append(kid)
+            todo.append(kid[0])
+    return found
+
+
+def stop_pids(procs, timeout=5):
+    """SIGTERM each (pid, start time) still running, a bounded wait, then
+    SIGKILL: never a process that merely got the same number."""
+    def alive():
+        return [(p, t) for p, t in procs
+                if (_stat_fields(p) or (0, None))[1] == t and
+                not _zombie(p)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = alive()
+        for p, _ in left:
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+        end = time.monotonic() + timeout * SLOW
+        while left and time.monotonic() < end:
+            time.sleep(0.05)
+            left = alive()
+        if not left:
+            return
+
+
+def _zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            text = f.read()
+    except OSError:
+        return True
+    return text[text.rfind(")") + 2:].startswith("Z")
+
+
 class Proc:
     """A child process whose stdout and stderr lines are collected.
 
@@ -534,8 +593,10 @@ class Proc:
         _live.discard(self)
 
     def stop(self, timeout=5):
-        """SIGTERM, a bounded wait, then SIGKILL.  Fails when valgrind
-        reported errors."""
+        """SIGTERM, a bounded wait, then SIGKILL; the same for whatever of
+        its descendants outlives it (a prefork master that dies before
+        its workers).  Fails when valgrind reported errors."""
+        kin = descendants(self.pid) if self.p.poll() is None else []
         if self.p.poll() is None:
             try:
                 self.p.send_signal(signal.SIGTERM)
@@ -543,6 +604,7 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.kill_now()
         self.returncode = self.p.wait()
+        stop_pids(kin, timeout)
         for t in self.readers:
             t.join(2)
         _live.discard(self)

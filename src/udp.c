@@ -401,11 +401,10 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	struct pp_note nt;
 	struct pp_spp sh;
 	union pp_sockaddr src;
-	union pp_inaddr adv;
+	struct pp_advert adv;
 	struct msghdr m;
 	enum pp_verdict v;
 	const char *why = "";
-	socklen_t advlen = 0;
 	size_t skip, have = 0, plen, done, len0 = 0;
 	const uint8_t *d = NULL;
 	uint8_t *d0 = NULL;
@@ -467,7 +466,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 			break;
 		}
 		v = pp_judge(family, spp, &src, m.msg_namelen, d, have, &skip,
-			     &adv, &advlen, &why);
+			     &adv, &why);
 		if (v != PP_DG_DROP) {
 			pp_stat_dgram(fd, v == PP_DG_ADV, skip, spp);
 			break;
@@ -486,12 +485,13 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 			pp_consume(fd, buf);
 	}
 	/* The note's fresh set is fetched while the payload is copied. */
-	note = v == PP_DG_ADV &&
-	       pp_sa_norm(&adv.sa, advlen, nt.k.k.aaddr, &nt.k.k.aport);
+	note = v == PP_DG_ADV;
 	if (note) {
+		memcpy(nt.k.k.aaddr, adv.norm, sizeof(nt.k.k.aaddr));
+		nt.k.k.aport = adv.port;
 		nt.k.k.lport = lport;
 		nt.family = family;
-		nt.adv = &adv;
+		nt.adv = &adv.sa;
 		nt.sw.s.on = 0;
 		/* The header's proxy, for the header of the replies (the
 		 * payload is moved over it below). */
@@ -507,6 +507,10 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 		done = have - skip;
 		if (skip > 0 && done > 0)
 			memmove(d0, d0 + skip, done);
+	} else if (direct) {
+		/* The caller's one buffer (recvfrom into a small one). */
+		done = have - skip < len0 ? have - skip : len0;
+		memcpy(d0, d + skip, done);
 	} else {
 		done = pp_scatter(msg, d + skip, have - skip);
 	}
@@ -517,7 +521,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	if (v == PP_DG_ADV) {
 		if (msg->msg_name != NULL)
 			pp_sa_copy(msg->msg_name, &msg->msg_namelen, &adv.sa,
-				   advlen);
+				   adv.len);
 		if (note)
 			pp_rt_note(&nt);
 	} else if (msg->msg_name != NULL) {
@@ -529,7 +533,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 
 		pp_sa_fmt(&src.sa, m.msg_namelen, real, sizeof(real));
 		if (v == PP_DG_ADV)
-			pp_sa_fmt(&adv.sa, advlen, as, sizeof(as));
+			pp_sa_fmt(&adv.sa, adv.len, as, sizeof(as));
 		pp_log(PP_LOG_DEBUG, "fd %d: datagram from %s as %s, %zu bytes",
 		       fd, real, v == PP_DG_ADV ? as : "itself", plen);
 	}

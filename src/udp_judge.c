@@ -23,23 +23,19 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "shim.h"
 #include "pp_sockaddr.h"
 #include "udp_judge.h"
 #include "trust.h"
 
-/*
- * The advertised source of a brief header in the form a socket of
- * family fam uses; false when fam cannot hold it.
- */
+/* adv from a client address (16 bytes: IPv4 mapped) and port, in the
+ * form a socket of family fam reports; false when fam cannot hold it. */
 static bool
-pp_brief_src(const struct pp_v2_brief *b, int fam, union pp_inaddr *out,
-	     socklen_t *outlen)
+pp_advert_set(struct pp_advert *adv, int fam)
 {
-	union pp_inaddr a;
-	socklen_t alen = pp_v2_inet(b->family, b->src, b->sport, &a.sa);
-
-	return pp_sa_as_family(&a.sa, alen, fam, out, outlen);
+	return pp_sa_from_norm(adv->norm, adv->port, fam, &adv->sa, &adv->len);
 }
 
 /*
@@ -48,11 +44,9 @@ pp_brief_src(const struct pp_v2_brief *b, int fam, union pp_inaddr *out,
  */
 static enum pp_verdict
 pp_judge_spp(int family, const uint8_t *d, size_t n, size_t *skip,
-	     union pp_inaddr *adv, socklen_t *advlen, const char **why)
+	     struct pp_advert *adv, const char **why)
 {
-	union pp_inaddr a;
 	struct pp_spp h;
-	socklen_t alen;
 
 	if (!pp_parse_spp(d, n, &h)) {
 		*why = n < PP_SPP_LEN ? "shorter than an SPP header"
@@ -60,8 +54,10 @@ pp_judge_spp(int family, const uint8_t *d, size_t n, size_t *skip,
 		return PP_DG_DROP;
 	}
 	*skip = PP_SPP_LEN;
-	alen = pp_spp_inet(h.client, h.cport, &a.sa);
-	if (pp_sa_as_family(&a.sa, alen, family, adv, advlen))
+	/* SPP writes an IPv4 client IPv4-mapped: already the table's form. */
+	memcpy(adv->norm, h.client, 16);
+	adv->port = h.cport;
+	if (pp_advert_set(adv, family))
 		return PP_DG_ADV;
 	*why = "IPv6 client on an IPv4 socket";
 	return PP_DG_DROP;
@@ -69,8 +65,8 @@ pp_judge_spp(int family, const uint8_t *d, size_t n, size_t *skip,
 
 enum pp_verdict
 pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
-	 const uint8_t *d, size_t n, size_t *skip, union pp_inaddr *adv,
-	 socklen_t *advlen, const char **why)
+	 const uint8_t *d, size_t n, size_t *skip, struct pp_advert *adv,
+	 const char **why)
 {
 	unsigned flags = pp_cfg.versions & (PP_ACCEPT_V2 | PP_ACCEPT_DRAFT);
 	struct pp_v2_brief b;
@@ -87,13 +83,19 @@ pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
 		return PP_DG_DROP;
 	}
 	if (spp)
-		return pp_judge_spp(family, d, n, skip, adv, advlen, why);
-	/* What nearly every datagram carries, without the full parse. */
+		return pp_judge_spp(family, d, n, skip, adv, why);
+	/* What nearly every datagram carries, without the full parse: the
+	 * client's bytes go straight into both forms. */
 	if (pp_parse_v2_brief(d, n, flags, &b)) {
 		*skip = b.len;
 		if (b.transport == PP_TP_UNSPEC)
 			return PP_DG_REAL;
-		if (pp_brief_src(&b, family, adv, advlen))
+		if (b.family == PP_FAM_INET)
+			pp_sa_map4(adv->norm, b.src);
+		else
+			memcpy(adv->norm, b.src, 16);
+		adv->port = b.sport;
+		if (pp_advert_set(adv, family))
 			return PP_DG_ADV;
 		*why = "IPv6 client on an IPv4 socket";
 		return PP_DG_DROP;
@@ -108,7 +110,8 @@ pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
 	    (h.family != PP_FAM_INET && h.family != PP_FAM_INET6) ||
 	    h.transport == PP_TP_UNSPEC)
 		return PP_DG_REAL;
-	if (!pp_sa_as_family(&h.src.sa, h.srclen, family, adv, advlen)) {
+	if (!pp_sa_norm(&h.src.sa, h.srclen, adv->norm, &adv->port) ||
+	    !pp_advert_set(adv, family)) {
 		*why = "IPv6 client on an IPv4 socket";
 		return PP_DG_DROP;
 	}

@@ -12,6 +12,7 @@
 
 #include "fdtab.h"
 #include "pp_parse.h"
+#include "pp_sockaddr.h"
 
 enum pp_verdict {
 	PP_DG_DROP, /* not for the program: *why says why */
@@ -19,16 +20,24 @@ enum pp_verdict {
 	PP_DG_ADV,  /* the program gets it from the advertised client */
 };
 
+/* The advertised client of a PP_DG_ADV datagram, in both the forms the
+ * receive path needs, each written once from the header's bytes. */
+struct pp_advert {
+	union pp_inaddr sa; /* as the program is told: the socket's family */
+	socklen_t len;
+	uint8_t norm[16]; /* pp_sa_norm's form: the reply table's key */
+	uint16_t port;    /* network order */
+};
+
 /*
  * The verdict on datagram d[0..n) (n: the bytes received of it) from
  * src, for a socket of family family (SPP rather than v2 when spp).
  * *skip is set to the header length to strip; for PP_DG_ADV *adv is the
- * advertised client in the socket's family; for PP_DG_DROP *why is a
- * static string.  Reads pp_cfg, which must be ready.
+ * advertised client; for PP_DG_DROP *why is a static string.  Reads
+ * pp_cfg, which must be ready.
  */
 enum pp_verdict pp_judge(int family, bool spp, const union pp_sockaddr *src,
 			 socklen_t srclen, const uint8_t *d, size_t n,
-			 size_t *skip, union pp_inaddr *adv, socklen_t *advlen,
-			 const char **why);
+			 size_t *skip, struct pp_advert *adv, const char **why);
 
 #endif /* PP_UDP_JUDGE_H */

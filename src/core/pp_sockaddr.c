@@ -131,19 +131,29 @@ pp_sa_as_family(const struct sockaddr *sa, socklen_t len, int fam,
 	}
 	if (!pp_sa_norm(sa, len, a, &port))
 		return false;
-	memset(out, 0, sizeof(*out));
-	if (fam == AF_INET6) {
-		if (from == AF_INET6) {
-			memcpy(&out->sin6, sa, sizeof(out->sin6));
-		} else {
-			out->sin6.sin6_family = AF_INET6;
-			out->sin6.sin6_port = port;
-			memcpy(&out->sin6.sin6_addr, a, 16);
-		}
+	/* Flow label and scope as they came. */
+	if (fam == AF_INET6 && from == AF_INET6) {
+		memset(out, 0, sizeof(*out));
+		memcpy(&out->sin6, sa, sizeof(out->sin6));
 		*outlen = sizeof(out->sin6);
 		return true;
 	}
-	if (fam == AF_INET && (from == AF_INET || pp_sa_is_mapped(a))) {
+	return pp_sa_from_norm(a, port, fam, out, outlen);
+}
+
+bool
+pp_sa_from_norm(const uint8_t a[16], uint16_t port, int fam,
+		union pp_inaddr *out, socklen_t *outlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (fam == AF_INET6) {
+		out->sin6.sin6_family = AF_INET6;
+		out->sin6.sin6_port = port;
+		memcpy(&out->sin6.sin6_addr, a, 16);
+		*outlen = sizeof(out->sin6);
+		return true;
+	}
+	if (fam == AF_INET && pp_sa_is_mapped(a)) {
 		out->sin.sin_family = AF_INET;
 		out->sin.sin_port = port;
 		memcpy(&out->sin.sin_addr, a + 12, 4);

@@ -42,6 +42,15 @@ bool pp_sa_is_mapped(const uint8_t a[16]);
 bool pp_sa_norm(const struct sockaddr *sa, socklen_t len, uint8_t a[16],
 		uint16_t *port);
 
+/*
+ * The comparable form a (pp_sa_norm's) with port (network order) as a
+ * socket of family fam reports it: an IPv4-mapped address as AF_INET for
+ * an AF_INET socket, anything as AF_INET6 for an AF_INET6 one.  False
+ * when fam cannot hold it (an IPv6 address for an AF_INET socket).
+ */
+bool pp_sa_from_norm(const uint8_t a[16], uint16_t port, int fam,
+		     union pp_inaddr *out, socklen_t *outlen);
+
 /* The port of a whole AF_INET or AF_INET6 address sa, in network order;
  * 0 for anything else. */
 uint16_t pp_sa_port(const struct sockaddr *sa, socklen_t len);

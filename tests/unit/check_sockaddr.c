@@ -138,6 +138,35 @@ START_TEST(as_family)
 }
 END_TEST
 
+START_TEST(from_norm)
+{
+	union pp_inaddr a = ip_port("192.0.2.1", 80), out;
+	union pp_inaddr m = ip_port("::ffff:192.0.2.1", 80);
+	union pp_inaddr c = ip_port("2001:db8::1", 443);
+	uint8_t n4[16], n6[16];
+	uint16_t port;
+	socklen_t len = 0;
+
+	ck_assert(pp_sa_norm(&a.sa, L4, n4, &port));
+	/* IPv4 (mapped) on an IPv4 socket: plain IPv4, padding zeroed. */
+	memset(&out, 0xa5, sizeof(out));
+	ck_assert(pp_sa_from_norm(n4, port, AF_INET, &out, &len));
+	ck_assert_uint_eq(len, L4);
+	ck_assert_mem_eq(&out.sin, &a.sin, L4);
+	/* On an IPv6 socket: mapped, flow and scope zero. */
+	memset(&out, 0xa5, sizeof(out));
+	ck_assert(pp_sa_from_norm(n4, port, AF_INET6, &out, &len));
+	ck_assert_uint_eq(len, L6);
+	ck_assert_mem_eq(&out.sin6, &m.sin6, L6);
+	/* IPv6: only an IPv6 socket holds it. */
+	ck_assert(pp_sa_norm(&c.sa, L6, n6, &port));
+	ck_assert(pp_sa_from_norm(n6, port, AF_INET6, &out, &len));
+	ck_assert_mem_eq(&out.sin6, &c.sin6, L6);
+	ck_assert(!pp_sa_from_norm(n6, port, AF_INET, &out, &len));
+	ck_assert(!pp_sa_from_norm(n4, port, AF_UNIX, &out, &len));
+}
+END_TEST
+
 START_TEST(text)
 {
 	union pp_inaddr a = ip_port("192.0.2.1", 5000),
@@ -199,6 +228,7 @@ main(void)
 	tcase_add_test(tc, norm_and_map);
 	tcase_add_test(tc, compare);
 	tcase_add_test(tc, as_family);
+	tcase_add_test(tc, from_norm);
 	tcase_add_test(tc, text);
 	tcase_add_test(tc, copy_out);
 	return pp_suite_run(s, tc);

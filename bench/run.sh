@@ -66,7 +66,8 @@ BASE=${BENCH_PORT:-18400}
 SCPU=${BENCH_SRV_CPU:-0}
 CCPU=${BENCH_CLI_CPU:-1}
 MAXSECS=${BENCH_MAX_SECONDS:-1200}
-PARTS=${BENCH_PARTS:-tcp syscalls silent parse udp accept scale}
+PARTS=${BENCH_PARTS:-tcp syscalls silent parse udp accept scale instr}
+CG_N=${BENCH_CG_N:-3000}
 
 P_NATIVE=$((BASE + 1))
 P_SHIM=$((BASE + 2))
@@ -86,6 +87,7 @@ P_KA_NATIVE=$((BASE + 32))
 P_FDGROW=$((BASE + 33))
 P_KA_PLAIN=$((BASE + 34))
 P_AS=$((BASE + 35)) # acceptsrv: P_AS .. P_AS+9
+P_CG=$((BASE + 45)) # instr: P_CG .. P_CG+3
 
 for f in "$LIB" "$FLOOR" "$B/bench/loadgen" "$B/bench/parsebench" \
 	"$B/bench/udpbench" "$B/bench/udpecho" "$B/bench/acceptlat" \
@@ -633,6 +635,97 @@ if want scale; then
 			  v[7] - rs, v[8] - vs }'
 fi
 
+# cg_total PID FILE: dump the callgrind counts of PID and print the
+# instructions since the last zeroing (callgrind_control -z).
+cg_total() {
+	callgrind_control -d "$1" > /dev/null 2>&1
+	sleep 0.5
+	f=$(ls -t "$2".* 2>/dev/null | head -1)
+	callgrind_annotate "$f" 2>/dev/null |
+		awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
+}
+
+# cg_nginx MODE PORT LISTEN-SUFFIX HEADER [ENV...]: user-space
+# instructions per connection of one nginx under callgrind, CG_N
+# connections after a warm-up of 200.
+cg_nginx() {
+	local m=$1 port=$2 suffix=$3 hdr=$4 pid n tot
+	shift 4
+	nginx_conf "cg_$m" "$port" "$suffix"
+	start "cg_$m" "$@" valgrind --tool=callgrind \
+		--callgrind-out-file="$tmp/cg_$m.cg" nginx \
+		-p "$tmp/cg_$m" -c "$tmp/cg_$m/nginx.conf"
+	pid=$started
+	wait_tcp "$port" "$hdr" || return 0
+	$B/bench/loadgen -t "w=$port/$hdr" -n 200 -w 0 > /dev/null 2>&1
+	callgrind_control -z "$pid" > /dev/null 2>&1
+	n=$($B/bench/loadgen -t "w=$port/$hdr" -n "$CG_N" -c 4 -w 0 \
+		2>/dev/null | sed -n 's/^RESULT.* count=\([0-9]*\).*/\1/p')
+	tot=$(cg_total "$pid" "$tmp/cg_$m.cg")
+	kill "$pid" 2>/dev/null || true
+	echo "INSTR mode=$m unit=conn n=${n:-0} instr=${tot:-0}" \
+		"per_op=$(( ${tot:-0} / (${n:-0} > 0 ? ${n:-0} : 1) ))"
+}
+
+# cg_udp MODE PORT TRAFFIC UDPECHO-OPTION [ENV...]: user-space instructions per
+# datagram of udpecho under callgrind, for 6 s of udpbench (48 sources,
+# 8 in flight: each source as often per second as one of the 4096 of
+# the UDP part at full speed, so the route cache hits as it does there).
+cg_udp() {
+	local m=$1 port=$2 traffic=$3 opt=$4 pid n tot
+	shift 4
+	start "cg_$m" "$@" valgrind --tool=callgrind \
+		--callgrind-out-file="$tmp/cg_$m.cg" "$B/bench/udpecho" \
+		$opt -p "$port" -d "$MAXSECS"
+	pid=$started
+	sleep 3
+	$B/bench/udpbench -t "w=$port/$traffic" -r 1 -W 0 -s 1 -w 8 -P 48 \
+		> /dev/null 2>&1
+	callgrind_control -z "$pid" > /dev/null 2>&1
+	n=$($B/bench/udpbench -t "w=$port/$traffic" -r 1 -W 0 -s 6 -w 8 \
+		-P 48 2>/dev/null | sed -n 's/^RESULT.* count=\([0-9]*\).*/\1/p')
+	tot=$(cg_total "$pid" "$tmp/cg_$m.cg")
+	kill "$pid" 2>/dev/null || true
+	echo "INSTR mode=$m unit=dgram n=${n:-0} instr=${tot:-0}" \
+		"per_op=$(( ${tot:-0} / (${n:-0} > 0 ? ${n:-0} : 1) ))"
+}
+
+if want instr; then
+	say "User-space instructions per connection and per datagram" \
+		"(callgrind: deterministic, whatever the load)"
+	if have valgrind && have callgrind_control; then
+		{
+			cg_nginx native "$P_CG" " proxy_protocol" "$PP"
+			cg_nginx floor "$((P_CG + 1))" " proxy_protocol" "$PP" \
+				LD_PRELOAD="$FLOOR"
+			cg_nginx ppshim "$((P_CG + 2))" "" "$PP" \
+				LD_PRELOAD="$LIB" PP_PORTS="$((P_CG + 2))"
+			cg_nginx plain "$((P_CG + 3))" "" none
+			cg_udp udp_plain "$P_CG" none ""
+			cg_udp udp_native "$((P_CG + 1))" v2 -n
+			cg_udp udp_ppshim "$((P_CG + 2))" v2 "" \
+				LD_PRELOAD="$LIB" PP_PORTS="$((P_CG + 2))/udp"
+			cg_udp udp_spp "$((P_CG + 3))" spp "" \
+				LD_PRELOAD="$LIB" PP_PORTS="$((P_CG + 3))/udp+spp"
+		} > "$tmp/instr.txt"
+		awk '/^INSTR / {
+			for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			m = v["mode"]; per[m] = v["per_op"]
+			printf "%-11s %6s %8d per %s\n", m, "", v["per_op"], v["unit"] }
+		     function r(a, b) { if (per[a] > 0 && per[b] > 0)
+			printf "%-22s %.3f\n", a "/" b, per[a] / per[b] }
+		     function d(a, b) { if (per[a] > 0 && per[b] > 0)
+			printf "%-22s %+d\n", a "-" b, per[a] - per[b] }
+		     END { print ""; r("ppshim", "floor"); r("ppshim", "native")
+			   r("floor", "native"); d("ppshim", "plain")
+			   d("udp_ppshim", "udp_plain"); d("udp_spp", "udp_plain")
+			   d("udp_native", "udp_plain") }' "$tmp/instr.txt" |
+			tee "$tmp/instr_summary.txt"
+	else
+		echo "instr: skipped (valgrind's callgrind is not installed)"
+	fi
+fi
+
 say "Summary (medians over the rounds; p25..p75)"
 if [ -f "$tmp/tcp.txt" ]; then
 	awk '/^RESULT slot=(floor|native|ppshim|plain) / {
@@ -650,6 +743,11 @@ for f in tcp silent udp accept_threads prefork; do
 			v["rate_p75"], v["cpu"], v["cpu_p25"], v["cpu_p75"] }' \
 		"$tmp/$f.txt"
 done
+if [ -f "$tmp/instr_summary.txt" ]; then
+	awk 'NF == 2 { printf "instr    %-22s %s (user-space instructions," \
+		" callgrind)\n", $1, $2 }' \
+		"$tmp/instr_summary.txt"
+fi
 echo "run time: $(($(date +%s) - started_at)) s"
 
 say "done"

@@ -425,15 +425,21 @@ def foreign_program(path):
     return None
 
 
-def _stat_fields(pid):
-    """(ppid, start time) of pid from /proc, or None when it is gone."""
+def _stat_rest(pid):
+    """The fields of /proc/PID/stat after the command name (the state
+    first), or None when pid is gone."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             text = f.read()
     except OSError:
         return None
-    rest = text[text.rfind(")") + 2:].split()
-    return int(rest[1]), int(rest[19])
+    return text[text.rfind(")") + 2:].split()
+
+
+def _stat_fields(pid):
+    """(ppid, start time) of pid, or None when it is gone."""
+    rest = _stat_rest(pid)
+    return None if rest is None else (int(rest[1]), int(rest[19]))
 
 
 def descendants(pid):
@@ -457,9 +463,10 @@ def stop_pids(procs, timeout=5):
     """SIGTERM each (pid, start time) still running, a bounded wait, then
     SIGKILL: never a process that merely got the same number."""
     def alive():
-        return [(p, t) for p, t in procs
-                if (_stat_fields(p) or (0, None))[1] == t and
-                not _zombie(p)]
+        def running(p, t):
+            rest = _stat_rest(p)
+            return rest is not None and rest[0] != "Z" and int(rest[19]) == t
+        return [(p, t) for p, t in procs if running(p, t)]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         left = alive()
         for p, _ in left:
@@ -473,15 +480,6 @@ def stop_pids(procs, timeout=5):
             left = alive()
         if not left:
             return
-
-
-def _zombie(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            text = f.read()
-    except OSError:
-        return True
-    return text[text.rfind(")") + 2:].startswith("Z")
 
 
 class Proc:

@@ -112,40 +112,42 @@ pp_fd_clearable(int fd)
 		 PP_SEQ_BUSY));
 }
 
+/* What the datagram path needs of a PROXY-only socket's entry, per
+ * datagram. */
+struct pp_fddgram {
+	uint16_t family, lport;
+	bool spp;
+	uint8_t stat; /* its counters' slot (stats.h), 0 for none */
+};
+
 /*
- * The kind, family, lport and spp flag of fd's entry, and nothing else:
+ * The kind of fd's entry with the fields of *out, and nothing else:
  * what the datagram path needs per datagram, without copying the whole
- * entry (spp may be NULL).
- * PP_FD_NONE (and *family, *lport 0) when untracked, or when this
+ * entry.  PP_FD_NONE (and *out zeroed) when untracked, or when this
  * thread is writing the entry (see pp_fd_get).  Lock-free;
  * async-signal-safe.
  */
 static inline enum pp_fdkind
-pp_fd_dgram(int fd, uint16_t *family, uint16_t *lport, bool *spp)
+pp_fd_dgram(int fd, struct pp_fddgram *out)
 {
 	struct pp_fdent *e = pp_fd_slot(fd);
+	struct pp_fddgram d;
 	uint32_t s1;
-	uint16_t f, l;
 	uint8_t k;
-	bool sp;
 
-	*family = *lport = 0;
-	if (spp != NULL)
-		*spp = false;
+	*out = (struct pp_fddgram){ 0 };
 	if (e == NULL)
 		return PP_FD_NONE;
 	do {
 		if (!pp_seq_read_begin(&e->seq, &s1))
 			return PP_FD_NONE; /* see pp_fd_get */
 		k = e->info.kind;
-		f = e->info.family;
-		l = e->info.lport;
-		sp = e->info.spp;
+		d.family = e->info.family;
+		d.lport = e->info.lport;
+		d.spp = e->info.spp;
+		d.stat = e->info.stat;
 	} while (!pp_seq_read_ok(&e->seq, s1));
-	*family = f;
-	*lport = l;
-	if (spp != NULL)
-		*spp = sp;
+	*out = d;
 	return (enum pp_fdkind)k;
 }
 

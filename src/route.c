@@ -814,17 +814,15 @@ bool
 pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	     struct pp_reply *out)
 {
-	uint16_t family, lport;
-
+	struct pp_fddgram fi;
 	uint32_t now;
 
-	if (!pp_udp_routing() ||
-	    pp_fd_dgram(fd, &family, &lport, NULL) != PP_FD_UDP)
+	if (!pp_udp_routing() || pp_fd_dgram(fd, &fi) != PP_FD_UDP)
 		return false;
 	now = pp_now_s();
-	if (!pp_last_reply(family, lport, dst, dlen, now, out) &&
-	    !pp_rt_find_route(family, lport, dst, dlen, now, out))
+	if (!pp_last_reply(fi.family, fi.lport, dst, dlen, now, out) &&
+	    !pp_rt_find_route(fi.family, fi.lport, dst, dlen, now, out))
 		return false;
-	pp_stat_fd(fd, PP_ST_ROUTED);
+	pp_stat_inc(fi.stat, PP_ST_ROUTED);
 	return true;
 }

@@ -81,14 +81,15 @@ pp_stat_done(unsigned slot, unsigned version, bool advertised)
 					 : PP_ST_PROXIED_V2);
 }
 
-/* A datagram judged for the program on socket fd: proxied (adv, SPP
- * or v2), LOCAL (a header stripped, skip > 0) or direct. */
+/* A datagram judged for the program on a socket whose counters are
+ * slot: proxied (adv, SPP or v2), LOCAL (a header stripped, skip > 0)
+ * or direct. */
 static inline void
-pp_stat_dgram(int fd, bool adv, size_t skip, bool spp)
+pp_stat_dgram(unsigned slot, bool adv, size_t skip, bool spp)
 {
-	pp_stat_fd(fd, adv        ? (spp ? PP_ST_PROXIED_SPP : PP_ST_PROXIED_V2)
-		       : skip > 0 ? PP_ST_LOCAL
-				  : PP_ST_DIRECT);
+	pp_stat_inc(slot, adv ? (spp ? PP_ST_PROXIED_SPP : PP_ST_PROXIED_V2)
+			  : skip > 0 ? PP_ST_LOCAL
+				     : PP_ST_DIRECT);
 }
 
 /* A header refused with parser error err on slot: the class counter

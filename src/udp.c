@@ -238,8 +238,7 @@ static ssize_t pp_udp_recv(int fd, struct msghdr *msg, int flags,
 			   enum pp_udp_by by, pp_recvmsg_fn via);
 static inline __attribute__((always_inline)) ssize_t
 pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
-	       pp_recvmsg_fn via, uint8_t *buf, uint16_t family, uint16_t lport,
-	       bool spp);
+	       pp_recvmsg_fn via, uint8_t *buf, const struct pp_fddgram *fi);
 
 /*
  * Is fd still the datagram socket its entry describes?  The datagram
@@ -364,16 +363,15 @@ static ssize_t
 pp_udp_recv(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	    pp_recvmsg_fn via)
 {
-	uint16_t family, lport;
+	struct pp_fddgram fi;
 	uint8_t *buf;
 	ssize_t n;
 	unsigned own;
-	bool spp;
 
 	/* The error queue holds our own datagrams; a bad msg is the
 	 * kernel's to refuse (EFAULT). */
 	if ((flags & MSG_ERRQUEUE) || msg == NULL ||
-	    pp_fd_dgram(fd, &family, &lport, &spp) != PP_FD_UDP)
+	    pp_fd_dgram(fd, &fi) != PP_FD_UDP)
 		return PP_UDP_PASS;
 	if (msg->msg_iovlen > IOV_MAX) {
 		errno = EMSGSIZE;
@@ -384,20 +382,22 @@ pp_udp_recv(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 		errno = ENOMEM;
 		return -1;
 	}
-	n = pp_udp_recv_in(fd, msg, flags, by, via, buf, family, lport, spp);
+	n = pp_udp_recv_in(fd, msg, flags, by, via, buf, &fi);
 	pp_udp_buf_give(buf, own);
 	return n;
 }
 
-/* pp_udp_recv() on PROXY-only socket fd (family, bound to port lport,
- * SPP rather than v2 when spp), with buf as the private buffer.
+/* pp_udp_recv() on PROXY-only socket fd (*fi: its family, the port it
+ * is bound to, SPP rather than v2, its counters), with buf as the
+ * private buffer.
  * Inlined: a call of its own costs the datagram path a few per cent of
  * its instructions. */
 static inline __attribute__((always_inline)) ssize_t
 pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
-	       pp_recvmsg_fn via, uint8_t *buf, uint16_t family, uint16_t lport,
-	       bool spp)
+	       pp_recvmsg_fn via, uint8_t *buf, const struct pp_fddgram *fi)
 {
+	const uint16_t family = fi->family, lport = fi->lport;
+	const bool spp = fi->spp;
 	struct pp_note nt;
 	struct pp_spp sh;
 	union pp_sockaddr src;
@@ -468,7 +468,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 		v = pp_judge(family, spp, &src, m.msg_namelen, d, have, &skip,
 			     &adv, &why);
 		if (v != PP_DG_DROP) {
-			pp_stat_dgram(fd, v == PP_DG_ADV, skip, spp);
+			pp_stat_dgram(fi->stat, v == PP_DG_ADV, skip, spp);
 			break;
 		}
 		/* Never drop a datagram of a socket that only has the
@@ -479,7 +479,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 			skip = 0;
 			break;
 		}
-		pp_stat_fd(fd, PP_ST_DROPPED);
+		pp_stat_inc(fi->stat, PP_ST_DROPPED);
 		pp_dropped(fd, &src, m.msg_namelen, why);
 		if (flags & MSG_PEEK)
 			pp_consume(fd, buf);
@@ -491,7 +491,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 		nt.k.k.aport = adv.port;
 		nt.k.k.lport = lport;
 		nt.family = family;
-		nt.adv = &adv.sa;
+		nt.adv = &adv.addr;
 		nt.sw.s.on = 0;
 		/* The header's proxy, for the header of the replies (the
 		 * payload is moved over it below). */
@@ -520,8 +520,8 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	msg->msg_controllen = m.msg_controllen;
 	if (v == PP_DG_ADV) {
 		if (msg->msg_name != NULL)
-			pp_sa_copy(msg->msg_name, &msg->msg_namelen, &adv.sa,
-				   adv.len);
+			pp_sa_copy(msg->msg_name, &msg->msg_namelen,
+				   &adv.addr.sa, adv.len);
 		if (note)
 			pp_rt_note(&nt);
 	} else if (msg->msg_name != NULL) {
@@ -533,7 +533,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 
 		pp_sa_fmt(&src.sa, m.msg_namelen, real, sizeof(real));
 		if (v == PP_DG_ADV)
-			pp_sa_fmt(&adv.sa, adv.len, as, sizeof(as));
+			pp_sa_fmt(&adv.addr.sa, adv.len, as, sizeof(as));
 		pp_log(PP_LOG_DEBUG, "fd %d: datagram from %s as %s, %zu bytes",
 		       fd, real, v == PP_DG_ADV ? as : "itself", plen);
 	}

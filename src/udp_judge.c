@@ -35,7 +35,8 @@
 static bool
 pp_advert_set(struct pp_advert *adv, int fam)
 {
-	return pp_sa_from_norm(adv->norm, adv->port, fam, &adv->sa, &adv->len);
+	return pp_sa_from_norm(adv->norm, adv->port, fam, &adv->addr,
+			       &adv->len);
 }
 
 /*

@@ -23,7 +23,7 @@ enum pp_verdict {
 /* The advertised client of a PP_DG_ADV datagram, in both the forms the
  * receive path needs, each written once from the header's bytes. */
 struct pp_advert {
-	union pp_inaddr sa; /* as the program is told: the socket's family */
+	union pp_inaddr addr; /* as the program is told: the socket's family */
 	socklen_t len;
 	uint8_t norm[16]; /* pp_sa_norm's form: the reply table's key */
 	uint16_t port;    /* network order */

@@ -77,35 +77,37 @@ END_TEST
 START_TEST(dgram_view_of_a_socket)
 {
 	struct pp_fdinfo in;
-	uint16_t fam = 1, port = 1;
-	bool spp = true;
+	struct pp_fddgram d;
 
 	memset(&in, 0, sizeof(in));
 	in.kind = PP_FD_UDP;
 	in.family = AF_INET6;
 	in.lport = htons(5353);
-	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, &spp), PP_FD_NONE);
-	ck_assert_uint_eq(fam, 0);
-	ck_assert_uint_eq(port, 0);
-	ck_assert(!spp);
+	in.stat = 7;
+	memset(&d, 0xA5, sizeof(d));
+	ck_assert_int_eq(pp_fd_dgram(8, &d), PP_FD_NONE);
+	ck_assert_uint_eq(d.family, 0);
+	ck_assert_uint_eq(d.lport, 0);
+	ck_assert(!d.spp);
+	ck_assert_uint_eq(d.stat, 0);
 	ck_assert(pp_fd_set(8, &in));
-	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, &spp), PP_FD_UDP);
-	ck_assert_uint_eq(fam, AF_INET6);
-	ck_assert_uint_eq(port, htons(5353));
-	ck_assert(!spp);
+	ck_assert_int_eq(pp_fd_dgram(8, &d), PP_FD_UDP);
+	ck_assert_uint_eq(d.family, AF_INET6);
+	ck_assert_uint_eq(d.lport, htons(5353));
+	ck_assert(!d.spp);
+	ck_assert_uint_eq(d.stat, 7);
 	in.spp = true;
 	ck_assert(pp_fd_set(8, &in));
-	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, &spp), PP_FD_UDP);
-	ck_assert(spp);
-	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, NULL), PP_FD_UDP);
-	ck_assert_int_eq(pp_fd_dgram(-3, &fam, &port, &spp), PP_FD_NONE);
-	ck_assert(!spp);
-	ck_assert_int_eq(
-		pp_fd_dgram(PP_FDTAB_PAGE * PP_FDTAB_PAGES, &fam, &port, NULL),
-		PP_FD_NONE);
+	ck_assert_int_eq(pp_fd_dgram(8, &d), PP_FD_UDP);
+	ck_assert(d.spp);
+	ck_assert_int_eq(pp_fd_dgram(-3, &d), PP_FD_NONE);
+	ck_assert(!d.spp);
+	ck_assert_int_eq(pp_fd_dgram(PP_FDTAB_PAGE * PP_FDTAB_PAGES, &d),
+			 PP_FD_NONE);
 	pp_fd_clear(8);
-	ck_assert_int_eq(pp_fd_dgram(8, &fam, &port, NULL), PP_FD_NONE);
-	ck_assert_uint_eq(port, 0);
+	ck_assert_int_eq(pp_fd_dgram(8, &d), PP_FD_NONE);
+	ck_assert_uint_eq(d.lport, 0);
+	ck_assert_uint_eq(d.stat, 0);
 }
 END_TEST
 
@@ -276,7 +278,7 @@ START_TEST(own_write_is_not_waited_for)
 	struct pp_fdinfo a = conn_info(0x01010101, 1111, 1111);
 	struct pp_fdinfo b = conn_info(0x02020202, 2222, 2222), out;
 	struct pp_fdent *e;
-	uint16_t fam, lport;
+	struct pp_fddgram d;
 
 	ck_assert(pp_fd_set(9, &a));
 	ck_assert(pp_fd_set(10, &a));
@@ -290,7 +292,7 @@ START_TEST(own_write_is_not_waited_for)
 	ck_assert_int_eq(pp_fd_get(9, &out), PP_FD_NONE);
 	ck_assert_int_eq(out.kind, PP_FD_NONE);
 	ck_assert(!out.has_src);
-	ck_assert_int_eq(pp_fd_dgram(9, &fam, &lport, NULL), PP_FD_NONE);
+	ck_assert_int_eq(pp_fd_dgram(9, &d), PP_FD_NONE);
 	ck_assert_int_eq(pp_fd_get(10, &out), PP_FD_CONN); /* others: as ever */
 	ck_assert(!pp_fd_set(9, &b));
 	pp_fd_copy(9, 10); /* unknown source: the copy is untracked */

@@ -152,28 +152,6 @@ pp_fd_dgram(int fd, struct pp_fddgram *out)
 }
 
 /*
- * The counters' slot of fd's entry (stats.h), 0 when untracked or
- * when this thread is writing the entry.  Lock-free;
- * async-signal-safe.
- */
-static inline unsigned
-pp_fd_stat(int fd)
-{
-	struct pp_fdent *e = pp_fd_slot(fd);
-	uint32_t s1;
-	uint8_t st;
-
-	if (e == NULL)
-		return 0;
-	do {
-		if (!pp_seq_read_begin(&e->seq, &s1))
-			return 0;
-		st = e->info.stat;
-	} while (!pp_seq_read_ok(&e->seq, s1));
-	return st;
-}
-
-/*
  * Copy the entry of fd into *out.  Returns its kind (PP_FD_NONE when
  * untracked, *out then zeroed).  Also PP_FD_NONE at once when this very
  * thread is writing the entry (the caller is a signal handler that

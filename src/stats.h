@@ -44,15 +44,6 @@ pp_stat_inc(unsigned slot, enum pp_stat c)
 	pp_stat_add(slot, c, 1);
 }
 
-/* Count one of c on the slot of socket fd (a PROXY-only datagram
- * socket): a few loads of its entry more, only while a file exists. */
-static inline void
-pp_stat_fd(int fd, enum pp_stat c)
-{
-	if (atomic_load_explicit(&pp_stat_map, memory_order_relaxed) != NULL)
-		pp_stat_inc(pp_fd_stat(fd), c);
-}
-
 /*
  * The slot of a PROXY-only socket bound to sa (socktype SOCK_STREAM or
  * SOCK_DGRAM): the one already showing that address, else a new one.

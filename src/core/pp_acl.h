@@ -50,10 +50,10 @@ struct pp_aclio {
  * variable's name for the error line.  An entry "@PATH" (an absolute
  * path) stands for the entries of that file, read through io: one or
  * more a line, "#" starting a comment; an error there names the file and
- * the line.  At most PP_ACL_FILES_MAX such entries.  io NULL refuses
- * them.  An empty list gives an empty
- * acl (the caller applies any default).  Returns 0, or -1 with one line
- * in err[0..errlen) (see pp_config_parse).
+ * the line.  At most PP_ACL_FILES_MAX such entries; io NULL refuses
+ * them.  An empty list gives an empty acl (the caller applies any
+ * default).  Returns 0, or -1 with one line in err[0..errlen) (see
+ * pp_config_parse).
  */
 int pp_parse_acl_io(struct pp_acl *acl, const char *name, const char *v,
 		    const struct pp_aclio *io, char *err, size_t errlen);

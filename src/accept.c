@@ -105,6 +105,7 @@
 #include "knock.h"
 #include "pending.h"
 #include "pool.h"
+#include "pp_hot.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
 #include "stats.h"
@@ -203,7 +204,7 @@ pp_not_proxied(int fd, int lfd, const struct pp_fdinfo *linfo)
 
 /* See accept.h.  Takes pp_pmtx, pp_kmtx and malloc as sections, never
  * across the real accept. */
-int
+PP_HOT_CONN int
 pp_accept_proxy(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	struct pp_fdinfo linfo, info;

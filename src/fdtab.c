@@ -73,12 +73,15 @@
 #include <sys/mman.h>
 
 #include "fdtab.h"
+#include "pp_hot.h"
 #include "stats.h"
 
-_Atomic(struct pp_fdent *) pp_fdtab[PP_FDTAB_PAGES];
-
 /* See stats.h: the counters the slots of entries (info.stat) index. */
-struct pp_state_file *_Atomic pp_stat_map;
+PP_HOT_DATA struct pp_state_file *_Atomic pp_stat_map;
+
+/* After the rest of the hot data (pp_hot.h): only its first entries are
+ * hot. */
+PP_HOT_TABLE _Atomic(struct pp_fdent *) pp_fdtab[PP_FDTAB_PAGES];
 
 static struct pp_fdent *
 pp_fd_ent(int fd, bool create)
@@ -115,7 +118,7 @@ pp_fd_wipe(void *arg)
 	atomic_store_explicit(&e->kind, PP_FD_NONE, memory_order_release);
 }
 
-enum pp_fdkind
+PP_HOT_CONN enum pp_fdkind
 pp_fd_get(int fd, struct pp_fdinfo *out)
 {
 	struct pp_fdent *e = pp_fd_ent(fd, false);
@@ -134,7 +137,7 @@ none:
 	return PP_FD_NONE;
 }
 
-bool
+PP_HOT_CONN bool
 pp_fd_set(int fd, const struct pp_fdinfo *in)
 {
 	struct pp_fdent *e = pp_fd_ent(fd, true);
@@ -155,7 +158,7 @@ pp_fd_set(int fd, const struct pp_fdinfo *in)
 	return true;
 }
 
-void
+PP_HOT_CONN void
 pp_fd_clear(int fd)
 {
 	struct pp_fdent *e = pp_fd_ent(fd, false);

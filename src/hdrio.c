@@ -23,6 +23,7 @@
 #include "handover.h"
 #include "hdrio.h"
 #include "knock.h"
+#include "pp_hot.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
 
@@ -70,7 +71,7 @@ pp_refuse(int fd, const union pp_sockaddr *peer, socklen_t peerlen,
 }
 
 /* Start reading the header of connection fd (no allocation). */
-void
+PP_HOT_CONN void
 pp_job_init(struct pp_job *j, int fd, int family, const union pp_sockaddr *peer,
 	    socklen_t peerlen)
 {
@@ -113,7 +114,7 @@ pp_dealloc(void *p)
 }
 
 /* Free what a job allocated (the job itself is the caller's). */
-void
+PP_HOT_CONN void
 pp_job_free(struct pp_job *j)
 {
 	pp_dealloc(j->heap);
@@ -139,7 +140,7 @@ pp_job_grow(struct pp_job *j, size_t total)
  * header's total length is known to exceed the one it has.  *used is the
  * number of bytes that belong to the header.
  */
-enum pp_status
+PP_HOT_CONN enum pp_status
 pp_job_push(struct pp_job *j, const uint8_t *data, size_t n, size_t *used)
 {
 	enum pp_status st = PP_NEED_MORE;
@@ -186,7 +187,7 @@ pp_why(char why[PP_WHY_MAX], const char *text)
  * with PP_STEP_BAD the reason in why (a copy: the parser's own text dies
  * with the job).
  */
-enum pp_step
+PP_HOT_CONN enum pp_step
 pp_job_step(struct pp_job *j, char why[PP_WHY_MAX])
 {
 	uint8_t scratch[PP_SCRATCH];
@@ -272,7 +273,7 @@ pp_adv_addr(const union pp_sockaddr *a, int family, union pp_inaddr *out,
  * Returns false (with the reason in why) when the advertised client
  * cannot be represented on this socket.
  */
-bool
+PP_HOT_CONN bool
 pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, char why[PP_WHY_MAX])
 {
 	const struct pp_header *h = pp_parser_header(&j->p);

@@ -14,9 +14,10 @@
 
 #include "accept.h"
 #include "hook_newfd.h"
+#include "pp_hot.h"
 #include "shim.h"
 
-static int
+PP_HOT_CALL static int
 pp_accept_any(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 	      bool four)
 {
@@ -38,7 +39,7 @@ pp_accept_any(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 	return newfd;
 }
 
-PP_EXPORT int
+PP_HOT_CALL PP_EXPORT int
 accept(int fd, struct sockaddr *restrict addr, socklen_t *restrict len)
 {
 	if (!pp_ready())
@@ -46,7 +47,7 @@ accept(int fd, struct sockaddr *restrict addr, socklen_t *restrict len)
 	return pp_accept_any(fd, addr, len, 0, false);
 }
 
-PP_EXPORT int
+PP_HOT_CALL PP_EXPORT int
 accept4(int fd, struct sockaddr *restrict addr, socklen_t *restrict len,
 	int flags)
 {

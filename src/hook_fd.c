@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pp_hot.h"
 #include "shim.h"
 
 /* Hooked where libc has them; musl does not declare them all. */
@@ -64,7 +65,7 @@ pp_dup_done(int oldfd, int newfd)
 	errno = saved;
 }
 
-PP_EXPORT int
+PP_HOT_CALL PP_EXPORT int
 close(int fd)
 {
 	if (!pp_ready())
@@ -112,7 +113,7 @@ dup3(int oldfd, int newfd, int flags)
 	return fd;
 }
 
-static int
+PP_HOT_CALL static int
 pp_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
 	int ret;
@@ -129,7 +130,7 @@ pp_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
  * fcntl is variadic; like libc itself, take the optional argument as a
  * pointer-sized value and hand it on unchanged.
  */
-PP_EXPORT int
+PP_HOT_CALL PP_EXPORT int
 fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
@@ -141,7 +142,7 @@ fcntl(int fd, int cmd, ...)
 	return pp_fcntl(pp_real.fcntl, fd, cmd, arg);
 }
 
-PP_EXPORT int
+PP_HOT_CALL PP_EXPORT int
 fcntl64(int fd, int cmd, ...)
 {
 	va_list ap;

@@ -26,12 +26,13 @@
 #include <sys/syscall.h>
 
 #include "ident.h"
+#include "pp_hot.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
 
 enum pp_which { PP_PEER, PP_SOCK };
 
-static int
+PP_HOT_CALL static int
 pp_name(enum pp_which which, int fd, struct sockaddr *addr, socklen_t *len)
 {
 	struct pp_fdinfo info;
@@ -74,7 +75,7 @@ passthrough:
 				: pp_real.getsockname(fd, addr, len);
 }
 
-PP_EXPORT int
+PP_HOT_CALL PP_EXPORT int
 getpeername(int fd, struct sockaddr *restrict addr, socklen_t *restrict len)
 {
 	if (!pp_ready())
@@ -84,7 +85,7 @@ getpeername(int fd, struct sockaddr *restrict addr, socklen_t *restrict len)
 	return pp_name(PP_PEER, fd, addr, len);
 }
 
-PP_EXPORT int
+PP_HOT_CALL PP_EXPORT int
 getsockname(int fd, struct sockaddr *restrict addr, socklen_t *restrict len)
 {
 	if (!pp_ready())

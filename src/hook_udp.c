@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "hook_newfd.h"
+#include "pp_hot.h"
 #include "route.h"
 #include "shim.h"
 #include "udp.h"
@@ -87,7 +88,7 @@ pp_tmo_ns(int64_t sec, int64_t nsec, int64_t *ns)
 
 /* recvmmsg as a system call, before the binding: ts64 when the timeout
  * is a 64-bit struct timespec. */
-static int
+PP_WARM_DGRAM static int
 pp_sys_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 		void *tmo, bool ts64)
 {
@@ -102,7 +103,7 @@ pp_sys_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 
 /* recvmmsg returned n messages into vec: forget the stale entries of
  * the descriptors they carried (SCM_RIGHTS).  Returns n. */
-static int
+PP_WARM_DGRAM static int
 pp_mmsg_rights(int n, const struct mmsghdr *vec)
 {
 	int i;
@@ -168,7 +169,7 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 /* ===== Receiving ===== */
 
-static ssize_t
+PP_HOT_CALL static ssize_t
 pp_recvfrom_any(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 		socklen_t *alen)
 {
@@ -182,7 +183,7 @@ pp_recvfrom_any(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 	return n;
 }
 
-static ssize_t
+PP_HOT_CALL static ssize_t
 pp_recv_any(int fd, void *buf, size_t len, int flags)
 {
 	ssize_t n;
@@ -195,7 +196,7 @@ pp_recv_any(int fd, void *buf, size_t len, int flags)
 	return n;
 }
 
-static ssize_t
+PP_HOT_CALL static ssize_t
 pp_read_any(int fd, void *buf, size_t len)
 {
 	ssize_t n;
@@ -208,7 +209,7 @@ pp_read_any(int fd, void *buf, size_t len)
 	return n;
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 recvfrom(int fd, void *restrict buf, size_t len, int flags,
 	 struct sockaddr *restrict addr, socklen_t *restrict alen)
 {
@@ -217,7 +218,7 @@ recvfrom(int fd, void *restrict buf, size_t len, int flags,
 	return pp_recvfrom_any(fd, buf, len, flags, addr, alen);
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 recv(int fd, void *buf, size_t len, int flags)
 {
 	if (!pp_ready())
@@ -225,7 +226,7 @@ recv(int fd, void *buf, size_t len, int flags)
 	return pp_recv_any(fd, buf, len, flags);
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 read(int fd, void *buf, size_t len)
 {
 	if (!pp_ready())
@@ -235,7 +236,7 @@ read(int fd, void *buf, size_t len)
 
 /* recvmsg and __recvmsg64 once bound: the same, each through its own
  * libc call. */
-static ssize_t
+PP_HOT_CALL static ssize_t
 pp_recvmsg_any(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn real)
 {
 	ssize_t n;
@@ -255,7 +256,7 @@ pp_recvmsg_any(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn real)
 	return n;
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	if (!pp_ready())
@@ -268,7 +269,7 @@ recvmsg(int fd, struct msghdr *msg, int flags)
  * glibc before 2.21 (configure): the kernel writes the time left back
  * all the same, and so does this hook.
  */
-PP_EXPORT int
+PP_WARM_DGRAM PP_EXPORT int
 recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, PP_MMSG_FLAGS flags,
 	 PP_RECVMMSG_TMO_CONST struct timespec *tmo)
 {
@@ -303,7 +304,7 @@ ssize_t __recvmsg64(int fd, struct msghdr *msg, int flags);
 /* A program built with _TIME_BITS=64: __recvmsg64 also rewrites the
  * kernel's timestamps into that program's layout, so it does the
  * receiving on this path. */
-PP_EXPORT ssize_t
+PP_WARM_DGRAM PP_EXPORT ssize_t
 __recvmsg64(int fd, struct msghdr *msg, int flags)
 {
 	if (!pp_ready())
@@ -328,7 +329,7 @@ struct pp_timespec64 {
 int __recvmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 		 struct pp_timespec64 *tmo);
 
-PP_EXPORT int
+PP_WARM_DGRAM PP_EXPORT int
 __recvmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 	     struct pp_timespec64 *tmo)
 {
@@ -363,7 +364,7 @@ __recvmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
  * object the compiler saw, as glibc's own do, then behave as the plain
  * call (and so strip headers too).
  */
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
 	if (len > buflen)
@@ -373,7 +374,7 @@ __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 	return pp_recv_any(fd, buf, len, flags);
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 __recvfrom_chk(int fd, void *restrict buf, size_t len, size_t buflen, int flags,
 	       struct sockaddr *restrict addr, socklen_t *restrict alen)
 {
@@ -384,7 +385,7 @@ __recvfrom_chk(int fd, void *restrict buf, size_t len, size_t buflen, int flags,
 	return pp_recvfrom_any(fd, buf, len, flags, addr, alen);
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
 	if (len > buflen)

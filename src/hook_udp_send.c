@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pp_hot.h"
 #include "route.h"
 #include "shim.h"
 #include "udp.h"
@@ -36,7 +37,7 @@
 
 /* send, write and sendto without an address on a PROXY-only datagram
  * socket: with the header when it is connected to an SPP client. */
-static ssize_t
+PP_HOT_CALL static ssize_t
 pp_send_connected(int fd, const void *buf, size_t len, int flags)
 {
 	uint8_t hdr[PP_SPP_LEN];
@@ -46,7 +47,7 @@ pp_send_connected(int fd, const void *buf, size_t len, int flags)
 	return pp_spp_send(fd, buf, len, flags, NULL, 0, hdr);
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 send(int fd, const void *buf, size_t len, int flags)
 {
 	ssize_t n;
@@ -59,7 +60,7 @@ send(int fd, const void *buf, size_t len, int flags)
 	return n;
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 write(int fd, const void *buf, size_t len)
 {
 	ssize_t n;
@@ -72,7 +73,7 @@ write(int fd, const void *buf, size_t len)
 	return n;
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 sendto(int fd, const void *buf, size_t len, int flags,
        const struct sockaddr *dst, socklen_t dlen)
 {
@@ -99,7 +100,7 @@ sendto(int fd, const void *buf, size_t len, int flags,
 
 /* sendmsg and __sendmsg64 once bound: the same, each through its own
  * libc call. */
-static ssize_t
+PP_HOT_CALL static ssize_t
 pp_sendmsg_any(int fd, const struct msghdr *msg, int flags, pp_sendmsg_fn real)
 {
 	struct pp_reply r;
@@ -125,7 +126,7 @@ pp_sendmsg_any(int fd, const struct msghdr *msg, int flags, pp_sendmsg_fn real)
 	return real(fd, &m, flags);
 }
 
-PP_EXPORT ssize_t
+PP_HOT_CALL PP_EXPORT ssize_t
 sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	if (!pp_ready())
@@ -136,7 +137,7 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 #ifdef HAVE___SENDMSG64
 ssize_t __sendmsg64(int fd, const struct msghdr *msg, int flags);
 
-PP_EXPORT ssize_t
+PP_WARM_DGRAM PP_EXPORT ssize_t
 __sendmsg64(int fd, const struct msghdr *msg, int flags)
 {
 	if (!pp_ready())
@@ -165,7 +166,7 @@ struct pp_mmsg_chunk {
  * client, with the header when the client arrived by SPP.  False when
  * its iovecs no longer fit in the chunk's (it then starts the next).
  */
-static bool
+PP_WARM_DGRAM static bool
 pp_mmsg_prep(int fd, struct pp_mmsg_chunk *c, unsigned int i)
 {
 	struct msghdr *h = &c->tmp[i].msg_hdr;
@@ -203,7 +204,7 @@ pp_mmsg_prep(int fd, struct pp_mmsg_chunk *c, unsigned int i)
  * the next chunk, or alone through pp_spp_sendmsg() when it fits in no
  * chunk.
  */
-static int
+PP_WARM_DGRAM static int
 pp_sendmmsg_udp(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 		bool t64)
 {
@@ -260,7 +261,7 @@ pp_sendmmsg_udp(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 	return (int)total;
 }
 
-PP_EXPORT int
+PP_WARM_DGRAM PP_EXPORT int
 sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, PP_MMSG_FLAGS flags)
 {
 	if (!pp_ready())
@@ -273,7 +274,7 @@ sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, PP_MMSG_FLAGS flags)
 #ifdef HAVE___SENDMMSG64
 int __sendmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
 
-PP_EXPORT int
+PP_WARM_DGRAM PP_EXPORT int
 __sendmmsg64(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
 	if (!pp_ready() || pp_real.sendmmsg64 == NULL)

@@ -21,13 +21,14 @@
 #include "hook_vfork.h"
 #include "inherit.h"
 #include "pending.h"
+#include "pp_hot.h"
 #include "shim.h"
 #include "stats.h"
 #include "trust.h"
 #include "udp_sock.h"
 
 struct pp_config pp_cfg;
-atomic_bool pp_done;
+PP_HOT_DATA atomic_bool pp_done;
 static pid_t pp_pid;
 
 #ifndef MADV_WIPEONFORK
@@ -124,7 +125,7 @@ pp_init_atfork_child(void)
 	pp_stat_atfork_child();
 }
 
-bool
+PP_HOT_CONN bool
 pp_claim_table(void)
 {
 	/* A copy made by a fork that ran no handlers (the page is wiped in

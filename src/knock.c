@@ -27,6 +27,7 @@
 
 #include "ident.h"
 #include "knock.h"
+#include "pp_hot.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
 
@@ -47,7 +48,7 @@ static unsigned pp_knock_next;
 atomic_uint pp_nknocks;
 
 /* Was this connection one of our own knocks?  (Forgets it if so.) */
-bool
+PP_HOT_CONN bool
 pp_own_knock(const union pp_sockaddr *peer, socklen_t len)
 {
 	unsigned i;

@@ -34,8 +34,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pp_hot.h"
 
-static enum pp_loglevel pp_level = PP_LOG_WARN;
+static PP_HOT_DATA enum pp_loglevel pp_level = PP_LOG_WARN;
 static enum pp_logtarget pp_target = PP_TARGET_STDERR;
 
 void
@@ -45,7 +46,7 @@ pp_log_init(enum pp_loglevel level, enum pp_logtarget target)
 	pp_target = target;
 }
 
-bool
+PP_HOT_CALL bool
 pp_log_on(enum pp_loglevel level)
 {
 	return level != PP_LOG_NONE && level <= pp_level;

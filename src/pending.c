@@ -37,6 +37,7 @@
 #include "knock.h"
 #include "pending.h"
 #include "pool.h"
+#include "pp_hot.h"
 #include "pp_sockaddr.h"
 #include "shim.h"
 #include "stats.h"
@@ -381,7 +382,7 @@ pp_worker(void *arg)
 }
 
 /* Give a connection to the program: flags, table entry, address. */
-int
+PP_HOT_CONN int
 pp_hand_over(int fd, const struct pp_fdinfo *info, const struct pp_job *j,
 	     struct sockaddr *addr, socklen_t *alen)
 {

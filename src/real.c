@@ -15,10 +15,12 @@
 #include <pthread.h>
 
 #include "hook_vfork.h"
+#include "pp_hot.h"
 #include "real.h"
+#include "route.h"
 #include "shim.h"
 
-struct pp_real pp_real;
+PP_HOT_DATA struct pp_real pp_real;
 
 static pthread_once_t pp_bind_once = PTHREAD_ONCE_INIT;
 static __thread bool pp_in_bind;
@@ -27,6 +29,29 @@ static void *
 pp_sym(const char *name)
 {
 	return dlsym(RTLD_NEXT, name);
+}
+
+/*
+ * The vDSO's clock_gettime, for pp_now_s() (route.h): glibc lists the
+ * vDSO among the loaded objects.  Elsewhere (musl, or under valgrind,
+ * which has no vDSO) the clock stays libc's.
+ */
+static void
+pp_bind_clock(void)
+{
+	static const char *const names[] = { "__vdso_clock_gettime",
+					     "__kernel_clock_gettime" };
+	void *h = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
+	void *f = NULL;
+	size_t i;
+
+	if (h == NULL)
+		return;
+	for (i = 0; f == NULL && i < sizeof(names) / sizeof(names[0]); i++)
+		f = dlsym(h, names[i]);
+	if (f != NULL)
+		pp_rt_clock = (pp_clock_fn)f;
+	dlclose(h);
 }
 
 static void
@@ -111,6 +136,7 @@ pp_bind_all(void)
 	pp_real.fanotify_init = pp_sym("fanotify_init");
 	pp_real.pidfd_open = pp_sym("pidfd_open");
 	pp_real.pidfd_getfd = pp_sym("pidfd_getfd");
+	pp_bind_clock();
 	pp_in_bind = false;
 	errno = saved;
 }

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pp_hot.h"
 #include "reentry.h"
 #include "route.h"
 #include "pp_sockaddr.h"
@@ -141,7 +142,7 @@ pp_last_get(struct pp_lastroute *out)
 }
 
 /* Is dst the very address a (family, port, address)? */
-static bool
+PP_HOT_DGRAM static bool
 pp_same_dst(const union pp_inaddr *a, const struct sockaddr *dst,
 	    socklen_t dlen)
 {
@@ -180,9 +181,11 @@ static struct {
 	uint64_t seed;
 	uint64_t sec[PP_MARK_SECRETS]; /* pp_fresh_mark's, from seed */
 	bool failed; /* the mapping failed once: never retry */
-} pp_rt = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+} pp_rt PP_HOT_DATA = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
-static atomic_bool pp_rt_up;
+static PP_HOT_DATA atomic_bool pp_rt_up;
+
+PP_HOT_DATA pp_clock_fn pp_rt_clock = clock_gettime;
 
 /* Did the prepare handler take the lock (not when fork is called from a
  * signal handler whose thread holds it)? */
@@ -280,7 +283,7 @@ pp_rt_is(const struct pp_route *e, const union pp_rkeyw *k)
 /* Index + 1 of the entry for k in chain h, 0 when none.  Lock held, or
  * inside a read of bucket h (at most PP_ROUTE_MAX steps: a reader racing
  * a writer may wander, and the sequence number then sends it back). */
-static uint32_t
+PP_WARM_DGRAM static uint32_t
 pp_rt_find(const union pp_rkeyw *k, uint32_t h)
 {
 	uint32_t i, steps = 0;
@@ -295,7 +298,7 @@ pp_rt_find(const union pp_rkeyw *k, uint32_t h)
 	return 0;
 }
 
-static void
+PP_WARM_DGRAM static void
 pp_rt_copy(uint32_t i, struct pp_rsnap *out)
 {
 	const struct pp_route *e = &pp_rt.r[i - 1];
@@ -321,7 +324,7 @@ pp_rt_copy(uint32_t i, struct pp_rsnap *out)
  * none.  Table up.  Without the lock unless writers keep getting in the
  * way.
  */
-static bool
+PP_WARM_DGRAM static bool
 pp_rt_get(const union pp_rkeyw *k, uint32_t h, struct pp_rsnap *out)
 {
 	_Atomic uint32_t *seq = &pp_rt.bucket[h].seq;
@@ -371,7 +374,7 @@ pp_rt_wend(struct pp_rbucket *b)
 	pp_seq_write_end(&b->seq, NULL, NULL);
 }
 
-static void
+PP_WARM_DGRAM static void
 pp_lru_unlink(uint32_t i)
 {
 	struct pp_route *e = &pp_rt.r[i - 1];
@@ -387,7 +390,7 @@ pp_lru_unlink(uint32_t i)
 	e->older = e->newer = 0;
 }
 
-static void
+PP_WARM_DGRAM static void
 pp_lru_push(uint32_t i)
 {
 	struct pp_route *e = &pp_rt.r[i - 1];
@@ -402,7 +405,7 @@ pp_lru_push(uint32_t i)
 }
 
 /* Take entry i off its chain.  Lock held. */
-static void
+PP_WARM_DGRAM static void
 pp_chain_unlink(uint32_t i)
 {
 	union pp_rkeyw k;
@@ -431,7 +434,7 @@ pp_chain_unlink(uint32_t i)
 
 /* Store the proxy, its SPP fields and the time of note nt in entry i;
  * inside a write of its bucket. */
-static void
+PP_WARM_DGRAM static void
 pp_rt_fill(uint32_t i, const struct pp_note *nt)
 {
 	struct pp_route *e = &pp_rt.r[i - 1];
@@ -532,7 +535,7 @@ pp_mark_secrets(uint64_t seed)
  * multiplied in pairs into 128 bits and folded (wyhash's mum), and the
  * sum folded once more.  Table up.
  */
-static uint64_t
+PP_HOT_DGRAM static uint64_t
 pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
 	      socklen_t reallen, const union pp_sppw *sw, uint32_t now)
 {
@@ -572,7 +575,7 @@ pp_fresh_has(const uint64_t *set, uint64_t mark)
 	return false;
 }
 
-bool
+PP_HOT_DGRAM bool
 pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen,
 	     uint32_t now)
 {
@@ -605,7 +608,7 @@ pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen,
  * a client's further datagrams within the second then touch one cache
  * line of that array, not the table's bucket and entry.
  */
-void
+PP_HOT_DGRAM void
 pp_rt_note(struct pp_note *nt)
 {
 	const union pp_rkeyw *k = &nt->k;
@@ -810,7 +813,7 @@ pp_rt_lookup(uint16_t family, uint16_t lport, const struct sockaddr *dst,
 		pp_rt_find_route(family, lport, dst, dlen, now, out));
 }
 
-bool
+PP_HOT_DGRAM bool
 pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	     struct pp_reply *out)
 {

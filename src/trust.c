@@ -48,6 +48,7 @@
 
 #include "log.h"
 #include "pp_cfgtext.h"
+#include "pp_hot.h"
 #include "pp_sockaddr.h"
 #include "reentry.h"
 #include "shim.h"
@@ -81,9 +82,9 @@ static struct pp_live pp_lists[2] = {
 	{ .name = "PP_ALLOW" },
 	{ .name = "PP_DIRECT" },
 };
-static bool pp_following;         /* a list names files */
-static _Atomic uint32_t pp_swaps; /* lists published since load */
-static _Atomic long pp_looked;    /* second of the last look */
+static PP_HOT_DATA bool pp_following;         /* a list names files */
+static PP_HOT_DATA _Atomic uint32_t pp_swaps; /* lists published since load */
+static PP_HOT_DATA _Atomic long pp_looked;    /* second of the last look */
 static atomic_flag pp_looking = ATOMIC_FLAG_INIT;
 static char *pp_filebuf; /* (PP_ACL_FILE_MAX + 1) bytes, mapped */
 
@@ -436,7 +437,7 @@ pp_memo_has(const struct sockaddr *sa, socklen_t len)
 /* pp_trust() when the memo does not answer: scan, and remember the
  * answer with swaps (pp_swaps before the scan) unless the memo was
  * being written or changed (s: pp_memo_seq before the look). */
-static __attribute__((noinline)) enum pp_trust
+PP_HOT_CONN static __attribute__((noinline)) enum pp_trust
 pp_trust_miss(const struct sockaddr *sa, socklen_t len, unsigned s,
 	      uint32_t swaps)
 {
@@ -455,7 +456,7 @@ pp_trust_miss(const struct sockaddr *sa, socklen_t len, unsigned s,
 	return t;
 }
 
-enum pp_trust
+PP_HOT_DGRAM enum pp_trust
 pp_trust(const struct sockaddr *sa, socklen_t len)
 {
 	unsigned s = pp_memo_seq;

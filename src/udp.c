@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 #include "ident.h"
+#include "pp_hot.h"
 #include "route.h"
 #include "shim.h"
 #include "stats.h"
@@ -107,7 +108,7 @@ pp_tbuf_key_init(void)
 /* mmap rather than malloc: no allocator lock inside a receive call.
  * Called as section PP_HOLD_UDPBUF only (pp_udp_buf_take): a handler
  * never enters the pthread_once below while its thread is inside it. */
-static uint8_t *
+PP_WARM_DGRAM static uint8_t *
 pp_udp_buf(void)
 {
 	void *p;
@@ -135,7 +136,7 @@ pp_udp_buf(void)
  * says which (a PP_HOLD_* bit, or 0 for a mapping of its own); give it
  * back with pp_udp_buf_give().  NULL when memory is short.
  */
-uint8_t *
+PP_HOT_DGRAM uint8_t *
 pp_udp_buf_take(unsigned *held)
 {
 	void *p;
@@ -158,7 +159,7 @@ pp_udp_buf_take(unsigned *held)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-void
+PP_HOT_DGRAM void
 pp_udp_buf_give(uint8_t *buf, unsigned held)
 {
 	if (held != 0)
@@ -170,6 +171,24 @@ pp_udp_buf_give(uint8_t *buf, unsigned held)
 /* ===== Receiving ===== */
 
 static _Atomic uint32_t pp_last_warn;
+
+/*
+ * errno's address, asked of libc once per thread: the receive saves and
+ * restores errno on every call, and libc's __errno_location is one more
+ * page of code between two system calls (pp_hot.h).  A thread's errno
+ * stays where it is; a forked child's is at the same address.
+ */
+static PP_TLS int *pp_errp;
+
+static inline int *
+pp_errno_at(void)
+{
+	int *p = pp_errp;
+
+	if (__builtin_expect(p == NULL, 0))
+		pp_errp = p = &errno;
+	return p;
+}
 
 static void
 pp_dropped(int fd, const union pp_sockaddr *src, socklen_t srclen,
@@ -292,7 +311,7 @@ pp_udp_source(int fam, const union pp_sockaddr *src, socklen_t len)
  * EOPNOTSUPP, before a byte is taken.  Turned off for good if a kernel
  * ever refuses it on the very socket (checked by cookie).
  */
-static atomic_int pp_udp_probe = MSG_OOB;
+static PP_HOT_DATA atomic_int pp_udp_probe = MSG_OOB;
 
 /*
  * Receive one datagram for pp_udp_recv() into m (whose name and control
@@ -302,7 +321,7 @@ static atomic_int pp_udp_probe = MSG_OOB;
  * into the thread's buffer alone.  Sets *d to where the datagram's first
  * *have bytes now lie in one piece.
  */
-static ssize_t
+PP_HOT_DGRAM static ssize_t
 pp_udp_get(int fd, struct msghdr *m, int flags, enum pp_udp_by by,
 	   pp_recvmsg_fn via, bool direct, uint8_t *d0, size_t len0,
 	   uint8_t *buf, const uint8_t **d, size_t *have)
@@ -351,7 +370,7 @@ pp_udp_get(int fd, struct msghdr *m, int flags, enum pp_udp_by by,
 	return n;
 }
 
-ssize_t
+PP_HOT_DGRAM ssize_t
 pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 {
 	return pp_udp_recv(fd, msg, flags, PP_UDP_BY_RECVMSG, via);
@@ -359,7 +378,7 @@ pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 
 /* The datagram path proper, receiving as by says (via: the recvmsg
  * function of PP_UDP_BY_RECVMSG). */
-static ssize_t
+PP_HOT_DGRAM static ssize_t
 pp_udp_recv(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	    pp_recvmsg_fn via)
 {
@@ -410,7 +429,8 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	uint8_t *d0 = NULL;
 	bool direct, note;
 	ssize_t n;
-	int saved = errno, probe, e;
+	int *const errp = pp_errno_at();
+	int saved = *errp, probe, e;
 
 	/* One buffer of the caller's (recvfrom, recv, read, most recvmsg):
 	 * the datagram goes straight into it. */
@@ -537,17 +557,17 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 		pp_log(PP_LOG_DEBUG, "fd %d: datagram from %s as %s, %zu bytes",
 		       fd, real, v == PP_DG_ADV ? as : "itself", plen);
 	}
-	errno = saved;
+	*errp = saved;
 	return (flags & MSG_TRUNC) ? (ssize_t)plen : (ssize_t)done;
 stale:
 	/* Not the socket of the entry: forget it, and let the program's
 	 * own call have the descriptor, every byte still in it. */
 	pp_udp_forget(fd);
-	errno = saved;
+	*errp = saved;
 	return PP_UDP_PASS;
 }
 
-ssize_t
+PP_HOT_DGRAM ssize_t
 pp_udp_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 		socklen_t *alen)
 {
@@ -582,7 +602,7 @@ pp_ns(const struct timespec *t)
  * error after at least one datagram ends the batch (the next call sees
  * it again, or EAGAIN).
  */
-int
+PP_WARM_DGRAM int
 pp_udp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 		int64_t *tmo_ns, pp_recvmsg_fn via)
 {

@@ -25,6 +25,7 @@
 
 #include <string.h>
 
+#include "pp_hot.h"
 #include "shim.h"
 #include "pp_sockaddr.h"
 #include "udp_judge.h"
@@ -64,12 +65,35 @@ pp_judge_spp(int family, const uint8_t *d, size_t n, size_t *skip,
 	return PP_DG_DROP;
 }
 
-enum pp_verdict
+/*
+ * What the datagram path reads of pp_cfg.versions, copied on first use
+ * beside the rest of its data (pp_hot.h): the configuration's page would
+ * be one more per datagram.  The configuration no longer changes by
+ * then (shim.h), so threads that race to copy it write the same value.
+ */
+#define PP_DG_COPIED 0x80000000u
+static PP_HOT_DATA _Atomic unsigned pp_dg_versions;
+
+static inline unsigned
+pp_dg_flags(void)
+{
+	unsigned v =
+		atomic_load_explicit(&pp_dg_versions, memory_order_relaxed);
+
+	if (__builtin_expect(v == 0, 0)) {
+		v = (pp_cfg.versions & (PP_ACCEPT_V2 | PP_ACCEPT_DRAFT)) |
+		    PP_DG_COPIED;
+		atomic_store_explicit(&pp_dg_versions, v, memory_order_relaxed);
+	}
+	return v & ~PP_DG_COPIED;
+}
+
+PP_HOT_DGRAM enum pp_verdict
 pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
 	 const uint8_t *d, size_t n, size_t *skip, struct pp_advert *adv,
 	 const char **why)
 {
-	unsigned flags = pp_cfg.versions & (PP_ACCEPT_V2 | PP_ACCEPT_DRAFT);
+	unsigned flags = pp_dg_flags();
 	struct pp_v2_brief b;
 	struct pp_header h;
 	enum pp_trust trust;

@@ -36,6 +36,7 @@
 #include <sys/uio.h>
 
 #include "ident.h"
+#include "pp_hot.h"
 #include "shim.h"
 #include "udp.h"
 #include "udp_reply.h"
@@ -116,7 +117,7 @@ pp_spp_send_copy(int fd, struct msghdr *m, int flags, const uint8_t *hdr,
 	return pp_spp_count(n);
 }
 
-ssize_t
+PP_WARM_DGRAM ssize_t
 pp_spp_sendmsg(int fd, const struct msghdr *msg, int flags,
 	       const struct sockaddr *to, socklen_t tolen, const uint8_t *hdr,
 	       pp_sendmsg_fn real)
@@ -132,7 +133,7 @@ pp_spp_sendmsg(int fd, const struct msghdr *msg, int flags,
 	return pp_spp_count(real(fd, &m, flags));
 }
 
-ssize_t
+PP_HOT_DGRAM ssize_t
 pp_spp_send(int fd, const void *buf, size_t len, int flags,
 	    const struct sockaddr *to, socklen_t tolen, const uint8_t *hdr)
 {
@@ -152,7 +153,7 @@ pp_spp_send(int fd, const void *buf, size_t len, int flags,
 	return pp_spp_count(pp_real.sendmsg(fd, &m, flags));
 }
 
-bool
+PP_WARM_DGRAM bool
 pp_udp_conn_hdr(int fd, uint8_t *hdr)
 {
 	struct pp_fdinfo info;
@@ -183,7 +184,7 @@ pp_spp_sin6(union pp_inaddr *out, socklen_t *outlen, const uint8_t *addr,
 	*outlen = sizeof(out->sin6);
 }
 
-void
+PP_WARM_DGRAM void
 pp_udp_connected(int fd, const struct pp_reply *r, int ret)
 {
 	struct pp_fdinfo info;

@@ -15,6 +15,7 @@
 
 #include "pp_acl.h"
 #include "pp_cfgtext.h"
+#include "pp_hot.h"
 #include "pp_sockaddr.h"
 
 /* Why an entry is refused (the manual lists every reason). */
@@ -225,7 +226,7 @@ pp_parse_acl(struct pp_acl *acl, const char *name, const char *v, char *err,
  * matches IPv4 sources.  Any other family, a NULL sa or a short len never
  * matches.  Allocation-free and lock-free; a linear scan.
  */
-bool
+PP_HOT_CONN bool
 pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa, socklen_t len)
 {
 	uint8_t a[16];

@@ -43,17 +43,19 @@ struct pp_port {
 };
 
 struct pp_config {
-	struct pp_port ports[PP_MAX_PORTS];
-	size_t nports;
-	struct pp_acl allow;  /* PP_ALLOW */
-	struct pp_acl direct; /* PP_DIRECT */
-	unsigned timeout_ms;  /* PP_TIMEOUT_MS */
-	unsigned versions;    /* PP_ACCEPT_V1 | PP_ACCEPT_V2 (| DRAFT) */
-	bool sockname_real;   /* PP_SOCKNAME=real */
+	/* The scalars first: the hooks read some of them on every call,
+	 * and the lists after them are tens of KB (src/core/pp_hot.h). */
+	unsigned timeout_ms; /* PP_TIMEOUT_MS */
+	unsigned versions;   /* PP_ACCEPT_V1 | PP_ACCEPT_V2 (| DRAFT) */
+	bool sockname_real;  /* PP_SOCKNAME=real */
 	enum pp_loglevel log_level;
 	enum pp_logtarget log_target;
 	bool v2_draft; /* PP_V2_DRAFT=1 (also sets PP_ACCEPT_DRAFT) */
 	bool inherit;  /* PP_INHERIT=1 */
+	size_t nports;
+	struct pp_port ports[PP_MAX_PORTS];
+	struct pp_acl allow;  /* PP_ALLOW */
+	struct pp_acl direct; /* PP_DIRECT */
 };
 
 /* Returns the value of a variable, or NULL when unset (getenv's shape). */

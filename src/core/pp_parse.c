@@ -125,6 +125,7 @@
 
 #include "crc32c.h"
 #include "pp_hex.h"
+#include "pp_hot.h"
 #include "pp_parse.h"
 
 static const uint8_t pp_v2_sig[12] = {
@@ -861,7 +862,7 @@ pp_addr_block(enum pp_family fam)
 	}
 }
 
-static enum pp_status
+PP_HOT_CONN static enum pp_status
 pp_famtp(struct pp_parser *p, uint8_t c)
 {
 	unsigned fam = c >> 4, tp = c & 0x0f;
@@ -913,7 +914,7 @@ pp_bin_len(struct pp_parser *p, const uint8_t *b, size_t n)
 }
 
 /* Check the 16 fixed bytes of a binary header as they arrive. */
-static enum pp_status
+PP_HOT_CONN static enum pp_status
 pp_bin(struct pp_parser *p, const uint8_t *b, size_t n)
 {
 	struct pp_header *h = &p->hdr;
@@ -979,7 +980,7 @@ pp_bin(struct pp_parser *p, const uint8_t *b, size_t n)
 	return PP_NEED_MORE;
 }
 
-socklen_t
+PP_WARM_DGRAM socklen_t
 pp_v2_inet(enum pp_family fam, const uint8_t *addr, uint16_t port,
 	   struct sockaddr *out)
 {
@@ -1149,7 +1150,7 @@ pp_v2_tlvs(struct pp_parser *p, const uint8_t *b, size_t end)
 }
 
 /* The body of a binary header, b[16..n) of which is new or unchecked. */
-static enum pp_status
+PP_HOT_CONN static enum pp_status
 pp_body(struct pp_parser *p, const uint8_t *b, size_t n)
 {
 	struct pp_header *h = &p->hdr;
@@ -1205,7 +1206,7 @@ more:
 }
 
 /* Advance over b[0..n), of which b[0..p->have) were seen before. */
-static enum pp_status
+PP_HOT_CONN static enum pp_status
 pp_advance(struct pp_parser *p, const uint8_t *b, size_t n)
 {
 	switch (pp_stage(p)) {
@@ -1244,7 +1245,7 @@ pp_advance(struct pp_parser *p, const uint8_t *b, size_t n)
 
 /* ===== The interface ===== */
 
-void
+PP_HOT_CONN void
 pp_parser_init(struct pp_parser *p, uint8_t *buf, size_t cap, unsigned flags)
 {
 	memset(p, 0, sizeof(*p));
@@ -1267,7 +1268,7 @@ pp_parser_setbuf(struct pp_parser *p, uint8_t *buf, size_t cap)
 	return true;
 }
 
-enum pp_status
+PP_HOT_CONN enum pp_status
 pp_parser_push(struct pp_parser *p, const void *data, size_t len, size_t *used)
 {
 	const uint8_t *d = data;
@@ -1330,7 +1331,7 @@ pp_parser_push(struct pp_parser *p, const void *data, size_t len, size_t *used)
 	return st;
 }
 
-size_t
+PP_HOT_CONN size_t
 pp_parser_want(const struct pp_parser *p)
 {
 	switch (pp_stage(p)) {
@@ -1343,25 +1344,25 @@ pp_parser_want(const struct pp_parser *p)
 	}
 }
 
-size_t
+PP_HOT_CONN size_t
 pp_parser_total(const struct pp_parser *p)
 {
 	return p->total;
 }
 
-const struct pp_header *
+PP_HOT_CONN const struct pp_header *
 pp_parser_header(const struct pp_parser *p)
 {
 	return &p->hdr;
 }
 
-bool
+PP_HOT_DGRAM bool
 pp_parse_v2_brief(const void *buf, size_t len, unsigned flags,
 		  struct pp_v2_brief *b)
 {
 	const uint8_t *d = buf;
 	unsigned fam, tp;
-	size_t body;
+	size_t body, alen;
 
 	if (!(flags & PP_ACCEPT_V2) || len < PP_V2_FIXED + 12 ||
 	    d[12] != 0x21 || memcmp(d, pp_v2_sig, sizeof(pp_v2_sig)) != 0)
@@ -1371,20 +1372,19 @@ pp_parse_v2_brief(const void *buf, size_t len, unsigned flags,
 	body = pp_be16(d + 14);
 	if (tp > 2)
 		return false;
-	if (fam == PP_FAM_INET && body == 12) {
-		b->src = d + 16;
-		b->dst = d + 20;
-		b->sport = pp_ne16(d + 24);
-		b->dport = pp_ne16(d + 26);
-	} else if (fam == PP_FAM_INET6 && body == 36 &&
-		   len >= PP_V2_FIXED + 36) {
-		b->src = d + 16;
-		b->dst = d + 32;
-		b->sport = pp_ne16(d + 48);
-		b->dport = pp_ne16(d + 50);
-	} else {
+	if (fam == PP_FAM_INET && body == 12)
+		alen = 4;
+	else if (fam == PP_FAM_INET6 && body == 36 && len >= PP_V2_FIXED + 36)
+		alen = 16;
+	else
 		return false;
-	}
+	/* Offsets from alen rather than two constant layouts: the compiler
+	 * made the constant ones a vector add of a table in .rodata, one
+	 * more page for the datagram path (pp_hot.h). */
+	b->src = d + PP_V2_FIXED;
+	b->dst = b->src + alen;
+	b->sport = pp_ne16(b->dst + alen);
+	b->dport = pp_ne16(b->dst + alen + 2);
 	b->family = (enum pp_family)fam;
 	b->transport = (enum pp_transport)tp;
 	b->len = PP_V2_FIXED + body;

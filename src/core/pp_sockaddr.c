@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "pp_hot.h"
 #include "pp_sockaddr.h"
 
 /* The family of sa, AF_UNSPEC when len cannot hold one. */
@@ -27,12 +28,16 @@ pp_sa_family(const struct sockaddr *sa, socklen_t len)
 	return fam;
 }
 
-void
+PP_HOT_DGRAM void
 pp_sa_map4(uint8_t a[16], const void *v4)
 {
-	memset(a, 0, 10);
-	a[10] = 0xff;
-	a[11] = 0xff;
+	/* Stores of immediates: written byte by byte, the two 0xff came
+	 * from pp_sa_is_mapped()'s table in .rodata (pp_hot.h). */
+	const uint64_t zero = 0;
+	const uint32_t ffff = htonl(0xffffu);
+
+	memcpy(a, &zero, 8);
+	memcpy(a + 8, &ffff, 4);
 	memcpy(a + 12, v4, 4);
 }
 
@@ -45,7 +50,7 @@ pp_sa_is_mapped(const uint8_t a[16])
 	return memcmp(a, prefix, sizeof(prefix)) == 0;
 }
 
-bool
+PP_HOT_CONN bool
 pp_sa_norm(const struct sockaddr *sa, socklen_t len, uint8_t a[16],
 	   uint16_t *port)
 {
@@ -106,7 +111,7 @@ pp_sa_same(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
 	       (!port || xp == yp) && memcmp(x, y, 16) == 0;
 }
 
-bool
+PP_WARM_DGRAM bool
 pp_sa_as_family(const struct sockaddr *sa, socklen_t len, int fam,
 		union pp_inaddr *out, socklen_t *outlen)
 {
@@ -141,7 +146,7 @@ pp_sa_as_family(const struct sockaddr *sa, socklen_t len, int fam,
 	return pp_sa_from_norm(a, port, fam, out, outlen);
 }
 
-bool
+PP_HOT_DGRAM bool
 pp_sa_from_norm(const uint8_t a[16], uint16_t port, int fam,
 		union pp_inaddr *out, socklen_t *outlen)
 {
@@ -211,7 +216,7 @@ pp_sa_ip(const union pp_inaddr *a, char *ip, size_t cap, unsigned *port)
 	}
 }
 
-void
+PP_HOT_DGRAM void
 pp_sa_copy(struct sockaddr *dst, socklen_t *len, const struct sockaddr *a,
 	   socklen_t alen)
 {

@@ -19,9 +19,10 @@
 
 #include <string.h>
 
+#include "pp_hot.h"
 #include "pp_parse.h"
 
-bool
+PP_HOT_DGRAM bool
 pp_parse_spp(const void *buf, size_t len, struct pp_spp *s)
 {
 	const uint8_t *d = buf;
@@ -47,7 +48,7 @@ pp_spp_inet(const uint8_t *addr, uint16_t port, struct sockaddr *out)
 	return pp_v2_inet(PP_FAM_INET6, addr, port, out);
 }
 
-void
+PP_HOT_DGRAM void
 pp_spp_build(uint8_t *out, const uint8_t *client, uint16_t cport,
 	     const uint8_t *proxy, uint16_t pport)
 {

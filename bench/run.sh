@@ -26,12 +26,18 @@
 #             open, ppshim against native; accept throughput of acceptsrv
 #             with 1, 2, 8, 32 threads and a prefork group of 16; the
 #             descriptor table's memory against the highest descriptor
+#   instr     user-space instructions per connection and per datagram
+#             (valgrind's callgrind: deterministic, whatever the load)
+#   pages     distinct pages of code and data touched between two system
+#             calls of the UDP echo server, alone and under the shim
+#             (valgrind's lackey, bench/pages.py): what a kernel with
+#             page-table isolation and no PCID charges a page walk for
 #
 # Environment (all optional): BENCH_QUICK (1: a short run, about a
 # third of the time, with fewer rounds and counts), BENCH_ROUNDS (20),
 # BENCH_SILENT_ROUNDS (2 x BENCH_ROUNDS), BENCH_SLICE (0.5),
 # BENCH_INFLIGHT (16), BENCH_PP (v2 or v1), BENCH_STRACE_N (2000),
-# BENCH_PERF_N (20000), BENCH_PORT (18400: ports BENCH_PORT+1..+44),
+# BENCH_PERF_N (20000), BENCH_PORT (18400: ports BENCH_PORT+1..+51),
 # BENCH_SRV_CPU (0), BENCH_CLI_CPU (1), BENCH_ACCEPT_SECS (12),
 # BENCH_HOLD (10000), BENCH_MAX_SECONDS (1200: the whole run is stopped
 # after that).
@@ -66,7 +72,7 @@ BASE=${BENCH_PORT:-18400}
 SCPU=${BENCH_SRV_CPU:-0}
 CCPU=${BENCH_CLI_CPU:-1}
 MAXSECS=${BENCH_MAX_SECONDS:-1200}
-PARTS=${BENCH_PARTS:-tcp syscalls silent parse udp accept scale instr}
+PARTS=${BENCH_PARTS:-tcp syscalls silent parse udp accept scale instr pages}
 CG_N=${BENCH_CG_N:-3000}
 
 P_NATIVE=$((BASE + 1))
@@ -88,6 +94,7 @@ P_FDGROW=$((BASE + 33))
 P_KA_PLAIN=$((BASE + 34))
 P_AS=$((BASE + 35)) # acceptsrv: P_AS .. P_AS+9
 P_CG=$((BASE + 45)) # instr: P_CG .. P_CG+3
+P_PG=$((BASE + 49)) # pages: P_PG .. P_PG+2
 
 for f in "$LIB" "$FLOOR" "$B/bench/loadgen" "$B/bench/parsebench" \
 	"$B/bench/udpbench" "$B/bench/udpecho" "$B/bench/acceptlat" \
@@ -726,6 +733,49 @@ if want instr; then
 	fi
 fi
 
+# pg_udp MODE PORT TRAFFIC [ENV...]: pages touched between two system
+# calls of udpecho under lackey, for 4 s of udpbench after 1 s of warm-up
+# (4 sources: at lackey's pace each source then sends as often per
+# second as in the UDP part, so the route cache hits as it does there).
+pg_udp() {
+	local m=$1 port=$2 traffic=$3 pid i
+	shift 3
+	start "pg_$m" "$@" valgrind --tool=lackey --trace-mem=yes \
+		--log-file="$tmp/pg_$m.trace" "$B/bench/udpecho" -p "$port" \
+		-d "$MAXSECS"
+	pid=$started
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		$B/bench/udpbench -t "w=$port/$traffic" -r 1 -W 0 -s 1 -w 4 \
+			-P 4 2>/dev/null | grep -q 'RESULT.* count=[1-9]' &&
+			break
+	done
+	cp "/proc/$pid/maps" "$tmp/pg_$m.maps" 2>/dev/null || true
+	$B/bench/udpbench -t "w=$port/$traffic" -r 1 -W 0 -s 4 -w 4 -P 4 \
+		> /dev/null 2>&1 || true
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	printf '%s ' "$m"
+	python3 "$SRCDIR/bench/pages.py" "$tmp/pg_$m.trace" \
+		"$tmp/pg_$m.maps" 2>&1 || true
+	rm -f "$tmp/pg_$m.trace"
+}
+
+if want pages; then
+	say "Pages of code (i) and data (d) touched between two system calls" \
+		"of udpecho, per system call (lackey: deterministic)"
+	if have valgrind && have python3 && have objdump; then
+		{
+			pg_udp udp_plain "$P_PG" none
+			pg_udp udp_ppshim "$((P_PG + 1))" v2 \
+				LD_PRELOAD="$LIB" PP_PORTS="$((P_PG + 1))/udp"
+			pg_udp udp_spp "$((P_PG + 2))" spp \
+				LD_PRELOAD="$LIB" PP_PORTS="$((P_PG + 2))/udp+spp"
+		} | tee "$tmp/pages.txt"
+	else
+		echo "pages: skipped (needs valgrind, python3 and objdump)"
+	fi
+fi
+
 say "Summary (medians over the rounds; p25..p75)"
 if [ -f "$tmp/tcp.txt" ]; then
 	awk '/^RESULT slot=(floor|native|ppshim|plain) / {
@@ -747,6 +797,12 @@ if [ -f "$tmp/instr_summary.txt" ]; then
 	awk 'NF == 2 { printf "instr    %-22s %s (user-space instructions," \
 		" callgrind)\n", $1, $2 }' \
 		"$tmp/instr_summary.txt"
+fi
+if [ -f "$tmp/pages.txt" ]; then
+	awk '$2 == "PAGES" { split($4, i, "="); split($5, d, "=")
+		printf "pages    %-22s code %5.2f  data %5.2f (pages touched" \
+			" per system call, lackey)\n", $1, i[2], d[2] }' \
+		"$tmp/pages.txt"
 fi
 echo "run time: $(($(date +%s) - started_at)) s"
 

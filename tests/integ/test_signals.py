@@ -64,7 +64,11 @@ def finish(proc, bound):
     f["signals"] = int(sig[-1].split()[1])
     print("# %s; %d signals" % (done[-1], f["signals"]))
     eq(rc, 0, "exit status (%s)" % proc.tail())
-    check(f["signals"] > 100, "the handler hardly ran: %r" % f)
+    # Under valgrind a signal reaches the program only where valgrind's
+    # scheduler looks for one, far less often than the timer fires: one
+    # run of the dup2 loop got exactly 100 in its 2 s.
+    least = 20 if pp.VALGRIND else 100
+    check(f["signals"] > least, "the handler hardly ran: %r" % f)
     return f
 
 

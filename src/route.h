@@ -97,8 +97,7 @@ pp_now_s(void)
 {
 	struct timespec ts;
 
-	if (pp_rt_clock(CLOCK_MONOTONIC_COARSE, &ts) != 0)
-		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	(void)pp_rt_clock(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint32_t)ts.tv_sec;
 }
 

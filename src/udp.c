@@ -213,35 +213,6 @@ pp_dropped(int fd, const union pp_sockaddr *src, socklen_t srclen,
 	pp_log(level, "fd %d: dropped a datagram from %s: %s", fd, who, why);
 }
 
-/*
- * Copy n bytes of a datagram out to the program, inline up to 256 (most
- * datagrams): libc's memcpy is one more page of code between two system
- * calls (pp_hot.h).  16 bytes at a time, the last 16 overlapping; below
- * 16, two overlapping words.
- */
-static inline void
-pp_copy_out(uint8_t *dst, const uint8_t *src, size_t n)
-{
-	size_t i;
-
-	if (n > 256) {
-		memcpy(dst, src, n);
-	} else if (n >= 16) {
-		for (i = 0; i + 16 < n; i += 16)
-			__builtin_memcpy(dst + i, src + i, 16);
-		__builtin_memcpy(dst + n - 16, src + n - 16, 16);
-	} else if (n >= 8) {
-		__builtin_memcpy(dst, src, 8);
-		__builtin_memcpy(dst + n - 8, src + n - 8, 8);
-	} else if (n >= 4) {
-		__builtin_memcpy(dst, src, 4);
-		__builtin_memcpy(dst + n - 4, src + n - 4, 4);
-	} else {
-		for (i = 0; i < n; i++)
-			dst[i] = src[i];
-	}
-}
-
 /* Scatter p[0..n) over the caller's buffers; returns what fitted. */
 static size_t
 pp_scatter(const struct msghdr *msg, const uint8_t *p, size_t n)
@@ -559,7 +530,7 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	} else if (direct) {
 		/* The caller's one buffer (recvfrom into a small one). */
 		done = have - skip < len0 ? have - skip : len0;
-		pp_copy_out(d0, d + skip, done);
+		pp_copy_hot(d0, d + skip, done);
 	} else {
 		done = pp_scatter(msg, d + skip, have - skip);
 	}

@@ -39,6 +39,10 @@
 #ifndef PP_HOT_H
 #define PP_HOT_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
 #if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
 #define PP_SECTION_(name) __attribute__((section(name)))
 #else
@@ -52,5 +56,36 @@
 
 #define PP_HOT_DATA PP_SECTION_("ppshim_hot")
 #define PP_HOT_TABLE PP_SECTION_("ppshim_hot_table")
+
+/*
+ * memcpy of a length known only at run time, inline up to 256 bytes (a
+ * datagram's payload, a socket address): libc's memcpy is one more page
+ * of code between two system calls.  16 bytes at a time, the last 16
+ * overlapping; below 16, two overlapping words.
+ */
+static inline void
+pp_copy_hot(void *to, const void *from, size_t n)
+{
+	uint8_t *dst = to;
+	const uint8_t *src = from;
+	size_t i;
+
+	if (n > 256) {
+		memcpy(dst, src, n);
+	} else if (n >= 16) {
+		for (i = 0; i + 16 < n; i += 16)
+			__builtin_memcpy(dst + i, src + i, 16);
+		__builtin_memcpy(dst + n - 16, src + n - 16, 16);
+	} else if (n >= 8) {
+		__builtin_memcpy(dst, src, 8);
+		__builtin_memcpy(dst + n - 8, src + n - 8, 8);
+	} else if (n >= 4) {
+		__builtin_memcpy(dst, src, 4);
+		__builtin_memcpy(dst + n - 4, src + n - 4, 4);
+	} else {
+		for (i = 0; i < n; i++)
+			dst[i] = src[i];
+	}
+}
 
 #endif

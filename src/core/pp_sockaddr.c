@@ -225,13 +225,6 @@ pp_sa_copy(struct sockaddr *dst, socklen_t *len, const struct sockaddr *a,
 	if (dst == NULL || len == NULL)
 		return;
 	n = *len < alen ? *len : alen;
-	/* The two whole sizes as constant copies, inline: libc's memcpy is
-	 * one more page of code on the datagram path (pp_hot.h). */
-	if (n == sizeof(struct sockaddr_in))
-		memcpy(dst, a, sizeof(struct sockaddr_in));
-	else if (n == sizeof(struct sockaddr_in6))
-		memcpy(dst, a, sizeof(struct sockaddr_in6));
-	else
-		memcpy(dst, a, n);
+	pp_copy_hot(dst, a, n);
 	*len = alen;
 }

@@ -911,6 +911,27 @@ class Imap4(imaplib.IMAP4):
                                         source_address=(CLIENT, 0))
 
 
+def lib_readable_by(ids, name):
+    """Skip unless user ids (uid, gid) can read the library: every
+    directory above it searchable, the file readable."""
+    uid, gid = ids
+    path = os.path.realpath(pp.LIB)
+    parts = path.split("/")
+    for i in range(2, len(parts) + 1):
+        p = "/".join(parts[:i])
+        st = os.stat(p)
+        need = 4 if i == len(parts) else 1  # read the file, search dirs
+        if st.st_uid == uid:
+            ok = st.st_mode >> 6 & need
+        elif st.st_gid == gid:
+            ok = st.st_mode >> 3 & need
+        else:
+            ok = st.st_mode & need
+        if not ok:
+            raise Skip("user %s cannot reach the library (%s, mode %o)"
+                       % (name, p, st.st_mode & 0o777))
+
+
 @test(timeout=120)
 def cyrus_imapd_master_prefork():
     # Cyrus's master listens and preforks imapd processes, which accept
@@ -920,6 +941,8 @@ def cyrus_imapd_master_prefork():
                   "/usr/lib/cyrus/bin/master")
     find("imapd", "/usr/lib/cyrus/bin/imapd")
     cyrus = user_ids("cyrus")
+    # The master execs imapd as cyrus, whose loader must read the library.
+    lib_readable_by(cyrus, "cyrus")
     tmp = daemon_tmp()
     for name in ("lib", "lib/db", "lib/socket", "lib/proc", "spool",
                  "run"):

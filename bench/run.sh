@@ -32,12 +32,16 @@
 #             calls of the UDP echo server, alone and under the shim
 #             (valgrind's lackey, bench/pages.py): what a kernel with
 #             page-table isolation and no PCID charges a page walk for
+#   profile   where the UDP echo server's CPU goes at full load, alone and
+#             under the shim (perf's cpu-clock samples): the kernel, libc,
+#             the program, the library and its costliest functions
 #
 # Environment (all optional): BENCH_QUICK (1: a short run, about a
 # third of the time, with fewer rounds and counts), BENCH_ROUNDS (20),
 # BENCH_SILENT_ROUNDS (2 x BENCH_ROUNDS), BENCH_SLICE (0.5),
 # BENCH_INFLIGHT (16), BENCH_PP (v2 or v1), BENCH_STRACE_N (2000),
-# BENCH_PERF_N (20000), BENCH_PORT (18400: ports BENCH_PORT+1..+51),
+# BENCH_PERF_N (20000), BENCH_PORT (18400: ports BENCH_PORT+1..+54),
+# BENCH_PROFILE_SECS (4),
 # BENCH_SRV_CPU (0), BENCH_CLI_CPU (1), BENCH_ACCEPT_SECS (12),
 # BENCH_HOLD (10000), BENCH_MAX_SECONDS (1200: the whole run is stopped
 # after that).
@@ -57,12 +61,14 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	PERF_N=${BENCH_PERF_N:-5000}
 	ACCEPT_SECS=${BENCH_ACCEPT_SECS:-6}
 	HOLD=${BENCH_HOLD:-2000}
+	PF_SECS=${BENCH_PROFILE_SECS:-2}
 else
 	ROUNDS=${BENCH_ROUNDS:-20}
 	STRACE_N=${BENCH_STRACE_N:-2000}
 	PERF_N=${BENCH_PERF_N:-20000}
 	ACCEPT_SECS=${BENCH_ACCEPT_SECS:-12}
 	HOLD=${BENCH_HOLD:-10000}
+	PF_SECS=${BENCH_PROFILE_SECS:-4}
 fi
 SILENT_ROUNDS=${BENCH_SILENT_ROUNDS:-$((2 * ROUNDS))}
 SLICE=${BENCH_SLICE:-0.5}
@@ -72,7 +78,7 @@ BASE=${BENCH_PORT:-18400}
 SCPU=${BENCH_SRV_CPU:-0}
 CCPU=${BENCH_CLI_CPU:-1}
 MAXSECS=${BENCH_MAX_SECONDS:-1200}
-PARTS=${BENCH_PARTS:-tcp syscalls silent parse udp accept scale instr pages}
+PARTS=${BENCH_PARTS:-tcp syscalls silent parse udp accept scale instr pages profile}
 CG_N=${BENCH_CG_N:-3000}
 
 P_NATIVE=$((BASE + 1))
@@ -95,6 +101,7 @@ P_KA_PLAIN=$((BASE + 34))
 P_AS=$((BASE + 35)) # acceptsrv: P_AS .. P_AS+9
 P_CG=$((BASE + 45)) # instr: P_CG .. P_CG+3
 P_PG=$((BASE + 49)) # pages: P_PG .. P_PG+2
+P_PF=$((BASE + 52)) # profile: P_PF .. P_PF+2
 
 for f in "$LIB" "$FLOOR" "$B/bench/loadgen" "$B/bench/parsebench" \
 	"$B/bench/udpbench" "$B/bench/udpecho" "$B/bench/acceptlat" \
@@ -776,6 +783,76 @@ if want pages; then
 	fi
 fi
 
+# pf_udp MODE PORT TRAFFIC [ENV...]: where udpecho's CPU goes at full
+# load: perf's cpu-clock samples of the server for PF_SECS seconds, by
+# object (the kernel, libc, the program, the library) and, in the
+# library, by function; with the server's CPU per datagram from
+# udpbench, the library's own share in microseconds.
+pf_udp() {
+	local m=$1 port=$2 traffic=$3 pid load
+	shift 3
+	start "pf_$m" "$@" $SRV "$B/bench/udpecho" -p "$port" -d "$MAXSECS"
+	pid=$started
+	sleep 0.5
+	$CLI "$B/bench/udpbench" -t "w=$port/$traffic/$pid" -r 1 -W 0 \
+		-s "$((PF_SECS + 2))" > "$tmp/pf_$m.load" 2>&1 &
+	load=$!
+	sleep 1
+	perf record -q -e cpu-clock -F 10000 -p "$pid" \
+		-o "$tmp/pf_$m.data" -- sleep "$PF_SECS" > /dev/null 2>&1 || true
+	wait "$load" || true
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	perf report -i "$tmp/pf_$m.data" --no-children --sort dso \
+		2>/dev/null > "$tmp/pf_$m.dso" || true
+	perf report -i "$tmp/pf_$m.data" --no-children --sort sym \
+		--dso "$(basename "$LIB")" 2>/dev/null > "$tmp/pf_$m.sym" ||
+		true
+	awk -v m="$m" -v lib="$(basename "$LIB")" -v symf="$tmp/pf_$m.sym" \
+	    -v loadf="$tmp/pf_$m.load" '
+		function pct(s) { sub("%", "", s); return s + 0 }
+		$1 ~ /%$/ && $2 == "[kernel.kallsyms]" { k += pct($1) }
+		$1 ~ /%$/ && $2 ~ /^libc\.so/ { c += pct($1) }
+		$1 ~ /%$/ && $2 == "udpecho" { p += pct($1) }
+		$1 ~ /%$/ && $2 == lib { l += pct($1) }
+		END {
+			while ((getline line < loadf) > 0)
+				if (line ~ /^RESULT/ && match(line, /cpu_us=[0-9.]+/))
+					cpu = substr(line, RSTART + 7, RLENGTH - 7)
+			top = ""; n = 0
+			while ((getline line < symf) > 0 && n < 5) {
+				split(line, f, " ")
+				if (f[1] !~ /%$/ || f[2] != "[.]") continue
+				top = top sprintf(" %s=%s", f[3], f[1]); n++
+			}
+			printf "PROFILE mode=%s kernel=%.1f libc=%.1f " \
+				"program=%.1f library=%.1f cpu_us=%s lib_us=%.3f%s\n",
+				m, k, c, p, l, cpu == "" ? "?" : cpu,
+				cpu * l / 100, top
+		}' "$tmp/pf_$m.dso"
+	rm -f "$tmp/pf_$m.data"
+}
+
+if want profile; then
+	say "Where the UDP echo server's CPU goes at full load (perf" \
+		"cpu-clock samples, $PF_SECS s each; percentages of the server's" \
+		"samples)"
+	if have perf && perf record -q -e cpu-clock -o "$tmp/pf_probe.data" \
+		true > /dev/null 2>&1; then
+		{
+			pf_udp udp_plain "$P_PF" none
+			pf_udp udp_ppshim "$((P_PF + 1))" v2 \
+				LD_PRELOAD="$LIB" PP_PORTS="$((P_PF + 1))/udp"
+			pf_udp udp_spp "$((P_PF + 2))" spp \
+				LD_PRELOAD="$LIB" PP_PORTS="$((P_PF + 2))/udp+spp"
+		} | tee "$tmp/profile.txt"
+	else
+		echo "profile: skipped (needs perf and its cpu-clock event:" \
+			"apt-get install linux-perf; perf_event_paranoid <= 1" \
+			"when not root)"
+	fi
+fi
+
 say "Summary (medians over the rounds; p25..p75)"
 if [ -f "$tmp/tcp.txt" ]; then
 	awk '/^RESULT slot=(floor|native|ppshim|plain) / {
@@ -803,6 +880,14 @@ if [ -f "$tmp/pages.txt" ]; then
 		printf "pages    %-22s code %5.2f  data %5.2f (pages touched" \
 			" per system call, lackey)\n", $1, i[2], d[2] }' \
 		"$tmp/pages.txt"
+fi
+if [ -f "$tmp/profile.txt" ]; then
+	awk '$1 == "PROFILE" {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "profile  %-22s library %4.1f%% of the server CPU," \
+			" %s of %s us per datagram (perf)\n", v["mode"],
+			v["library"], v["lib_us"], v["cpu_us"] }' \
+		"$tmp/profile.txt"
 fi
 echo "run time: $(($(date +%s) - started_at)) s"
 

@@ -502,14 +502,28 @@ pp_rsnap_says(const struct pp_rsnap *r, const struct pp_note *nt)
 	       pp_realw_eq(&r->real, &nt->rw) && pp_sppw_same(&r->sw, &nt->sw);
 }
 
-/* 64 bits of a product of 128, folded: every bit of a and b moves
- * both halves. */
+/*
+ * 64 bits of a product of 128, folded: every bit of a and b moves both
+ * halves.  Where the compiler has no 128-bit integer (32-bit targets),
+ * or built with PP_MUM_PORTABLE (a unit test's second build), the
+ * product is put together from four of 32 bits: the same bits.
+ */
 static inline uint64_t
 pp_mum(uint64_t a, uint64_t b)
 {
+#if defined(__SIZEOF_INT128__) && !defined(PP_MUM_PORTABLE)
 	unsigned __int128 r = (unsigned __int128)a * b;
 
 	return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+	uint64_t al = (uint32_t)a, ah = a >> 32, bl = (uint32_t)b, bh = b >> 32;
+	uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+	uint64_t mid = (ll >> 32) + (uint32_t)lh + (uint32_t)hl;
+	uint64_t lo = mid << 32 | (uint32_t)ll;
+	uint64_t hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+
+	return lo ^ hi;
+#endif
 }
 
 /* pp_fresh_mark's secrets, from the table's seed (splitmix64). */

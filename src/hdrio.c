@@ -278,7 +278,9 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, char why[PP_WHY_MAX])
 {
 	const struct pp_header *h = pp_parser_header(&j->p);
 	char real[INET6_ADDRSTRLEN + 16], src[INET6_ADDRSTRLEN + 16];
-	char dst[INET6_ADDRSTRLEN + 16], extra[600] = "";
+	/* Not initialised here: "= \"\"" would zero all 600 bytes on every
+	 * connection, logged or not. */
+	char dst[INET6_ADDRSTRLEN + 16], extra[600];
 	const uint8_t *v;
 	size_t vlen, o;
 
@@ -322,6 +324,7 @@ pp_job_finish(struct pp_job *j, struct pp_fdinfo *info, char why[PP_WHY_MAX])
 		pp_sa_fmt(&h->src.sa, h->srclen, src, sizeof(src));
 		pp_sa_fmt(&h->dst.sa, h->dstlen, dst, sizeof(dst));
 		o = 0;
+		extra[0] = '\0';
 		if (h->tlv_len > 0 &&
 		    pp_tlv_find(h->tlv, h->tlv_len, PP_TLV_UNIQUE_ID, &v,
 				&vlen)) {

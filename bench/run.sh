@@ -32,15 +32,17 @@
 #             calls of the UDP echo server, alone and under the shim
 #             (valgrind's lackey, bench/pages.py): what a kernel with
 #             page-table isolation and no PCID charges a page walk for
-#   profile   where the UDP echo server's CPU goes at full load, alone and
-#             under the shim (perf's cpu-clock samples): the kernel, libc,
-#             the program, the library and its costliest functions
+#   profile   where the servers' CPU goes at full load (perf's cpu-clock
+#             samples): the UDP echo server alone and under the shim
+#             (v2, SPP), nginx under the shim and with the floor
+#             preload; the shares of the kernel, libc, the program and
+#             the library, and the library's costliest functions
 #
 # Environment (all optional): BENCH_QUICK (1: a short run, about a
 # third of the time, with fewer rounds and counts), BENCH_ROUNDS (20),
 # BENCH_SILENT_ROUNDS (2 x BENCH_ROUNDS), BENCH_SLICE (0.5),
 # BENCH_INFLIGHT (16), BENCH_PP (v2 or v1), BENCH_STRACE_N (2000),
-# BENCH_PERF_N (20000), BENCH_PORT (18400: ports BENCH_PORT+1..+54),
+# BENCH_PERF_N (20000), BENCH_PORT (18400: ports BENCH_PORT+1..+56),
 # BENCH_PROFILE_SECS (4),
 # BENCH_SRV_CPU (0), BENCH_CLI_CPU (1), BENCH_ACCEPT_SECS (12),
 # BENCH_HOLD (10000), BENCH_MAX_SECONDS (1200: the whole run is stopped
@@ -101,7 +103,7 @@ P_KA_PLAIN=$((BASE + 34))
 P_AS=$((BASE + 35)) # acceptsrv: P_AS .. P_AS+9
 P_CG=$((BASE + 45)) # instr: P_CG .. P_CG+3
 P_PG=$((BASE + 49)) # pages: P_PG .. P_PG+2
-P_PF=$((BASE + 52)) # profile: P_PF .. P_PF+2
+P_PF=$((BASE + 52)) # profile: P_PF .. P_PF+4
 
 for f in "$LIB" "$FLOOR" "$B/bench/loadgen" "$B/bench/parsebench" \
 	"$B/bench/udpbench" "$B/bench/udpecho" "$B/bench/acceptlat" \
@@ -783,37 +785,27 @@ if want pages; then
 	fi
 fi
 
-# pf_udp MODE PORT TRAFFIC [ENV...]: where udpecho's CPU goes at full
-# load: perf's cpu-clock samples of the server for PF_SECS seconds, by
-# object (the kernel, libc, the program, the library) and, in the
-# library, by function; with the server's CPU per datagram from
-# udpbench, the library's own share in microseconds.
-pf_udp() {
-	local m=$1 port=$2 traffic=$3 pid load
-	shift 3
-	start "pf_$m" "$@" $SRV "$B/bench/udpecho" -p "$port" -d "$MAXSECS"
-	pid=$started
-	sleep 0.5
-	$CLI "$B/bench/udpbench" -t "w=$port/$traffic/$pid" -r 1 -W 0 \
-		-s "$((PF_SECS + 2))" > "$tmp/pf_$m.load" 2>&1 &
-	load=$!
-	sleep 1
-	perf record -q -e cpu-clock -F 10000 -p "$pid" \
-		-o "$tmp/pf_$m.data" -- sleep "$PF_SECS" > /dev/null 2>&1 || true
-	wait "$load" || true
-	kill "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+# pf_report MODE PROGRAM PRELOAD: one PROFILE line from the samples of
+# $tmp/pf_MODE.data and the load's report in $tmp/pf_MODE.load: the
+# shares of the kernel, libc, PROGRAM and the preloaded library PRELOAD
+# (a file name; "-" for none), the server's CPU per operation, the
+# library's share of it in microseconds, and its five costliest
+# functions.
+pf_report() {
+	local m=$1 prog=$2 pre=$3
 	perf report -i "$tmp/pf_$m.data" --no-children --sort dso \
 		2>/dev/null > "$tmp/pf_$m.dso" || true
-	perf report -i "$tmp/pf_$m.data" --no-children --sort sym \
-		--dso "$(basename "$LIB")" 2>/dev/null > "$tmp/pf_$m.sym" ||
-		true
-	awk -v m="$m" -v lib="$(basename "$LIB")" -v symf="$tmp/pf_$m.sym" \
+	: > "$tmp/pf_$m.sym"
+	if [ "$pre" != - ]; then
+		perf report -i "$tmp/pf_$m.data" --no-children --sort sym \
+			--dso "$pre" 2>/dev/null > "$tmp/pf_$m.sym" || true
+	fi
+	awk -v m="$m" -v prog="$prog" -v lib="$pre" -v symf="$tmp/pf_$m.sym" \
 	    -v loadf="$tmp/pf_$m.load" '
 		function pct(s) { sub("%", "", s); return s + 0 }
 		$1 ~ /%$/ && $2 == "[kernel.kallsyms]" { k += pct($1) }
 		$1 ~ /%$/ && $2 ~ /^libc\.so/ { c += pct($1) }
-		$1 ~ /%$/ && $2 == "udpecho" { p += pct($1) }
+		$1 ~ /%$/ && $2 == prog { p += pct($1) }
 		$1 ~ /%$/ && $2 == lib { l += pct($1) }
 		END {
 			while ((getline line < loadf) > 0)
@@ -833,18 +825,95 @@ pf_udp() {
 	rm -f "$tmp/pf_$m.data"
 }
 
+# pf_sample MODE PID LOAD-PID: perf's cpu-clock samples of PID for
+# PF_SECS seconds, one second into the load; then the load's end, and
+# the server's.
+pf_sample() {
+	sleep 1
+	perf record -q -e cpu-clock -F 10000 -p "$2" \
+		-o "$tmp/pf_$1.data" -- sleep "$PF_SECS" > "$tmp/pf_$1.perf" 2>&1 || cat "$tmp/pf_$1.perf" >&2
+	wait "$3" || true
+	kill "$2" 2>/dev/null || true
+	wait "$2" 2>/dev/null || true
+}
+
+# pf_try MODE PROGRAM PRELOAD COMMAND...: COMMAND (one sampled run of a
+# server, pf_udp_once or pf_nginx_once) until perf recorded samples of
+# it, three times at most (perf attached to a busy process now and then
+# records none here), then its PROFILE line.
+pf_try() {
+	local m=$1 prog=$2 pre=$3 t
+	shift 3
+	for t in 1 2 3; do
+		"$@" || return 0
+		perf report -i "$tmp/pf_$m.data" --sort dso 2>/dev/null |
+			grep -q '%' && break
+	done
+	pf_report "$m" "$prog" "$pre"
+}
+
+# pf_udp_once MODE PORT TRAFFIC [ENV...]: udpecho at full load from
+# udpbench, sampled.
+pf_udp_once() {
+	local m=$1 port=$2 traffic=$3 pid i=0
+	shift 3
+	start "pf_$m" "$@" $SRV "$B/bench/udpecho" -p "$port" -d "$MAXSECS"
+	pid=$started
+	# Not before the server answers: the load would find no one there.
+	until $B/bench/udpbench -t "w=$port/$traffic" -r 1 -W 0 -s 0.1 \
+		2>/dev/null | grep -q 'RESULT.* count=[1-9]'; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || {
+			echo "profile: $m: no echo (see $tmp/pf_$m.out)" >&2
+			kill "$pid" 2>/dev/null || true
+			return 1
+		}
+	done
+	$CLI "$B/bench/udpbench" -t "w=$port/$traffic/$pid" -r 1 -W 0 \
+		-s "$((PF_SECS + 2))" > "$tmp/pf_$m.load" 2>&1 &
+	pf_sample "$m" "$pid" $!
+}
+
+# pf_nginx_once MODE PORT LISTEN-SUFFIX HEADER [ENV...]: nginx, one
+# worker, at full load from loadgen, sampled.
+pf_nginx_once() {
+	local m=$1 port=$2 suffix=$3 hdr=$4 pid
+	shift 4
+	nginx_conf "pf_$m" "$port" "$suffix"
+	start "pf_$m" "$@" $SRV nginx -p "$tmp/pf_$m" \
+		-c "$tmp/pf_$m/nginx.conf"
+	pid=$started
+	wait_tcp "$port" "$hdr" || { kill "$pid" 2>/dev/null; return 1; }
+	$CLI "$B/bench/loadgen" -t "w=$port/$hdr/$pid" -r 1 -w 0 \
+		-c "$INFLIGHT" -s "$((PF_SECS + 2))" > "$tmp/pf_$m.load" 2>&1 &
+	pf_sample "$m" "$pid" $!
+}
+
 if want profile; then
-	say "Where the UDP echo server's CPU goes at full load (perf" \
-		"cpu-clock samples, $PF_SECS s each; percentages of the server's" \
-		"samples)"
+	say "Where the servers' CPU goes at full load (perf cpu-clock" \
+		"samples, $PF_SECS s each; percentages of each server's" \
+		"samples, and its CPU per datagram or connection)"
 	if have perf && perf record -q -e cpu-clock -o "$tmp/pf_probe.data" \
 		true > /dev/null 2>&1; then
 		{
-			pf_udp udp_plain "$P_PF" none
-			pf_udp udp_ppshim "$((P_PF + 1))" v2 \
+			pf_lib=$(basename "$LIB")
+			pf_try udp_plain udpecho - \
+				pf_udp_once udp_plain "$P_PF" none
+			pf_try udp_ppshim udpecho "$pf_lib" \
+				pf_udp_once udp_ppshim "$((P_PF + 1))" v2 \
 				LD_PRELOAD="$LIB" PP_PORTS="$((P_PF + 1))/udp"
-			pf_udp udp_spp "$((P_PF + 2))" spp \
+			pf_try udp_spp udpecho "$pf_lib" \
+				pf_udp_once udp_spp "$((P_PF + 2))" spp \
 				LD_PRELOAD="$LIB" PP_PORTS="$((P_PF + 2))/udp+spp"
+			if have nginx; then
+				pf_try tcp_ppshim nginx "$pf_lib" \
+					pf_nginx_once tcp_ppshim "$((P_PF + 3))" \
+					"" "$PP" LD_PRELOAD="$LIB" \
+					PP_PORTS="$((P_PF + 3))"
+				pf_try tcp_floor nginx "$(basename "$FLOOR")" \
+					pf_nginx_once tcp_floor "$((P_PF + 4))" \
+					" proxy_protocol" "$PP" LD_PRELOAD="$FLOOR"
+			fi
 		} | tee "$tmp/profile.txt"
 	else
 		echo "profile: skipped (needs perf and its cpu-clock event:" \
@@ -885,8 +954,9 @@ if [ -f "$tmp/profile.txt" ]; then
 	awk '$1 == "PROFILE" {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		printf "profile  %-22s library %4.1f%% of the server CPU," \
-			" %s of %s us per datagram (perf)\n", v["mode"],
-			v["library"], v["lib_us"], v["cpu_us"] }' \
+			" %s of %s us per %s (perf)\n", v["mode"],
+			v["library"], v["lib_us"], v["cpu_us"],
+			v["mode"] ~ /^tcp/ ? "connection" : "datagram" }' \
 		"$tmp/profile.txt"
 fi
 echo "run time: $(($(date +%s) - started_at)) s"

@@ -912,24 +912,43 @@ class Imap4(imaplib.IMAP4):
 
 
 def lib_readable_by(ids, name):
-    """Skip unless user ids (uid, gid) can read the library: every
-    directory above it searchable, the file readable."""
+    """Skip unless user name, with ids (uid, gid), can open the library:
+    tried for real, in a child that becomes that user (its supplementary
+    groups included); when it cannot, the child names the first
+    directory on the way it may not search."""
     uid, gid = ids
     path = os.path.realpath(pp.LIB)
-    parts = path.split("/")
-    for i in range(2, len(parts) + 1):
-        p = "/".join(parts[:i])
-        st = os.stat(p)
-        need = 4 if i == len(parts) else 1  # read the file, search dirs
-        if st.st_uid == uid:
-            ok = st.st_mode >> 6 & need
-        elif st.st_gid == gid:
-            ok = st.st_mode >> 3 & need
-        else:
-            ok = st.st_mode & need
-        if not ok:
-            raise Skip("user %s cannot reach the library (%s, mode %o)"
-                       % (name, p, st.st_mode & 0o777))
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(rfd)
+            os.initgroups(name, gid)
+            os.setgid(gid)
+            os.setuid(uid)
+            try:
+                os.close(os.open(path, os.O_RDONLY))
+                os._exit(0)
+            except OSError:
+                pass
+            where = path
+            parts = path.split("/")
+            for i in range(2, len(parts)):
+                p = "/".join(parts[:i])
+                if not os.access(p, os.X_OK):
+                    where = p
+                    break
+            os.write(wfd, where.encode())
+        finally:
+            os._exit(1)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as r:
+        where = r.read().decode()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        mode = os.stat(where).st_mode & 0o777 if where else 0
+        raise Skip("user %s cannot reach the library (%s, mode %o)"
+                   % (name, where or path, mode))
 
 
 @test(timeout=120)

@@ -202,10 +202,11 @@ start() {
 	pids="$pids $started"
 }
 
-# Why a server did not answer: who holds the port, what servers said.
-wait_tcp_failed() {
+# wait_failed PORT t|u: why a server did not answer, who holds the TCP
+# or UDP port, what servers said.
+wait_failed() {
 	echo "run.sh: port $1 does not answer" >&2
-	ss -Htlnp "sport = :$1" >&2 2>/dev/null || true
+	ss "-H$2lnp" "sport = :$1" >&2 2>/dev/null || true
 	for f in $(ls -t "$tmp"/*.out 2>/dev/null | head -4); do
 		echo "-- $(basename "$f" .out) (last lines):" >&2
 		tail -n 5 "$f" >&2
@@ -218,8 +219,18 @@ wait_tcp() {
 	until $B/bench/loadgen -t "w=$1/$2" -n 1 -w 0 -T 1 2>/dev/null |
 		grep -q 'count=1$'; do
 		i=$((i + 1))
-		[ $i -lt 50 ] || { wait_tcp_failed "$1"; return 1; }
+		[ $i -lt 50 ] || { wait_failed "$1" t; return 1; }
 		sleep 0.1
+	done
+}
+
+# wait_udp PORT TRAFFIC: until a datagram's echo comes back.
+wait_udp() {
+	local i=0
+	until $B/bench/udpbench -t "w=$1/$2" -r 1 -W 0 -s 0.1 2>/dev/null |
+		grep -q 'RESULT.* count=[1-9]'; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || { wait_failed "$1" u; return 1; }
 	done
 }
 
@@ -825,13 +836,22 @@ pf_report() {
 	rm -f "$tmp/pf_$m.data"
 }
 
-# pf_sample MODE PID LOAD-PID: perf's cpu-clock samples of PID for
-# PF_SECS seconds, one second into the load; then the load's end, and
-# the server's.
-pf_sample() {
-	sleep 1
-	perf record -q -e cpu-clock -F 10000 -p "$2" \
-		-o "$tmp/pf_$1.data" -- sleep "$PF_SECS" > "$tmp/pf_$1.perf" 2>&1 || cat "$tmp/pf_$1.perf" >&2
+# pf_attach MODE PID: perf attached to the server PID while it is still
+# idle, its cpu-clock samples (into $tmp/pf_MODE.data) counted from one
+# second on, for PF_SECS seconds: the load starts meanwhile.  perf
+# attached to a server already busy records nothing now and then here.
+pf_attach() {
+	perf record -q -e cpu-clock -F 10000 -D 1000 -p "$2" \
+		-o "$tmp/pf_$1.data" -- sleep "$((PF_SECS + 1))" \
+		> "$tmp/pf_$1.perf" 2>&1 &
+	pf_perf=$!
+	sleep 0.2
+}
+
+# pf_finish MODE PID LOAD-PID: the samples' end, the load's, then the
+# server's.
+pf_finish() {
+	wait "$pf_perf" || cat "$tmp/pf_$1.perf" >&2
 	wait "$3" || true
 	kill "$2" 2>/dev/null || true
 	wait "$2" 2>/dev/null || true
@@ -839,39 +859,36 @@ pf_sample() {
 
 # pf_try MODE PROGRAM PRELOAD COMMAND...: COMMAND (one sampled run of a
 # server, pf_udp_once or pf_nginx_once) until perf recorded samples of
-# it, three times at most (perf attached to a busy process now and then
-# records none here), then its PROFILE line.
+# it, three times at most, then its PROFILE line, or a line that says
+# there is none.
 pf_try() {
 	local m=$1 prog=$2 pre=$3 t
 	shift 3
 	for t in 1 2 3; do
 		"$@" || return 0
-		perf report -i "$tmp/pf_$m.data" --sort dso 2>/dev/null |
-			grep -q '%' && break
+		if perf report -i "$tmp/pf_$m.data" --sort dso 2>/dev/null |
+			grep -q '%'; then
+			pf_report "$m" "$prog" "$pre"
+			return 0
+		fi
 	done
-	pf_report "$m" "$prog" "$pre"
+	echo "profile: $m: perf recorded no samples of the server in" \
+		"three runs"
 }
 
 # pf_udp_once MODE PORT TRAFFIC [ENV...]: udpecho at full load from
 # udpbench, sampled.
 pf_udp_once() {
-	local m=$1 port=$2 traffic=$3 pid i=0
+	local m=$1 port=$2 traffic=$3 pid
 	shift 3
 	start "pf_$m" "$@" $SRV "$B/bench/udpecho" -p "$port" -d "$MAXSECS"
 	pid=$started
 	# Not before the server answers: the load would find no one there.
-	until $B/bench/udpbench -t "w=$port/$traffic" -r 1 -W 0 -s 0.1 \
-		2>/dev/null | grep -q 'RESULT.* count=[1-9]'; do
-		i=$((i + 1))
-		[ $i -lt 50 ] || {
-			echo "profile: $m: no echo (see $tmp/pf_$m.out)" >&2
-			kill "$pid" 2>/dev/null || true
-			return 1
-		}
-	done
+	wait_udp "$port" "$traffic" || { kill "$pid" 2>/dev/null; return 1; }
+	pf_attach "$m" "$pid"
 	$CLI "$B/bench/udpbench" -t "w=$port/$traffic/$pid" -r 1 -W 0 \
 		-s "$((PF_SECS + 2))" > "$tmp/pf_$m.load" 2>&1 &
-	pf_sample "$m" "$pid" $!
+	pf_finish "$m" "$pid" $!
 }
 
 # pf_nginx_once MODE PORT LISTEN-SUFFIX HEADER [ENV...]: nginx, one
@@ -884,9 +901,10 @@ pf_nginx_once() {
 		-c "$tmp/pf_$m/nginx.conf"
 	pid=$started
 	wait_tcp "$port" "$hdr" || { kill "$pid" 2>/dev/null; return 1; }
+	pf_attach "$m" "$pid"
 	$CLI "$B/bench/loadgen" -t "w=$port/$hdr/$pid" -r 1 -w 0 \
 		-c "$INFLIGHT" -s "$((PF_SECS + 2))" > "$tmp/pf_$m.load" 2>&1 &
-	pf_sample "$m" "$pid" $!
+	pf_finish "$m" "$pid" $!
 }
 
 if want profile; then

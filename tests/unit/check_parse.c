@@ -1092,6 +1092,88 @@ START_TEST(setbuf_after_done)
 }
 END_TEST
 
+/*
+ * A whole v2 INET or INET6 header without TLVs in the first push takes
+ * a short path past the state machine: the same header as pushed byte
+ * by byte, the same bytes kept, and the same failures where the short
+ * path does not apply (a buffer too small, v2 not accepted).
+ */
+static void
+brief_one(const uint8_t *h, size_t n, size_t hlen)
+{
+	uint8_t a[PP_V1_MAX], b[PP_V1_MAX];
+	struct pp_parser p, q;
+	size_t used, i, u;
+
+	pp_parser_init(&p, a, sizeof(a), PP_ALL);
+	ck_assert_int_eq(pp_parser_push(&p, h, n, &used), PP_DONE);
+	ck_assert_uint_eq(used, hlen);
+	ck_assert_uint_eq(pp_parser_want(&p), 0);
+	ck_assert_uint_eq(pp_parser_total(&p), hlen);
+	ck_assert(memcmp(a, h, hlen) == 0);
+	ck_assert_ptr_null(pp_parser_header(&p)->tlv);
+
+	pp_parser_init(&q, b, sizeof(b), PP_ALL);
+	for (i = 0; i < hlen - 1; i++)
+		ck_assert_int_eq(pp_parser_push(&q, h + i, 1, &u),
+				 PP_NEED_MORE);
+	ck_assert_int_eq(pp_parser_push(&q, h + i, n - i, &u), PP_DONE);
+	ck_assert_uint_eq(u, 1);
+	ck_assert_mem_eq(&p.hdr, &q.hdr, offsetof(struct pp_header, tlv));
+	ck_assert_uint_eq(p.hdr.tlv_len, 0);
+	ck_assert_int_eq(p.hdr.crc_checked, false);
+
+	/* one byte short: the state machine waits for it */
+	pp_parser_init(&p, a, sizeof(a), PP_ALL);
+	ck_assert_int_eq(pp_parser_push(&p, h, hlen - 1, &used), PP_NEED_MORE);
+	ck_assert_int_eq(pp_parser_push(&p, h + hlen - 1, 1, &used), PP_DONE);
+	ck_assert_mem_eq(&p.hdr, &q.hdr, offsetof(struct pp_header, tlv));
+
+	/* a buffer one byte too small */
+	pp_parser_init(&p, a, hlen - 1, PP_ALL);
+	ck_assert_int_eq(pp_parser_push(&p, h, n, &used), PP_INVALID);
+	ck_assert_int_eq(p.err, PP_E_TOO_LONG);
+
+	/* v2 not accepted */
+	pp_parser_init(&p, a, sizeof(a), PP_ACCEPT_V1 | PP_ACCEPT_DRAFT);
+	ck_assert_int_eq(pp_parser_push(&p, h, n, &used), PP_INVALID);
+	ck_assert_int_eq(p.err, PP_E_VERSION);
+}
+
+START_TEST(brief_push)
+{
+	static const uint8_t sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+					 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
+	uint8_t h[80];
+	size_t i;
+
+	/* INET, STREAM: 192.0.2.1:1 -> 198.51.100.2:2, then a request */
+	memcpy(h, sig, 12);
+	h[12] = 0x21;
+	h[13] = 0x11;
+	h[14] = 0;
+	h[15] = 12;
+	memcpy(h + 16, "\xc0\x00\x02\x01\xc6\x33\x64\x02\x00\x01\x00\x02", 12);
+	memcpy(h + 28, "GET / HTTP/1.0\r\n", 16);
+	brief_one(h, 44, 28);
+
+	/* INET6, DGRAM: 2001:db8::1:443 -> 2001:db8::2:53, then bytes */
+	h[13] = 0x22;
+	h[15] = 36;
+	for (i = 0; i < 32; i++)
+		h[16 + i] = 0;
+	h[16] = h[32] = 0x20;
+	h[17] = h[33] = 0x01;
+	h[18] = h[34] = 0x0d;
+	h[19] = h[35] = 0xb8;
+	h[31] = 1;
+	h[47] = 2;
+	memcpy(h + 48, "\x01\xbb\x00\x35", 4);
+	memset(h + 52, 'x', 20);
+	brief_one(h, 72, 52);
+}
+END_TEST
+
 /* ===== odds and ends ===== */
 
 START_TEST(misc_api)
@@ -1337,6 +1419,7 @@ parse_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, setbuf_grow);
 	tcase_add_test(tc, setbuf_after_done);
+	tcase_add_test(tc, brief_push);
 	tcase_add_test(tc, misc_api);
 	suite_add_tcase(s, tc);
 

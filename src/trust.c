@@ -34,6 +34,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -343,17 +344,18 @@ pp_live_tick(void)
 	pp_trust_poll();
 }
 
-static bool
-pp_live_match(struct pp_live *l, const struct sockaddr *sa, socklen_t len)
+/* pp_acl_find on the current version of a followed list. */
+static int
+pp_live_find(struct pp_live *l, const struct sockaddr *sa, socklen_t len)
 {
 	const struct pp_acl *a;
 	uint32_t g;
-	bool m;
+	int m;
 
 	for (;;) {
 		g = atomic_load_explicit(&l->gen, memory_order_acquire);
 		a = atomic_load_explicit(&l->cur, memory_order_acquire);
-		m = pp_acl_match(a, sa, len);
+		m = pp_acl_find(a, sa, len);
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&l->gen, memory_order_relaxed) - g <
 		    PP_RING - 1)
@@ -362,8 +364,13 @@ pp_live_match(struct pp_live *l, const struct sockaddr *sa, socklen_t len)
 }
 
 /*
- * The last address this thread judged: its family (0: none), the
- * address (IPv4 in w[0]), the answer, and pp_swaps when it was given.
+ * What this thread judged last: the answer for each address a of the
+ * family (0: none) with (a & m) == w, word by word in network order (an
+ * IPv4 address in word 0, an IPv6 one in all four), and pp_swaps when it
+ * was given.  A proxy answer holds for the whole PP_ALLOW entry that
+ * gave it: any address in it is a proxy, whatever PP_DIRECT says, so
+ * that the many addresses of a load balancer's nodes are judged once.
+ * The other answers hold for the one address.
  * A signal handler may ask on the same thread: pp_memo_seq is odd while
  * the thread writes the memo, which a handler then neither trusts nor
  * writes, and a reader uses what it read only when the count did not
@@ -371,6 +378,7 @@ pp_live_match(struct pp_live *l, const struct sockaddr *sa, socklen_t len)
  */
 struct pp_memo {
 	uint32_t w[4];
+	uint32_t m[4];
 	uint32_t swaps;
 	sa_family_t family;
 	uint8_t trust;
@@ -379,59 +387,94 @@ struct pp_memo {
 static PP_TLS struct pp_memo pp_memo;
 static PP_TLS unsigned pp_memo_seq;
 
-/* The address of sa as a memo's key, in *m; false for anything but a
- * whole AF_INET or AF_INET6 address (never remembered). */
+/* The first bits bits (none below 1, all above 31) of a 32-bit word in
+ * network order. */
+static inline uint32_t
+pp_memo_mask(int bits)
+{
+	if (bits <= 0)
+		return 0;
+	return bits >= 32 ? UINT32_MAX : htonl(UINT32_MAX << (32 - bits));
+}
+
+/* The memo for sa answered with the entry of prefix length plen (in
+ * pp_acl_find's 128-bit form; 128 for the one address), in *m; false
+ * for anything but a whole AF_INET or AF_INET6 address (never
+ * remembered). */
 static inline bool
-pp_memo_key(const struct sockaddr *sa, socklen_t len, struct pp_memo *m)
+pp_memo_key(const struct sockaddr *sa, socklen_t len, int plen,
+	    struct pp_memo *m)
 {
 	const union pp_inaddr *a = (const union pp_inaddr *)sa;
+	uint32_t w[4];
+	int i;
 
 	if (sa == NULL || len < (socklen_t)sizeof(struct sockaddr_in))
 		return false;
 	m->family = sa->sa_family;
 	if (m->family == AF_INET) {
-		m->w[0] = a->sin.sin_addr.s_addr;
+		m->m[0] = pp_memo_mask(plen - 96);
+		m->w[0] = a->sin.sin_addr.s_addr & m->m[0];
 		m->w[1] = m->w[2] = m->w[3] = 0;
+		m->m[1] = m->m[2] = m->m[3] = 0;
 		return true;
 	}
 	if (m->family != AF_INET6 ||
 	    len < (socklen_t)sizeof(struct sockaddr_in6))
 		return false;
-	memcpy(m->w, &a->sin6.sin6_addr, 16);
+	memcpy(w, &a->sin6.sin6_addr, 16);
+	for (i = 0; i < 4; i++) {
+		m->m[i] = pp_memo_mask(plen - 32 * i);
+		m->w[i] = w[i] & m->m[i];
+	}
 	return true;
 }
 
-/* The list sa is in, scanned. */
+/* The list sa is in, scanned; *plen the prefix length of the PP_ALLOW
+ * entry that holds it, else 128. */
 static enum pp_trust
-pp_trust_scan(const struct sockaddr *sa, socklen_t len)
+pp_trust_scan(const struct sockaddr *sa, socklen_t len, int *plen)
 {
+	int m;
+
+	*plen = 128;
 	if (__builtin_expect(!pp_following, 1)) {
-		if (pp_acl_match(&pp_cfg.allow, sa, len))
+		if ((m = pp_acl_find(&pp_cfg.allow, sa, len)) >= 0) {
+			*plen = m;
 			return PP_TRUST_PROXY;
+		}
 		return pp_acl_match(&pp_cfg.direct, sa, len) ? PP_TRUST_DIRECT
 							     : PP_TRUST_NONE;
 	}
-	if (pp_live_match(&pp_lists[0], sa, len))
+	if ((m = pp_live_find(&pp_lists[0], sa, len)) >= 0) {
+		*plen = m;
 		return PP_TRUST_PROXY;
-	return pp_live_match(&pp_lists[1], sa, len) ? PP_TRUST_DIRECT
-						    : PP_TRUST_NONE;
+	}
+	return pp_live_find(&pp_lists[1], sa, len) >= 0 ? PP_TRUST_DIRECT
+							: PP_TRUST_NONE;
 }
 
-/* Does the memo hold sa's address (anything but a whole AF_INET or
- * AF_INET6 address never matches)?  Read inside pp_memo_seq. */
+/* Does the memo answer for sa (anything but a whole AF_INET or AF_INET6
+ * address never matches)?  Read inside pp_memo_seq. */
 static inline bool
 pp_memo_has(const struct sockaddr *sa, socklen_t len)
 {
 	const union pp_inaddr *a = (const union pp_inaddr *)sa;
+	uint32_t w[4];
 
 	if (sa == NULL || len < (socklen_t)sizeof(struct sockaddr_in) ||
 	    pp_memo.family != sa->sa_family)
 		return false;
 	if (sa->sa_family == AF_INET)
-		return pp_memo.w[0] == a->sin.sin_addr.s_addr;
-	return sa->sa_family == AF_INET6 &&
-	       len >= (socklen_t)sizeof(struct sockaddr_in6) &&
-	       memcmp(pp_memo.w, &a->sin6.sin6_addr, 16) == 0;
+		return (a->sin.sin_addr.s_addr & pp_memo.m[0]) == pp_memo.w[0];
+	if (sa->sa_family != AF_INET6 ||
+	    len < (socklen_t)sizeof(struct sockaddr_in6))
+		return false;
+	memcpy(w, &a->sin6.sin6_addr, 16);
+	return ((w[0] & pp_memo.m[0]) ^ pp_memo.w[0]) == 0 &&
+	       ((w[1] & pp_memo.m[1]) ^ pp_memo.w[1]) == 0 &&
+	       ((w[2] & pp_memo.m[2]) ^ pp_memo.w[2]) == 0 &&
+	       ((w[3] & pp_memo.m[3]) ^ pp_memo.w[3]) == 0;
 }
 
 /* pp_trust() when the memo does not answer: scan, and remember the
@@ -442,11 +485,12 @@ pp_trust_miss(const struct sockaddr *sa, socklen_t len, unsigned s,
 	      uint32_t swaps)
 {
 	struct pp_memo k;
-	enum pp_trust t = pp_trust_scan(sa, len);
+	int plen;
+	enum pp_trust t = pp_trust_scan(sa, len, &plen);
 
 	k.swaps = swaps;
 	k.trust = (uint8_t)t;
-	if (s & 1 || pp_memo_seq != s || !pp_memo_key(sa, len, &k))
+	if (s & 1 || pp_memo_seq != s || !pp_memo_key(sa, len, plen, &k))
 		return t;
 	pp_memo_seq = s + 1;
 	atomic_signal_fence(memory_order_seq_cst);

@@ -224,19 +224,28 @@ pp_parse_acl(struct pp_acl *acl, const char *name, const char *v, char *err,
  * IPv4 sources match IPv4 entries also when they arrive v4-mapped on an
  * IPv6 socket; an IPv6 entry covering ::ffff:0:0/96 (::/0 included)
  * matches IPv4 sources.  Any other family, a NULL sa or a short len never
- * matches.  Allocation-free and lock-free; a linear scan.
+ * matches.  Allocation-free and lock-free; a linear scan.  Returns the
+ * prefix length of the first entry that holds sa, in the 128-bit form
+ * where an IPv4 entry a.b.c.d/n is ::ffff:a.b.c.d/(96 + n), or -1.
  */
-PP_HOT_CONN bool
-pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa, socklen_t len)
+PP_HOT_CONN int
+pp_acl_find(const struct pp_acl *acl, const struct sockaddr *sa, socklen_t len)
 {
 	uint8_t a[16];
 	uint16_t port;
 	size_t i;
 
 	if (!pp_sa_norm(sa, len, a, &port))
-		return false;
+		return -1;
 	for (i = 0; i < acl->n; i++)
 		if (pp_cidr_contains(&acl->v[i], a))
-			return true;
-	return false;
+			return acl->v[i].plen;
+	return -1;
+}
+
+/* Is sa in acl (pp_acl_find)? */
+bool
+pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa, socklen_t len)
+{
+	return pp_acl_find(acl, sa, len) >= 0;
 }

@@ -65,5 +65,7 @@ int pp_parse_acl(struct pp_acl *acl, const char *name, const char *v, char *err,
 /* Does the source address sa (AF_INET or AF_INET6) fall in acl? */
 bool pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa,
 		  socklen_t len);
+int pp_acl_find(const struct pp_acl *acl, const struct sockaddr *sa,
+		socklen_t len);
 
 #endif /* PP_ACL_H */

@@ -463,6 +463,58 @@ def allow_wins_over_direct():
                 what="direct only")
 
 
+@test
+def trust_answer_covers_its_allow_entry_only():
+    # Each thread remembers the last source it judged; a proxy's answer
+    # holds for the PP_ALLOW entry that gave it, so the sources around
+    # that entry's edges, in PP_DIRECT or in neither list, are judged
+    # each on their own, in whatever order they come.
+    for host in ("127.0.0.1", "::"):
+        srv = start_srv("-b", host=host,
+                        env=env(PP_ALLOW="127.0.0.8/29",
+                                PP_DIRECT="127.0.0.0/24"))
+        mapped = host == "::"
+        served = [0]
+
+        def seen(text):
+            return v4_on(srv, text)
+
+        def proxied(src):
+            r = exchange(("127.0.0.1", srv.port), v1() + b"x", src=src)
+            expect_conn(srv, r, peer=seen(PEER4), payload=b"x",
+                        what="%s on %s, in PP_ALLOW" % (src, host))
+            served[0] += 1
+
+        def direct(src):
+            data = v1() + b"x"
+            r = exchange(("127.0.0.1", srv.port), data, src=src)
+            peer = "%s:%d" % r.local
+            expect_conn(srv, r, peer=seen(peer), payload=data,
+                        what="%s on %s, in PP_DIRECT" % (src, host))
+            served[0] += 1
+
+        def refused_from(src):
+            # refused() counts the server's lines: wait for the last one.
+            deadline = time.monotonic() + 5 * SLOW
+            while (len(srv.conn_lines()) < served[0]
+                   and time.monotonic() < deadline):
+                time.sleep(0.01)
+            refused(srv, v1() + b"x", src=src, target=("127.0.0.1", srv.port),
+                    what="%s on %s, in neither list" % (src, host),
+                    good_fn=lambda srv, what: proxied("127.0.0.9"))
+
+        check(mapped == (srv.host == "::"), "listener %s" % srv.host)
+        for src in ("127.0.0.9", "127.0.0.14", "127.0.0.15", "127.0.0.8"):
+            proxied(src)
+        direct("127.0.0.16")
+        proxied("127.0.0.12")
+        direct("127.0.0.7")
+        proxied("127.0.0.10")
+        refused_from("127.0.1.1")
+        proxied("127.0.0.11")
+        srv.stop()
+
+
 # ===== Timeouts =====
 
 @test

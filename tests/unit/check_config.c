@@ -717,6 +717,26 @@ START_TEST(test_acl_match)
 	ck_assert(!allow4("11.0.0.0"));
 	ck_assert(!allow6("fe00::1"));
 
+	/* The first entry that holds the source, as a 128-bit prefix. */
+	ck_good("PP_ALLOW", "10.1.0.0/16, 10.0.0.0/8, ::/0, fd00::/8");
+	len = sa4(&ss, "10.1.2.3", 1);
+	ck_assert_int_eq(pp_acl_find(&cfg.allow, (struct sockaddr *)&ss, len),
+			 96 + 16);
+	len = sa4(&ss, "10.2.2.3", 1);
+	ck_assert_int_eq(pp_acl_find(&cfg.allow, (struct sockaddr *)&ss, len),
+			 96 + 8);
+	len = sa6(&ss, "::ffff:10.1.0.9", 1);
+	ck_assert_int_eq(pp_acl_find(&cfg.allow, (struct sockaddr *)&ss, len),
+			 96 + 16);
+	len = sa6(&ss, "fd00::1", 1);
+	ck_assert_int_eq(pp_acl_find(&cfg.allow, (struct sockaddr *)&ss, len),
+			 0);
+	ck_good("PP_ALLOW", "10.0.0.0/8");
+	len = sa4(&ss, "11.0.0.1", 1);
+	ck_assert_int_eq(pp_acl_find(&cfg.allow, (struct sockaddr *)&ss, len),
+			 -1);
+	ck_assert_int_eq(pp_acl_find(&cfg.allow, NULL, len), -1);
+
 	/* Not an IP source, or not a whole one. */
 	ck_good("PP_ALLOW", "::/0");
 	len = saun(&ss, "/run/x", false);

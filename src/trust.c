@@ -25,12 +25,13 @@
  *   only then can its buffer have been reused (after seconds, since
  *   writes are a second apart at least), and it scans again.
  *
- * Each thread remembers the last address it judged and the answer
- * (pp_memo): a proxy's address rarely changes from one datagram or
- * connection to the next, and the same address gets the same answer
- * without a scan while no list has been swapped since (pp_swaps, counted
- * after each swap is published).  A swap therefore reaches the very
- * next question: a source removed is refused at once.
+ * Each thread remembers the last answer it gave (pp_memo): for a proxy,
+ * the PP_ALLOW entry that holds it; otherwise the one address.  A
+ * proxy's address, or its entry, rarely changes from one datagram or
+ * connection to the next, and gets the same answer without a scan while
+ * no list has been swapped since (pp_swaps, counted after each swap is
+ * published).  A swap therefore reaches the very next question: a source
+ * removed is refused at once.
  */
 #include "config.h"
 

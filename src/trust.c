@@ -388,8 +388,8 @@ struct pp_memo {
 static PP_TLS struct pp_memo pp_memo;
 static PP_TLS unsigned pp_memo_seq;
 
-/* The first bits bits (none below 1, all above 31) of a 32-bit word in
- * network order. */
+/* The mask of the first bits bits of a 32-bit word in network order:
+ * none for 0 or less, all for 32 or more. */
 static inline uint32_t
 pp_memo_mask(int bits)
 {
@@ -472,10 +472,10 @@ pp_memo_has(const struct sockaddr *sa, socklen_t len)
 	    len < (socklen_t)sizeof(struct sockaddr_in6))
 		return false;
 	memcpy(w, &a->sin6.sin6_addr, 16);
-	return ((w[0] & pp_memo.m[0]) ^ pp_memo.w[0]) == 0 &&
-	       ((w[1] & pp_memo.m[1]) ^ pp_memo.w[1]) == 0 &&
-	       ((w[2] & pp_memo.m[2]) ^ pp_memo.w[2]) == 0 &&
-	       ((w[3] & pp_memo.m[3]) ^ pp_memo.w[3]) == 0;
+	return (w[0] & pp_memo.m[0]) == pp_memo.w[0] &&
+	       (w[1] & pp_memo.m[1]) == pp_memo.w[1] &&
+	       (w[2] & pp_memo.m[2]) == pp_memo.w[2] &&
+	       (w[3] & pp_memo.m[3]) == pp_memo.w[3];
 }
 
 /* pp_trust() when the memo does not answer: scan, and remember the

@@ -65,6 +65,9 @@ int pp_parse_acl(struct pp_acl *acl, const char *name, const char *v, char *err,
 /* Does the source address sa (AF_INET or AF_INET6) fall in acl? */
 bool pp_acl_match(const struct pp_acl *acl, const struct sockaddr *sa,
 		  socklen_t len);
+
+/* The prefix length of the first entry of acl that holds sa, IPv4
+ * entries counted as v4-mapped (a.b.c.d/n as 96 + n); -1 when none. */
 int pp_acl_find(const struct pp_acl *acl, const struct sockaddr *sa,
 		socklen_t len);
 

@@ -589,6 +589,22 @@ pp_fresh_has(const uint64_t *set, uint64_t mark)
 	return false;
 }
 
+/*
+ * Does the thread's last route say exactly what nt says: the same
+ * client on a socket of the same family and port, through the same
+ * proxy, this second?  Then nothing is left to note.  pp_note_prep()
+ * asks, with pp_last_gen even before and after; pp_rt_note() takes the
+ * answer if the count has not moved since (no signal handler of the
+ * thread noted a route in between), else asks again.
+ */
+static inline bool
+pp_last_says(const struct pp_note *nt)
+{
+	/* The key first: what differs when clients take turns. */
+	return pp_rkeyw_eq(&pp_last.k, &nt->k) && pp_last.valid &&
+	       pp_last.family == nt->family && pp_rsnap_says(&pp_last.r, nt);
+}
+
 PP_HOT_DGRAM bool
 pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen,
 	     uint32_t now)
@@ -604,7 +620,14 @@ pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen,
 	nt->now = now;
 	nt->mark = 0;
 	nt->set = NULL;
-	if (pp_tfresh != NULL && pp_udp_routing()) {
+	nt->gen = pp_last_gen;
+	atomic_signal_fence(memory_order_seq_cst);
+	nt->same = !(nt->gen & 1) && pp_last_says(nt);
+	atomic_signal_fence(memory_order_seq_cst);
+	nt->same = nt->same && pp_last_gen == nt->gen;
+	/* A client's further datagrams this second need no fingerprint
+	 * (pp_rt_note computes it after all if pp_last changes first). */
+	if (pp_tfresh != NULL && pp_udp_routing() && !nt->same) {
 		nt->mark = pp_fresh_mark(&nt->k, &nt->rw, reallen, &nt->sw,
 					 nt->now);
 		nt->set = pp_fresh_set(nt->mark);
@@ -642,9 +665,8 @@ pp_rt_note(struct pp_note *nt)
 		set = NULL;
 	/* The same client through the same proxy as the thread's last
 	 * datagram, in the same second: nothing to do. */
-	else if (pp_last.valid && pp_rsnap_says(&pp_last.r, nt) &&
-		 pp_rkeyw_eq(&pp_last.k, k))
-		goto remember;
+	else if (nt->same && (pp_last_gen == nt->gen || pp_last_says(nt)))
+		goto out;
 	if (pp_udp_routing()) {
 		if (set != NULL && pp_fresh_has(set, mark))
 			goto remember;

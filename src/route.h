@@ -76,6 +76,8 @@ struct pp_note {
 	uint32_t now;
 	uint64_t mark; /* the fingerprint (see pp_rt_note), or 0 */
 	uint64_t *set; /* its set in this thread's array, or NULL */
+	bool same;     /* the thread's last route said it at pp_last_gen */
+	unsigned gen;  /* (route.c) when pp_note_prep looked */
 };
 
 /*

@@ -83,22 +83,30 @@ spp_fields(uint32_t n, uint32_t v)
  * also for threads whose process forks (a child would inherit Check's
  * lock held), so false rather than a failed assertion. */
 static bool
+prep_raw(struct pp_note *nt, union pp_inaddr *adv, uint16_t lport,
+	 struct sockaddr_in c, const struct sockaddr *p, socklen_t plen,
+	 uint32_t now, const union pp_sppw *sw)
+{
+	memset(nt, 0, sizeof(*nt));
+	adv->sin = c;
+	if (!pp_sa_norm(&adv->sa, sizeof(c), nt->k.k.aaddr, &nt->k.k.aport))
+		return false;
+	nt->k.k.lport = htons(lport);
+	nt->family = AF_INET;
+	nt->adv = adv;
+	if (sw != NULL)
+		nt->sw = *sw;
+	return pp_note_prep(nt, p, plen, now);
+}
+
+static bool
 note_raw(uint16_t lport, struct sockaddr_in c, const struct sockaddr *p,
 	 socklen_t plen, uint32_t now, const union pp_sppw *sw)
 {
 	union pp_inaddr adv;
 	struct pp_note nt;
 
-	memset(&nt, 0, sizeof(nt));
-	adv.sin = c;
-	if (!pp_sa_norm(&adv.sa, sizeof(c), nt.k.k.aaddr, &nt.k.k.aport))
-		return false;
-	nt.k.k.lport = htons(lport);
-	nt.family = AF_INET;
-	nt.adv = &adv;
-	if (sw != NULL)
-		nt.sw = *sw;
-	if (!pp_note_prep(&nt, p, plen, now))
+	if (!prep_raw(&nt, &adv, lport, c, p, plen, now, sw))
 		return false;
 	pp_rt_note(&nt);
 	return true;
@@ -445,6 +453,47 @@ START_TEST(fingerprint_spares_the_table)
 }
 END_TEST
 
+/*
+ * A client's second datagram in a second needs no fingerprint: the
+ * thread's last route already says it.  A signal handler that notes the
+ * same client through another proxy between pp_note_prep() and
+ * pp_rt_note() makes that answer stale; the interrupted note must still
+ * land, as the newest.
+ */
+START_TEST(last_route_answer_goes_stale_under_a_handler)
+{
+	struct sockaddr_in c = client(3), p1 = proxy(3, 1), p2 = proxy(3, 2);
+	union pp_inaddr adv;
+	struct pp_note nt;
+
+	attach_fresh();
+	note(c, p1, T0);
+	ck_assert(prep_raw(&nt, &adv, LPORT, c, (const struct sockaddr *)&p1,
+			   sizeof(p1), T0, NULL));
+	ck_assert(nt.same);
+	ck_assert(nt.set == NULL);
+	note(c, p2, T0); /* the handler */
+	ck_route(find_away(c, T0), p2);
+	pp_rt_note(&nt);
+	ck_route(find_away(c, T0), p1);
+	ck_route(find_at(LPORT, c, T0), p1);
+	/* Left alone, the same answer is taken as it is: nothing written. */
+	ck_assert(prep_raw(&nt, &adv, LPORT, c, (const struct sockaddr *)&p1,
+			   sizeof(p1), T0, NULL));
+	ck_assert(nt.same);
+	evict_all_away(100);
+	pp_rt_note(&nt);
+	ck_no_route(find_away(c, T0));
+	/* A second later it is not the same. */
+	ck_assert(prep_raw(&nt, &adv, LPORT, c, (const struct sockaddr *)&p1,
+			   sizeof(p1), T0 + 1, NULL));
+	ck_assert(!nt.same);
+	ck_assert(nt.set != NULL);
+	pp_rt_note(&nt);
+	ck_route(find_away(c, T0 + 1), p1);
+}
+END_TEST
+
 static void *
 renote_main(void *arg)
 {
@@ -756,6 +805,7 @@ main(void)
 	tcase_add_test(tc, lru_eviction);
 	tcase_add_test(tc, fingerprint_spares_the_table);
 	tcase_add_test(tc, without_fingerprints_the_table_decides);
+	tcase_add_test(tc, last_route_answer_goes_stale_under_a_handler);
 	tcase_add_test(tc, spp_route_gives_the_header_back);
 	tcase_add_test(tc, spp_fingerprint_spares_the_table);
 	tcase_add_test(tc, forked_child_finds_routes);

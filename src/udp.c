@@ -253,8 +253,9 @@ enum pp_udp_by {
 	PP_UDP_BY_RECVMSG,
 };
 
-static ssize_t pp_udp_recv(int fd, struct msghdr *msg, int flags,
-			   enum pp_udp_by by, pp_recvmsg_fn via);
+static inline __attribute__((always_inline)) ssize_t
+pp_udp_recv(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
+	    pp_recvmsg_fn via);
 static inline __attribute__((always_inline)) ssize_t
 pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	       pp_recvmsg_fn via, uint8_t *buf, const struct pp_fddgram *fi);
@@ -321,7 +322,7 @@ static PP_HOT_DATA atomic_int pp_udp_probe = MSG_OOB;
  * into the thread's buffer alone.  Sets *d to where the datagram's first
  * *have bytes now lie in one piece.
  */
-PP_HOT_DGRAM static ssize_t
+static inline __attribute__((always_inline)) ssize_t
 pp_udp_get(int fd, struct msghdr *m, int flags, enum pp_udp_by by,
 	   pp_recvmsg_fn via, bool direct, uint8_t *d0, size_t len0,
 	   uint8_t *buf, const uint8_t **d, size_t *have)
@@ -377,8 +378,9 @@ pp_udp_recvmsg_via(int fd, struct msghdr *msg, int flags, pp_recvmsg_fn via)
 }
 
 /* The datagram path proper, receiving as by says (via: the recvmsg
- * function of PP_UDP_BY_RECVMSG). */
-PP_HOT_DGRAM static ssize_t
+ * function of PP_UDP_BY_RECVMSG).  Inlined in its two callers, so that
+ * recvfrom's copy is built for one buffer and no control buffer. */
+static inline __attribute__((always_inline)) ssize_t
 pp_udp_recv(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 	    pp_recvmsg_fn via)
 {

@@ -561,8 +561,13 @@ pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
 	h = pp_mum(pp_lane(k, 0) ^ c[0], pp_lane(k, 8) ^ c[1]);
 	h += pp_mum((k->w[4] | (uint64_t)now << 32) ^ c[2],
 		    pp_lane(rw, 0) ^ c[3]);
-	h += pp_mum(pp_lane(rw, 8) ^ c[4], pp_lane(rw, 16) ^ c[5]);
-	h += pp_mum((rw->w[6] | (uint64_t)reallen << 32) ^ c[6], c[7]);
+	/* An IPv4 proxy (what nearly every datagram comes from) is its
+	 * first lane, family included: the rest of rw is zero
+	 * (pp_note_prep), so it is left out. */
+	if (reallen != sizeof(struct sockaddr_in)) {
+		h += pp_mum(pp_lane(rw, 8) ^ c[4], pp_lane(rw, 16) ^ c[5]);
+		h += pp_mum((rw->w[6] | (uint64_t)reallen << 32) ^ c[6], c[7]);
+	}
 	if (sw->s.on) {
 		h += pp_mum(pp_lane(sw, 0) ^ c[8], pp_lane(sw, 8) ^ c[9]);
 		h += pp_mum(sw->w[4] ^ c[10], c[7]);

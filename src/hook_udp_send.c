@@ -82,14 +82,15 @@ sendto(int fd, const void *buf, size_t len, int flags,
 
 	if (!pp_ready())
 		return syscall(SYS_sendto, fd, buf, len, flags, dst, dlen);
-	if (!pp_is_udp(fd))
-		return pp_real.sendto(fd, buf, len, flags, dst, dlen);
 	if (dst == NULL) {
+		if (!pp_is_udp(fd))
+			return pp_real.sendto(fd, buf, len, flags, dst, dlen);
 		n = pp_send_connected(fd, buf, len, flags);
 		if (n == PP_UDP_PASS)
 			return pp_real.sendto(fd, buf, len, flags, dst, dlen);
 		return n;
 	}
+	/* One look at the table: no route for any other descriptor. */
 	if (!pp_udp_route(fd, dst, dlen, &r))
 		return pp_real.sendto(fd, buf, len, flags, dst, dlen);
 	if (r.spp)

@@ -36,20 +36,14 @@
 #include "log.h"
 #include "pp_hot.h"
 
-static PP_HOT_DATA enum pp_loglevel pp_level = PP_LOG_WARN;
+PP_HOT_DATA enum pp_loglevel pp_log_level = PP_LOG_WARN;
 static enum pp_logtarget pp_target = PP_TARGET_STDERR;
 
 void
 pp_log_init(enum pp_loglevel level, enum pp_logtarget target)
 {
-	pp_level = level;
+	pp_log_level = level;
 	pp_target = target;
-}
-
-PP_HOT_CALL bool
-pp_log_on(enum pp_loglevel level)
-{
-	return level != PP_LOG_NONE && level <= pp_level;
 }
 
 static bool

@@ -13,8 +13,16 @@
 /* Set the level and target (called once at load). */
 void pp_log_init(enum pp_loglevel level, enum pp_logtarget target);
 
-/* Would a line at this level be written? */
-bool pp_log_on(enum pp_loglevel level);
+/* The level PP_LOG set (pp_log_init); read through pp_log_on(). */
+extern enum pp_loglevel pp_log_level;
+
+/* Would a line at this level be written?  Inline: every datagram asks
+ * whether it is to be logged. */
+static inline bool
+pp_log_on(enum pp_loglevel level)
+{
+	return level != PP_LOG_NONE && level <= pp_log_level;
+}
 
 /*
  * Write one line at level.  Preserves errno.  Never writes to an fd 2

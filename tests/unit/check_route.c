@@ -78,10 +78,8 @@ spp_fields(uint32_t n, uint32_t v)
 	return sw;
 }
 
-/* "client c came through proxy p on local port lport", at second now,
- * with an SPP header's fields sw (NULL: a v2 header).  No Check call:
- * also for threads whose process forks (a child would inherit Check's
- * lock held), so false rather than a failed assertion. */
+/* nt prepared (pp_note_prep) for note_raw() below, adv its client as
+ * the program is told. */
 static bool
 prep_raw(struct pp_note *nt, union pp_inaddr *adv, uint16_t lport,
 	 struct sockaddr_in c, const struct sockaddr *p, socklen_t plen,
@@ -99,6 +97,10 @@ prep_raw(struct pp_note *nt, union pp_inaddr *adv, uint16_t lport,
 	return pp_note_prep(nt, p, plen, now);
 }
 
+/* "client c came through proxy p on local port lport", at second now,
+ * with an SPP header's fields sw (NULL: a v2 header).  No Check call:
+ * also for threads whose process forks (a child would inherit Check's
+ * lock held), so false rather than a failed assertion. */
 static bool
 note_raw(uint16_t lport, struct sockaddr_in c, const struct sockaddr *p,
 	 socklen_t plen, uint32_t now, const union pp_sppw *sw)

@@ -1142,35 +1142,41 @@ brief_one(const uint8_t *h, size_t n, size_t hlen)
 
 START_TEST(brief_push)
 {
-	static const uint8_t sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-					 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
+	struct pp_header e;
 	uint8_t h[80];
-	size_t i;
+	size_t n;
 
 	/* INET, STREAM: 192.0.2.1:1 -> 198.51.100.2:2, then a request */
-	memcpy(h, sig, 12);
-	h[12] = 0x21;
-	h[13] = 0x11;
-	h[14] = 0;
-	h[15] = 12;
-	memcpy(h + 16, "\xc0\x00\x02\x01\xc6\x33\x64\x02\x00\x01\x00\x02", 12);
-	memcpy(h + 28, "GET / HTTP/1.0\r\n", 16);
-	brief_one(h, 44, 28);
+	memset(&e, 0, sizeof(e));
+	e.command = PP_CMD_PROXY;
+	e.family = PP_FAM_INET;
+	e.transport = PP_TP_STREAM;
+	e.src.sin.sin_family = e.dst.sin.sin_family = AF_INET;
+	e.src.sin.sin_addr.s_addr = htonl(0xC0000201);
+	e.src.sin.sin_port = htons(1);
+	e.dst.sin.sin_addr.s_addr = htonl(0xC6336402);
+	e.dst.sin.sin_port = htons(2);
+	n = pp_encode_v2(&e, false, h, sizeof(h));
+	ck_assert_uint_eq(n, 28);
+	memcpy(h + n, "GET / HTTP/1.0\r\n", 16);
+	brief_one(h, n + 16, n);
 
 	/* INET6, DGRAM: 2001:db8::1:443 -> 2001:db8::2:53, then bytes */
-	h[13] = 0x22;
-	h[15] = 36;
-	for (i = 0; i < 32; i++)
-		h[16 + i] = 0;
-	h[16] = h[32] = 0x20;
-	h[17] = h[33] = 0x01;
-	h[18] = h[34] = 0x0d;
-	h[19] = h[35] = 0xb8;
-	h[31] = 1;
-	h[47] = 2;
-	memcpy(h + 48, "\x01\xbb\x00\x35", 4);
-	memset(h + 52, 'x', 20);
-	brief_one(h, 72, 52);
+	memset(&e, 0, sizeof(e));
+	e.command = PP_CMD_PROXY;
+	e.family = PP_FAM_INET6;
+	e.transport = PP_TP_DGRAM;
+	e.src.sin6.sin6_family = e.dst.sin6.sin6_family = AF_INET6;
+	ck_assert_int_eq(
+		inet_pton(AF_INET6, "2001:db8::1", &e.src.sin6.sin6_addr), 1);
+	ck_assert_int_eq(
+		inet_pton(AF_INET6, "2001:db8::2", &e.dst.sin6.sin6_addr), 1);
+	e.src.sin6.sin6_port = htons(443);
+	e.dst.sin6.sin6_port = htons(53);
+	n = pp_encode_v2(&e, false, h, sizeof(h));
+	ck_assert_uint_eq(n, 52);
+	memset(h + n, 'x', 20);
+	brief_one(h, n + 20, n);
 }
 END_TEST
 

@@ -19,7 +19,10 @@
 #             (BENCH_SILENT_ROUNDS rounds)
 #   parse     the parser and CRC32C micro-benchmark
 #   udp       datagrams/s through an echo server: under the shim, alone
-#             (no header), and parsing the header itself (udpecho -n)
+#             (no header), parsing the header itself (udpecho -n), and
+#             under the datagram floor (bench/udpfloor.c: interposing
+#             recvfrom and sendto, stripping the header and sending the
+#             reply to the proxy, nothing else)
 #   accept    accept4 durations of an event-loop server under the shim
 #             while silent, trickling and garbage clients hit it
 #   scale     nginx memory with BENCH_HOLD keep-alive connections held
@@ -56,6 +59,7 @@ set -eu
 B=${BENCH_BUILDDIR:?run through make bench}
 LIB=${BENCH_LIB:?run through make bench}
 FLOOR=${BENCH_FLOOR:?run through make bench}
+UFLOOR=${BENCH_UDPFLOOR:-$(dirname "$FLOOR")/libppudpfloor.so}
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	ROUNDS=${BENCH_ROUNDS:-8}
@@ -94,6 +98,7 @@ P_USHIM=$((BASE + 11))
 P_UPLAIN=$((BASE + 12))
 P_UNATIVE=$((BASE + 13))
 P_USPP=$((BASE + 14))
+P_UFLOOR=$((BASE + 15))
 P_ACC=$((BASE + 21))
 P_ACCREF=$((BASE + 22))
 P_KA_SHIM=$((BASE + 31))
@@ -105,7 +110,7 @@ P_CG=$((BASE + 45)) # instr: P_CG .. P_CG+3
 P_PG=$((BASE + 49)) # pages: P_PG .. P_PG+2
 P_PF=$((BASE + 52)) # profile: P_PF .. P_PF+4
 
-for f in "$LIB" "$FLOOR" "$B/bench/loadgen" "$B/bench/parsebench" \
+for f in "$LIB" "$FLOOR" "$UFLOOR" "$B/bench/loadgen" "$B/bench/parsebench" \
 	"$B/bench/udpbench" "$B/bench/udpecho" "$B/bench/acceptlat" \
 	"$B/bench/acceptsrv" "$B/bench/fdgrow" "$B/bench/holdconn"; do
 	if [ ! -e "$f" ]; then
@@ -489,6 +494,9 @@ if want udp; then
 	start unative $SRV "$B/bench/udpecho" -n -p "$P_UNATIVE" \
 		-d "$MAXSECS"
 	U_NATIVE=$started
+	start ufloor LD_PRELOAD="$UFLOOR" $SRV "$B/bench/udpecho" \
+		-p "$P_UFLOOR" -d "$MAXSECS"
+	U_FLOOR=$started
 	sleep 0.5
 	if $B/bench/udpbench -t "probe=$P_USHIM/v2" -r 1 -W 0 -s 0.2 \
 		2>/dev/null | grep -q 'RESULT.* count=[1-9]'; then
@@ -496,9 +504,11 @@ if want udp; then
 			-t "spp=$P_USPP/spp/$U_SPP" \
 			-t "plain=$P_UPLAIN/none/$U_PLAIN" \
 			-t "native=$P_UNATIVE/v2/$U_NATIVE" \
+			-t "floor=$P_UFLOOR/v2/$U_FLOOR" \
 			-t "plain2=$P_UPLAIN/none/$U_PLAIN" \
 			-R ppshim/plain -R spp/plain -R spp/ppshim \
 			-R ppshim/native -R native/plain \
+			-R floor/plain -R ppshim/floor \
 			-A plain2/plain -r "$ROUNDS" -s "$SLICE" |
 			tee "$tmp/udp.txt"
 	else
@@ -506,7 +516,8 @@ if want udp; then
 			"see $tmp/ushim.out)"
 		cat "$tmp/ushim.out" || true
 	fi
-	kill "$U_SHIM" "$U_SPP" "$U_PLAIN" "$U_NATIVE" 2>/dev/null || true
+	kill "$U_SHIM" "$U_SPP" "$U_PLAIN" "$U_NATIVE" "$U_FLOOR" \
+		2>/dev/null || true
 fi
 
 if want accept; then
@@ -734,6 +745,8 @@ if want instr; then
 				LD_PRELOAD="$LIB" PP_PORTS="$((P_CG + 2))/udp"
 			cg_udp udp_spp "$((P_CG + 3))" spp "" \
 				LD_PRELOAD="$LIB" PP_PORTS="$((P_CG + 3))/udp+spp"
+			cg_udp udp_floor "$P_UFLOOR" v2 "" \
+				LD_PRELOAD="$UFLOOR"
 		} > "$tmp/instr.txt"
 		awk '/^INSTR / {
 			for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -746,7 +759,8 @@ if want instr; then
 		     END { print ""; r("ppshim", "floor"); r("ppshim", "native")
 			   r("floor", "native"); d("ppshim", "plain")
 			   d("udp_ppshim", "udp_plain"); d("udp_spp", "udp_plain")
-			   d("udp_native", "udp_plain") }' "$tmp/instr.txt" |
+			   d("udp_native", "udp_plain")
+			   d("udp_floor", "udp_plain") }' "$tmp/instr.txt" |
 			tee "$tmp/instr_summary.txt"
 	else
 		echo "instr: skipped (valgrind's callgrind is not installed)"

@@ -67,6 +67,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuzz_net.h"
 #include "pp_config.h"
 #include "pp_parse.h"
 
@@ -83,10 +84,8 @@ extern struct pp_config pp_cfg;
 #define PP_FZ_CHECK(c, what)                                                   \
 	do {                                                                   \
 		if (!(c))                                                      \
-			pp_fz_fail(__LINE__, what);                            \
+			pp_fn_fail("fuzz_conn.c", __LINE__, what);             \
 	} while (0)
-
-enum pp_fz_src { PP_FZ_TRUSTED, PP_FZ_UNTRUSTED, PP_FZ_DIRECT };
 
 struct pp_fz_listener {
 	int fd;
@@ -101,13 +100,6 @@ struct pp_fz_listener {
 static struct pp_fz_listener pp_fz_l[PP_FZ_NLISTEN];
 static int pp_fz_setup_errno;
 static const char *pp_fz_setup_what;
-
-static void
-pp_fz_fail(int line, const char *what)
-{
-	fprintf(stderr, "fuzz_conn.c:%d: %s\n", line, what);
-	abort();
-}
 
 static int64_t
 pp_fz_now_ms(void)
@@ -150,13 +142,6 @@ pp_fz_listen_on(struct pp_fz_listener *l, int family, const void *sa,
 	l->fd = fd;
 	l->family = family;
 	return 0;
-}
-
-static void
-pp_fz_set(const char *name, const char *value)
-{
-	if (setenv(name, value, 1) != 0)
-		abort();
 }
 
 __attribute__((constructor(101))) static void
@@ -224,22 +209,18 @@ pp_fz_setup(void)
 		 ntohs(pp_fz_l[0].local.sin.sin_port),
 		 ntohs(pp_fz_l[1].local.sin6.sin6_port),
 		 ntohs(pp_fz_l[2].local.sin6.sin6_port), sun.sun_path + 1);
-	pp_fz_set("PP_PORTS", ports);
-	pp_fz_set("PP_ALLOW", "127.0.0.1,::1");
-	pp_fz_set("PP_DIRECT", "127.0.0.3");
-	pp_fz_set("PP_TIMEOUT_MS", "3000");
-	pp_fz_set("PP_VERSIONS", "1,2");
-	pp_fz_set("PP_V2_DRAFT", "1");
-	pp_fz_set("PP_SOCKNAME", "proxied");
-	pp_fz_set("PP_INHERIT", "0");
+	pp_fn_env();
+	pp_fn_set("PP_PORTS", ports);
+	pp_fn_set("PP_TIMEOUT_MS", "3000");
+	pp_fn_set("PP_VERSIONS", "1,2");
+	pp_fn_set("PP_SOCKNAME", "proxied");
 	if (getenv("FUZZ_CONN_LOG") != NULL &&
 	    strcmp(getenv("FUZZ_CONN_LOG"), "1") == 0) {
-		pp_fz_set("PP_LOG", "debug");
-		pp_fz_set("PP_LOG_TARGET", "syslog");
+		pp_fn_set("PP_LOG", "debug");
+		pp_fn_set("PP_LOG_TARGET", "syslog");
 	} else {
-		pp_fz_set("PP_LOG", "none");
+		pp_fn_set("PP_LOG", "none");
 	}
-	unsetenv("PPSHIM_HANDOVER");
 	return;
 fail:
 	pp_fz_setup_errno = errno;
@@ -247,76 +228,11 @@ fail:
 		pp_fz_l[i].fd = -1;
 }
 
-/* ===== Expected addresses ===== */
-
-/* An address reduced to what the checks compare. */
-struct pp_fz_addr {
-	int family;
-	socklen_t len;
-	uint16_t port;
-	uint8_t ip[16];
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-	size_t pathlen;
-};
-
-static void
-pp_fz_norm(const void *p, socklen_t len, struct pp_fz_addr *out)
-{
-	union pp_sockaddr sa;
-
-	memset(out, 0, sizeof(*out));
-	memset(&sa, 0, sizeof(sa));
-	memcpy(&sa, p, len < sizeof(sa) ? len : sizeof(sa));
-	out->family = sa.sa.sa_family;
-	out->len = len;
-	if (sa.sa.sa_family == AF_INET) {
-		out->port = sa.sin.sin_port;
-		memcpy(out->ip, &sa.sin.sin_addr, 4);
-	} else if (sa.sa.sa_family == AF_INET6) {
-		out->port = sa.sin6.sin6_port;
-		memcpy(out->ip, &sa.sin6.sin6_addr, 16);
-	} else if (sa.sa.sa_family == AF_UNIX &&
-		   len > offsetof(struct sockaddr_un, sun_path)) {
-		out->pathlen = len - offsetof(struct sockaddr_un, sun_path);
-		memcpy(out->path, sa.sun.sun_path, out->pathlen);
-	}
-}
-
-static bool
-pp_fz_same(const struct pp_fz_addr *a, const struct pp_fz_addr *b)
-{
-	return a->family == b->family && a->len == b->len &&
-	       a->port == b->port && memcmp(a->ip, b->ip, 16) == 0 &&
-	       a->pathlen == b->pathlen &&
-	       memcmp(a->path, b->path, a->pathlen) == 0;
-}
-
-/* An IPv4 address as a socket of family `family` reports it. */
-static void
-pp_fz_as(const union pp_sockaddr *a, int family, struct pp_fz_addr *out)
-{
-	struct sockaddr_in6 m;
-
-	if (a->sa.sa_family == AF_INET && family == AF_INET6) {
-		memset(&m, 0, sizeof(m));
-		m.sin6_family = AF_INET6;
-		m.sin6_port = a->sin.sin_port;
-		m.sin6_addr.s6_addr[10] = 0xff;
-		m.sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&m.sin6_addr.s6_addr[12], &a->sin.sin_addr, 4);
-		pp_fz_norm(&m, sizeof(m), out);
-	} else if (a->sa.sa_family == AF_INET) {
-		pp_fz_norm(&a->sin, sizeof(a->sin), out);
-	} else {
-		pp_fz_norm(&a->sin6, sizeof(a->sin6), out);
-	}
-}
-
 /* ===== One connection ===== */
 
 struct pp_fz_case {
 	const struct pp_fz_listener *l;
-	enum pp_fz_src src;
+	enum pp_fn_src src;
 	int flags;      /* accept4 flags */
 	socklen_t alen; /* address buffer given to accept */
 	const uint8_t *stream;
@@ -327,12 +243,12 @@ struct pp_fz_case {
 	bool accepted;
 	size_t hlen; /* bytes stripped */
 	bool advertised;
-	struct pp_fz_addr peer, sock;
+	struct pp_fn_addr peer, sock;
 };
 
 static void
-pp_fz_expect(struct pp_fz_case *c, const struct pp_fz_addr *real_peer,
-	     const struct pp_fz_addr *real_sock)
+pp_fz_expect(struct pp_fz_case *c, const struct pp_fn_addr *real_peer,
+	     const struct pp_fn_addr *real_sock)
 {
 	struct pp_header h;
 	enum pp_err err;
@@ -342,9 +258,9 @@ pp_fz_expect(struct pp_fz_case *c, const struct pp_fz_addr *real_peer,
 	c->advertised = false;
 	c->peer = *real_peer;
 	c->sock = *real_sock;
-	if (c->src == PP_FZ_UNTRUSTED)
+	if (c->src == PP_FN_UNTRUSTED)
 		return;
-	if (c->src == PP_FZ_DIRECT) {
+	if (c->src == PP_FN_DIRECT) {
 		c->accepted = true;
 		return;
 	}
@@ -361,8 +277,8 @@ pp_fz_expect(struct pp_fz_case *c, const struct pp_fz_addr *real_peer,
 		return;
 	c->accepted = true;
 	c->advertised = true;
-	pp_fz_as(&h.src, c->l->family, &c->peer);
-	pp_fz_as(&h.dst, c->l->family, &c->sock);
+	pp_fn_as(&h.src, c->l->family, &c->peer);
+	pp_fn_as(&h.dst, c->l->family, &c->sock);
 }
 
 /* The client: a non-blocking socket from the chosen source. */
@@ -380,10 +296,7 @@ pp_fz_client(const struct pp_fz_case *c)
 	if (c->l->cfamily != AF_UNIX)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 	if (c->l->cfamily == AF_INET) {
-		from.sin_addr.s_addr =
-			htonl(c->src == PP_FZ_UNTRUSTED ? 0x7f000002
-			      : c->src == PP_FZ_DIRECT  ? 0x7f000003
-							: 0x7f000001);
+		from.sin_addr.s_addr = pp_fn_src_addr(c->src);
 		PP_FZ_CHECK(bind(fd, (struct sockaddr *)&from, sizeof(from)) ==
 				    0,
 			    "bind the client to its source");
@@ -433,7 +346,7 @@ static int
 pp_fz_accept(const struct pp_fz_case *c)
 {
 	uint8_t buf[sizeof(union pp_sockaddr) + 16];
-	struct pp_fz_addr got;
+	struct pp_fn_addr got;
 	socklen_t len = c->alen;
 	int fd, fl, fdfl;
 	size_t i;
@@ -452,11 +365,11 @@ pp_fz_accept(const struct pp_fz_case *c)
 		PP_FZ_CHECK(buf[i] == 0xa5, "accept wrote past the buffer");
 	PP_FZ_CHECK(len == c->peer.len, "accept: address length");
 	if (c->alen >= len) {
-		pp_fz_norm(buf, len, &got);
-		PP_FZ_CHECK(pp_fz_same(&got, &c->peer), "accept: address");
+		pp_fn_norm(buf, len, &got);
+		PP_FZ_CHECK(pp_fn_same(&got, &c->peer), "accept: address");
 	} else if (c->peer.family == AF_INET || c->peer.family == AF_INET6) {
 		/* 8 bytes: the family and the port are in */
-		pp_fz_norm(buf, len, &got);
+		pp_fn_norm(buf, len, &got);
 		PP_FZ_CHECK(got.family == c->peer.family &&
 				    got.port == c->peer.port,
 			    "accept: truncated address");
@@ -482,7 +395,8 @@ pp_fz_client_closed(int cfd)
 		return true;
 	if (n < 0)
 		return errno == ECONNRESET || errno == EPIPE;
-	pp_fz_fail(__LINE__, "the client received bytes from the server");
+	pp_fn_fail("fuzz_conn.c", __LINE__,
+		   "the client received bytes from the server");
 	return false;
 }
 
@@ -490,16 +404,16 @@ static void
 pp_fz_names(int fd, const struct pp_fz_case *c, const char *what)
 {
 	union pp_sockaddr sa;
-	struct pp_fz_addr got;
+	struct pp_fn_addr got;
 	socklen_t len = sizeof(sa);
 
 	PP_FZ_CHECK(getpeername(fd, &sa.sa, &len) == 0, what);
-	pp_fz_norm(&sa, len, &got);
-	PP_FZ_CHECK(pp_fz_same(&got, &c->peer), what);
+	pp_fn_norm(&sa, len, &got);
+	PP_FZ_CHECK(pp_fn_same(&got, &c->peer), what);
 	len = sizeof(sa);
 	PP_FZ_CHECK(getsockname(fd, &sa.sa, &len) == 0, what);
-	pp_fz_norm(&sa, len, &got);
-	PP_FZ_CHECK(pp_fz_same(&got, &c->sock), what);
+	pp_fn_norm(&sa, len, &got);
+	PP_FZ_CHECK(pp_fn_same(&got, &c->sock), what);
 }
 
 /* Read the connection to EOF: exactly the stream after the header. */
@@ -578,7 +492,7 @@ pp_fz_check_conn(int fd, int cfd, const struct pp_fz_case *c)
 static void
 pp_fz_run(struct pp_fz_case *c)
 {
-	struct pp_fz_addr real_peer, real_sock;
+	struct pp_fn_addr real_peer, real_sock;
 	union pp_sockaddr sa;
 	struct pollfd pfd[2];
 	socklen_t len;
@@ -595,11 +509,11 @@ pp_fz_run(struct pp_fz_case *c)
 		/* An unbound client: the server sees an unnamed peer. */
 		memset(&sa, 0, sizeof(sa));
 		sa.sa.sa_family = AF_UNIX;
-		pp_fz_norm(&sa, sizeof(sa_family_t), &real_peer);
+		pp_fn_norm(&sa, sizeof(sa_family_t), &real_peer);
 	} else {
-		pp_fz_as(&sa, c->l->family, &real_peer);
+		pp_fn_as(&sa, c->l->family, &real_peer);
 	}
-	pp_fz_norm(&c->l->local, c->l->locallen, &real_sock);
+	pp_fn_norm(&c->l->local, c->l->locallen, &real_sock);
 	pp_fz_expect(c, &real_peer, &real_sock);
 
 	for (i = 0; i <= c->ncuts; i++) {
@@ -652,12 +566,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&c, 0, sizeof(c));
 	c.l = &pp_fz_l[data[0] & 3];
-	c.src = PP_FZ_TRUSTED;
+	c.src = PP_FN_TRUSTED;
 	if (c.l->cfamily == AF_INET) {
-		k = (data[0] >> 2) & 3;
-		c.src = k == 1   ? PP_FZ_UNTRUSTED
-			: k == 2 ? PP_FZ_DIRECT
-				 : PP_FZ_TRUSTED;
+		c.src = pp_fn_src_of(data[0] >> 2);
 	}
 	c.flags = (data[0] & 0x40) ? SOCK_NONBLOCK | SOCK_CLOEXEC : 0;
 	c.alen = (data[0] & 0x80) ? 8 : sizeof(union pp_sockaddr);

@@ -62,6 +62,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fuzz_net.h"
 #include "pp_config.h"
 #include "pp_parse.h"
 #include "udp_sock.h"
@@ -80,10 +81,8 @@ extern struct pp_config pp_cfg;
 #define PP_FU_CHECK(c, what)                                                   \
 	do {                                                                   \
 		if (!(c))                                                      \
-			pp_fu_fail(__LINE__, what);                            \
+			pp_fn_fail("fuzz_dgram.c", __LINE__, what);            \
 	} while (0)
-
-enum pp_fu_src { PP_FU_TRUSTED, PP_FU_UNTRUSTED, PP_FU_DIRECT };
 
 enum pp_fu_call {
 	PP_FU_RECVFROM,
@@ -111,13 +110,6 @@ static const char *pp_fu_setup_what;
 static size_t pp_fu_nports;
 static bool pp_fu_classified;
 
-static void
-pp_fu_fail(int line, const char *what)
-{
-	fprintf(stderr, "fuzz_dgram.c:%d: %s\n", line, what);
-	abort();
-}
-
 /* ===== Set-up, before the library reads its configuration ===== */
 
 /* Raw system calls only: the hooks must not run before setenv. */
@@ -144,13 +136,6 @@ pp_fu_bind(struct pp_fu_sock *s, int family, const void *sa, socklen_t len,
 	s->family = family;
 	s->cfamily = family;
 	return 0;
-}
-
-static void
-pp_fu_set(const char *name, const char *value)
-{
-	if (setenv(name, value, 1) != 0)
-		abort();
 }
 
 static uint16_t
@@ -202,13 +187,9 @@ pp_fu_setup(void)
 			 pp_fu_port(&pp_fu_s[1]));
 		pp_fu_nports++;
 	}
-	pp_fu_set("PP_PORTS", ports);
-	pp_fu_set("PP_ALLOW", "127.0.0.1,::1");
-	pp_fu_set("PP_DIRECT", "127.0.0.3");
-	pp_fu_set("PP_V2_DRAFT", "1");
-	pp_fu_set("PP_INHERIT", "0");
-	pp_fu_set("PP_LOG", "none");
-	unsetenv("PPSHIM_HANDOVER");
+	pp_fn_env();
+	pp_fn_set("PP_PORTS", ports);
+	pp_fn_set("PP_LOG", "none");
 	return;
 fail:
 	pp_fu_setup_errno = errno;
@@ -218,47 +199,11 @@ fail:
 
 /* ===== Expected addresses ===== */
 
-/* An address reduced to what the checks compare. */
-struct pp_fu_addr {
-	int family;
-	socklen_t len;
-	uint16_t port;
-	uint8_t ip[16];
-};
-
-static void
-pp_fu_norm(const void *p, socklen_t len, struct pp_fu_addr *out)
-{
-	union pp_sockaddr sa;
-
-	memset(out, 0, sizeof(*out));
-	memset(&sa, 0, sizeof(sa));
-	memcpy(&sa, p, len < sizeof(sa) ? len : sizeof(sa));
-	out->family = sa.sa.sa_family;
-	out->len = len;
-	if (sa.sa.sa_family == AF_INET) {
-		out->port = sa.sin.sin_port;
-		memcpy(out->ip, &sa.sin.sin_addr, 4);
-	} else if (sa.sa.sa_family == AF_INET6) {
-		out->port = sa.sin6.sin6_port;
-		memcpy(out->ip, &sa.sin6.sin6_addr, 16);
-		/* flow label and scope: zero in every address expected here */
-		if (sa.sin6.sin6_flowinfo != 0 || sa.sin6.sin6_scope_id != 0)
-			out->family = -1;
-	}
-}
-
-static bool
-pp_fu_same(const struct pp_fu_addr *a, const struct pp_fu_addr *b)
-{
-	return a->family == b->family && a->len == b->len &&
-	       a->port == b->port && memcmp(a->ip, b->ip, 16) == 0;
-}
-
 /* The client ip (16 bytes, an IPv4 one mapped) and port as a socket of
  * family fam reports it; false when fam cannot hold it. */
 static bool
-pp_fu_as(const uint8_t ip[16], uint16_t port, int fam, struct pp_fu_addr *out)
+pp_fu_client_as(const uint8_t ip[16], uint16_t port, int fam,
+		struct pp_fn_addr *out)
 {
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = port };
@@ -267,19 +212,19 @@ pp_fu_as(const uint8_t ip[16], uint16_t port, int fam, struct pp_fu_addr *out)
 
 	if (fam == AF_INET6) {
 		memcpy(&sin6.sin6_addr, ip, 16);
-		pp_fu_norm(&sin6, sizeof(sin6), out);
+		pp_fn_norm(&sin6, sizeof(sin6), out);
 		return true;
 	}
 	if (memcmp(ip, mapped, sizeof(mapped)) != 0)
 		return false;
 	memcpy(&sin.sin_addr, ip + 12, 4);
-	pp_fu_norm(&sin, sizeof(sin), out);
+	pp_fn_norm(&sin, sizeof(sin), out);
 	return true;
 }
 
 /* Whether *a is a loopback address (127.0.0.0/8, ::1, or mapped). */
 static bool
-pp_fu_loopback(const struct pp_fu_addr *a)
+pp_fu_loopback(const struct pp_fn_addr *a)
 {
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 	static const uint8_t one[16] = { [15] = 1 };
@@ -292,7 +237,7 @@ pp_fu_loopback(const struct pp_fu_addr *a)
 
 /* *a back as a socket address, into *sa; its length. */
 static socklen_t
-pp_fu_sa(const struct pp_fu_addr *a, union pp_sockaddr *sa)
+pp_fu_sa(const struct pp_fn_addr *a, union pp_sockaddr *sa)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sa.sa_family = (sa_family_t)a->family;
@@ -310,7 +255,7 @@ pp_fu_sa(const struct pp_fu_addr *a, union pp_sockaddr *sa)
 
 struct pp_fu_case {
 	const struct pp_fu_sock *s;
-	enum pp_fu_src src;
+	enum pp_fn_src src;
 	enum pp_fu_call call;
 	size_t buflen;
 	const uint8_t *dgram;
@@ -319,11 +264,11 @@ struct pp_fu_case {
 	bool delivered;
 	size_t hlen; /* bytes stripped */
 	bool advertised;
-	struct pp_fu_addr peer;
+	struct pp_fn_addr peer;
 };
 
 static void
-pp_fu_expect(struct pp_fu_case *c, const struct pp_fu_addr *real)
+pp_fu_expect(struct pp_fu_case *c, const struct pp_fn_addr *real)
 {
 	struct pp_header h;
 	struct pp_spp spp;
@@ -335,9 +280,9 @@ pp_fu_expect(struct pp_fu_case *c, const struct pp_fu_addr *real)
 	c->hlen = 0;
 	c->advertised = false;
 	c->peer = *real;
-	if (c->src == PP_FU_UNTRUSTED)
+	if (c->src == PP_FN_UNTRUSTED)
 		return;
-	if (c->src == PP_FU_DIRECT) {
+	if (c->src == PP_FN_DIRECT) {
 		c->delivered = true;
 		return;
 	}
@@ -369,7 +314,7 @@ pp_fu_expect(struct pp_fu_case *c, const struct pp_fu_addr *real)
 			port = h.src.sin6.sin6_port;
 		}
 	}
-	if (!pp_fu_as(ip, port, c->s->family, &c->peer))
+	if (!pp_fu_client_as(ip, port, c->s->family, &c->peer))
 		return;
 	c->delivered = true;
 	c->advertised = true;
@@ -388,10 +333,7 @@ pp_fu_sender_once(const struct pp_fu_case *c)
 		    0);
 	PP_FU_CHECK(fd >= 0, "sender socket");
 	if (c->s->cfamily == AF_INET) {
-		from.sin_addr.s_addr =
-			htonl(c->src == PP_FU_UNTRUSTED ? 0x7f000002
-			      : c->src == PP_FU_DIRECT  ? 0x7f000003
-							: 0x7f000001);
+		from.sin_addr.s_addr = pp_fn_src_addr(c->src);
 		PP_FU_CHECK(bind(fd, (struct sockaddr *)&from, sizeof(from)) ==
 				    0,
 			    "bind the sender to its source");
@@ -437,7 +379,8 @@ pp_fu_sender(const struct pp_fu_case *c)
 			return fd;
 		close(fd);
 	}
-	pp_fu_fail(__LINE__, "no sender port apart from PP_PORTS'");
+	pp_fn_fail("fuzz_dgram.c", __LINE__,
+		   "no sender port apart from PP_PORTS'");
 	return -1;
 }
 
@@ -530,7 +473,7 @@ pp_fu_check_got(const struct pp_fu_case *c, ssize_t n, const uint8_t *buf,
 		const union pp_sockaddr *from, socklen_t fromlen, int mflags,
 		bool trunc_asked)
 {
-	struct pp_fu_addr got;
+	struct pp_fn_addr got;
 	size_t plen, fit;
 
 	PP_FU_CHECK(n >= 0, "a datagram that must arrive was not received");
@@ -546,10 +489,14 @@ pp_fu_check_got(const struct pp_fu_case *c, ssize_t n, const uint8_t *buf,
 			    "MSG_TRUNC in msg_flags");
 	if (fromlen == 0)
 		return;
-	pp_fu_norm(from, fromlen, &got);
-	PP_FU_CHECK(pp_fu_same(&got, &c->peer),
+	pp_fn_norm(from, fromlen, &got);
+	PP_FU_CHECK(pp_fn_same(&got, &c->peer),
 		    c->advertised ? "not the advertised source"
 				  : "not the real source");
+	/* No flow label or scope in any source expected here. */
+	PP_FU_CHECK(got.family != AF_INET6 || (from->sin6.sin6_flowinfo == 0 &&
+					       from->sin6.sin6_scope_id == 0),
+		    "a flow label or scope in the source");
 }
 
 /* A reply to the advertised source reaches the sender. */
@@ -586,7 +533,7 @@ pp_fu_run(struct pp_fu_case *c)
 {
 	static uint8_t buf[PP_FU_BIG], peek[PP_FU_BIG];
 	union pp_sockaddr to, from, pfrom, self;
-	struct pp_fu_addr real, pgot, got;
+	struct pp_fn_addr real, pgot, got;
 	socklen_t tolen, fromlen, pfromlen, selflen = sizeof(self);
 	ssize_t n, pn;
 	int sender, mflags, pflags;
@@ -595,14 +542,7 @@ pp_fu_run(struct pp_fu_case *c)
 	PP_FU_CHECK(getsockname(sender, &self.sa, &selflen) == 0,
 		    "getsockname of the sender");
 	/* The real source as the socket reports it: mapped on socket 2. */
-	if (c->s->family == AF_INET6 && self.sa.sa_family == AF_INET) {
-		uint8_t ip[16] = { [10] = 0xff, [11] = 0xff };
-
-		memcpy(ip + 12, &self.sin.sin_addr, 4);
-		(void)pp_fu_as(ip, self.sin.sin_port, AF_INET6, &real);
-	} else {
-		pp_fu_norm(&self, selflen, &real);
-	}
+	pp_fn_as(&self, c->s->family, &real);
 	pp_fu_expect(c, &real);
 
 	tolen = pp_fu_target(c->s, &to);
@@ -631,9 +571,9 @@ pp_fu_run(struct pp_fu_case *c)
 		pp_fu_check_got(c, n, buf, &from, fromlen, mflags,
 				c->call == PP_FU_TRUNC);
 		if (c->call == PP_FU_PEEK) {
-			pp_fu_norm(&pfrom, pfromlen, &pgot);
-			pp_fu_norm(&from, fromlen, &got);
-			PP_FU_CHECK(pp_fu_same(&pgot, &got),
+			pp_fn_norm(&pfrom, pfromlen, &pgot);
+			pp_fn_norm(&from, fromlen, &got);
+			PP_FU_CHECK(pp_fn_same(&pgot, &got),
 				    "the peek and the read disagree");
 		}
 	}
@@ -676,12 +616,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pp_fu_s[k].fd < 0)
 		k = 0; /* no ::1 */
 	c.s = &pp_fu_s[k];
-	c.src = PP_FU_TRUSTED;
+	c.src = PP_FN_TRUSTED;
 	if (c.s->cfamily == AF_INET) {
-		k = (data[0] >> 2) & 3;
-		c.src = k == 1   ? PP_FU_UNTRUSTED
-			: k == 2 ? PP_FU_DIRECT
-				 : PP_FU_TRUSTED;
+		c.src = pp_fn_src_of(data[0] >> 2);
 	}
 	c.call = (enum pp_fu_call)((data[0] >> 4) & 7);
 	c.buflen = (data[0] & 0x80) ? PP_FU_SMALL : PP_FU_BIG;

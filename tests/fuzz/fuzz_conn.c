@@ -14,6 +14,9 @@
  *   2  [::ffff:127.0.0.1]        (AF_INET6 reached by IPv4 clients)
  *   3  unix:@ppshim-fuzz-PID     (abstract UNIX: every peer trusted)
  *
+ * Without IPv6 (or without ::1 on lo) listener 0 takes the inputs of the
+ * listeners that could not be made.
+ *
  * Each input is one connection.  Its first byte chooses
  *   bits 0-1  the listener;
  *   bits 2-3  the client's source on listeners 0 and 2: 127.0.0.1
@@ -100,6 +103,7 @@ struct pp_fz_listener {
 static struct pp_fz_listener pp_fz_l[PP_FZ_NLISTEN];
 static int pp_fz_setup_errno;
 static const char *pp_fz_setup_what;
+static size_t pp_fz_nports; /* named in PP_PORTS */
 
 static int64_t
 pp_fz_now_ms(void)
@@ -166,15 +170,17 @@ pp_fz_setup(void)
 	l->addr = l->local;
 	l->addrlen = l->locallen;
 
+	/* Listeners 1 and 2 need IPv6 (1: on lo too); without, their
+	 * inputs go to listener 0. */
 	l = &pp_fz_l[1];
 	sin6.sin6_addr = in6addr_loopback;
 	if (pp_fz_listen_on(l, AF_INET6, &sin6, sizeof(sin6), 1) != 0) {
-		pp_fz_setup_what = "listener on [::1]";
-		goto fail;
+		l->fd = -1;
+	} else {
+		l->cfamily = AF_INET6;
+		l->addr = l->local;
+		l->addrlen = l->locallen;
 	}
-	l->cfamily = AF_INET6;
-	l->addr = l->local;
-	l->addrlen = l->locallen;
 
 	l = &pp_fz_l[2];
 	memset(&sin6.sin6_addr, 0, sizeof(sin6.sin6_addr));
@@ -183,15 +189,15 @@ pp_fz_setup(void)
 	sin6.sin6_addr.s6_addr[12] = 127;
 	sin6.sin6_addr.s6_addr[15] = 1;
 	if (pp_fz_listen_on(l, AF_INET6, &sin6, sizeof(sin6), 0) != 0) {
-		pp_fz_setup_what = "listener on [::ffff:127.0.0.1]";
-		goto fail;
+		l->fd = -1;
+	} else {
+		l->cfamily = AF_INET;
+		memset(&l->addr, 0, sizeof(l->addr));
+		l->addr.sin.sin_family = AF_INET;
+		l->addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		l->addr.sin.sin_port = l->local.sin6.sin6_port;
+		l->addrlen = sizeof(struct sockaddr_in);
 	}
-	l->cfamily = AF_INET;
-	memset(&l->addr, 0, sizeof(l->addr));
-	l->addr.sin.sin_family = AF_INET;
-	l->addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l->addr.sin.sin_port = l->local.sin6.sin6_port;
-	l->addrlen = sizeof(struct sockaddr_in);
 
 	l = &pp_fz_l[3];
 	n = (size_t)snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1,
@@ -205,10 +211,17 @@ pp_fz_setup(void)
 	l->addr = l->local;
 	l->addrlen = l->locallen;
 
-	snprintf(ports, sizeof(ports), "%u,%u,%u,unix:@%s",
-		 ntohs(pp_fz_l[0].local.sin.sin_port),
-		 ntohs(pp_fz_l[1].local.sin6.sin6_port),
-		 ntohs(pp_fz_l[2].local.sin6.sin6_port), sun.sun_path + 1);
+	n = (size_t)snprintf(ports, sizeof(ports), "%u,unix:@%s",
+			     ntohs(pp_fz_l[0].local.sin.sin_port),
+			     sun.sun_path + 1);
+	pp_fz_nports = 2;
+	for (i = 1; i <= 2; i++) {
+		if (pp_fz_l[i].fd < 0)
+			continue;
+		n += (size_t)snprintf(ports + n, sizeof(ports) - n, ",%u",
+				      ntohs(pp_fz_l[i].local.sin6.sin6_port));
+		pp_fz_nports++;
+	}
 	pp_fn_env();
 	pp_fn_set("PP_PORTS", ports);
 	pp_fn_set("PP_TIMEOUT_MS", "3000");
@@ -555,7 +568,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pp_fz_case c;
 	size_t i, j, k, t;
 
-	if (pp_fz_l[0].fd < 0 || pp_cfg.nports != PP_FZ_NLISTEN) {
+	if (pp_fz_l[0].fd < 0 || pp_cfg.nports != pp_fz_nports) {
 		fprintf(stderr, "fuzz_conn: set-up failed (%s: %s)\n",
 			pp_fz_setup_what ? pp_fz_setup_what
 					 : "the library read no PP_PORTS",
@@ -566,6 +579,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&c, 0, sizeof(c));
 	c.l = &pp_fz_l[data[0] & 3];
+	if (c.l->fd < 0)
+		c.l = &pp_fz_l[0]; /* no IPv6 here */
 	c.src = PP_FN_TRUSTED;
 	if (c.l->cfamily == AF_INET) {
 		c.src = pp_fn_src_of(data[0] >> 2);

@@ -10,10 +10,12 @@
  * first input has the library classify them, as its bind() would have:
  *
  *   0  127.0.0.1                 (AF_INET, v2)
- *   1  [::1]                     (AF_INET6, IPv6 only, v2; 127.0.0.1's
- *                                 socket stands in on a host without ::1)
+ *   1  [::1]                     (AF_INET6, IPv6 only, v2)
  *   2  [::ffff:127.0.0.1]        (AF_INET6 reached by IPv4 senders, v2)
  *   3  127.0.0.1                 (AF_INET, PORT/udp+spp: SPP headers)
+ *
+ * Without IPv6 (or without ::1 on lo) socket 0 takes the inputs of the
+ * sockets that could not be made.
  *
  * Each input is one datagram.  Its first byte chooses
  *   bits 0-1  the socket;
@@ -166,25 +168,24 @@ pp_fu_setup(void)
 	sin6.sin6_addr.s6_addr[11] = 0xff;
 	sin6.sin6_addr.s6_addr[12] = 127;
 	sin6.sin6_addr.s6_addr[15] = 1;
-	if (pp_fu_bind(&pp_fu_s[2], AF_INET6, &sin6, sizeof(sin6), 0) != 0) {
-		pp_fu_setup_what = "socket on [::ffff:127.0.0.1]";
-		goto fail;
-	}
-	/* IPv4 senders reach it at 127.0.0.1 and its port. */
-	pp_fu_s[2].cfamily = AF_INET;
+	if (pp_fu_bind(&pp_fu_s[2], AF_INET6, &sin6, sizeof(sin6), 0) != 0)
+		pp_fu_s[2].fd = -1; /* no IPv6 here */
+	else /* IPv4 senders reach it at 127.0.0.1 and its port */
+		pp_fu_s[2].cfamily = AF_INET;
 	if (pp_fu_bind(&pp_fu_s[3], AF_INET, &sin, sizeof(sin), 0) != 0) {
 		pp_fu_setup_what = "SPP socket on 127.0.0.1";
 		goto fail;
 	}
 	pp_fu_s[3].spp = true;
 
-	len = snprintf(ports, sizeof(ports), "%u/udp,%u/udp,%u/udp+spp",
-		       pp_fu_port(&pp_fu_s[0]), pp_fu_port(&pp_fu_s[2]),
-		       pp_fu_port(&pp_fu_s[3]));
-	pp_fu_nports = 3;
-	if (pp_fu_s[1].fd >= 0) {
-		snprintf(ports + len, sizeof(ports) - (size_t)len, ",%u/udp",
-			 pp_fu_port(&pp_fu_s[1]));
+	len = snprintf(ports, sizeof(ports), "%u/udp,%u/udp+spp",
+		       pp_fu_port(&pp_fu_s[0]), pp_fu_port(&pp_fu_s[3]));
+	pp_fu_nports = 2;
+	for (i = 1; i <= 2; i++) {
+		if (pp_fu_s[i].fd < 0)
+			continue;
+		len += snprintf(ports + len, sizeof(ports) - (size_t)len,
+				",%u/udp", pp_fu_port(&pp_fu_s[i]));
 		pp_fu_nports++;
 	}
 	pp_fn_env();
@@ -614,7 +615,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&c, 0, sizeof(c));
 	k = data[0] & 3;
 	if (pp_fu_s[k].fd < 0)
-		k = 0; /* no ::1 */
+		k = 0; /* no IPv6 here */
 	c.s = &pp_fu_s[k];
 	c.src = PP_FN_TRUSTED;
 	if (c.s->cfamily == AF_INET) {

@@ -27,6 +27,12 @@
  *             recvfrom with MSG_PEEK then again without, recvfrom with
  *             MSG_TRUNC;
  *   bit 7     an 8-byte buffer instead of a 64 KiB one (truncation).
+ * The second byte chooses how the program replies to an advertised
+ * client:
+ *   bits 0-1  sendto, sendmsg, sendmmsg, or connect to the client, send,
+ *             and connect(AF_UNSPEC) again;
+ *   bit 2     from another thread, which received nothing (the route
+ *             then comes from the table shared by all threads).
  * The rest is the datagram the sender sends.
  *
  * The outcome is checked against pp_parse_buf() (pp_parse_spp() on the
@@ -55,6 +61,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +93,8 @@ extern struct pp_config pp_cfg;
 			pp_fn_fail("fuzz_dgram.c", __LINE__, what);            \
 	} while (0)
 
+enum pp_fu_send { PP_FU_SENDTO, PP_FU_SENDMSG, PP_FU_SENDMMSG, PP_FU_CONNECT };
+
 enum pp_fu_call {
 	PP_FU_RECVFROM,
 	PP_FU_RECV,
@@ -114,30 +123,61 @@ static bool pp_fu_classified;
 
 /* ===== Set-up, before the library reads its configuration ===== */
 
-/* Raw system calls only: the hooks must not run before setenv. */
+/* A socket of family, IPv6-only as v6only says; -1 on failure.  Raw
+ * system calls only: the hooks must not run before setenv. */
 static int
-pp_fu_bind(struct pp_fu_sock *s, int family, const void *sa, socklen_t len,
-	   int v6only)
+pp_fu_socket(int family, int v6only)
 {
 	int fd;
 
 	fd = (int)syscall(SYS_socket, family,
 			  SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (family == AF_INET6)
+	if (fd >= 0 && family == AF_INET6)
 		syscall(SYS_setsockopt, fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
 			sizeof(v6only));
-	s->addrlen = sizeof(s->addr);
-	if (syscall(SYS_bind, fd, sa, len) != 0 ||
-	    syscall(SYS_getsockname, fd, &s->addr.sa, &s->addrlen) != 0) {
+	return fd;
+}
+
+/*
+ * s: a socket bound to sa (len bytes, port 0) on a port named
+ * explicitly, as a server's is: the kernel keeps an ephemeral port
+ * only until the socket is disconnected (connect(AF_UNSPEC)), which the
+ * replies by connect do.  The port is one the kernel just gave another
+ * socket; tried a few times in case someone takes it meanwhile.
+ */
+static int
+pp_fu_bind(struct pp_fu_sock *s, int family, const void *sa, socklen_t len,
+	   int v6only)
+{
+	union pp_sockaddr at;
+	socklen_t atlen;
+	int fd, probe, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		probe = pp_fu_socket(family, v6only);
+		atlen = sizeof(at);
+		if (probe < 0 || syscall(SYS_bind, probe, sa, len) != 0 ||
+		    syscall(SYS_getsockname, probe, &at.sa, &atlen) != 0) {
+			if (probe >= 0)
+				syscall(SYS_close, probe);
+			return -1;
+		}
+		syscall(SYS_close, probe);
+		fd = pp_fu_socket(family, v6only);
+		if (fd < 0)
+			return -1;
+		s->addrlen = sizeof(s->addr);
+		if (syscall(SYS_bind, fd, &at.sa, atlen) == 0 &&
+		    syscall(SYS_getsockname, fd, &s->addr.sa, &s->addrlen) ==
+			    0) {
+			s->fd = fd;
+			s->family = family;
+			s->cfamily = family;
+			return 0;
+		}
 		syscall(SYS_close, fd);
-		return -1;
 	}
-	s->fd = fd;
-	s->family = family;
-	s->cfamily = family;
-	return 0;
+	return -1;
 }
 
 static uint16_t
@@ -259,6 +299,8 @@ struct pp_fu_case {
 	enum pp_fn_src src;
 	enum pp_fu_call call;
 	size_t buflen;
+	enum pp_fu_send send; /* how the reply is sent */
+	bool thread;          /* from another thread */
 	const uint8_t *dgram;
 	size_t len;
 	/* the expectation */
@@ -500,18 +542,73 @@ pp_fu_check_got(const struct pp_fu_case *c, ssize_t n, const uint8_t *buf,
 		    "a flow label or scope in the source");
 }
 
+static const uint8_t pp_fu_payload[3] = { 'R', 'E', 'P' };
+
+/* The reply of c, to the advertised source to, sent as c->send says. */
+struct pp_fu_reply {
+	const struct pp_fu_case *c;
+	const union pp_sockaddr *to;
+	socklen_t tolen;
+	ssize_t n;
+};
+
+static void *
+pp_fu_send_reply(void *arg)
+{
+	struct pp_fu_reply *r = arg;
+	int fd = r->c->s->fd;
+	struct iovec iov = { .iov_base = (void *)pp_fu_payload,
+			     .iov_len = sizeof(pp_fu_payload) };
+	struct msghdr m = { .msg_name = (void *)r->to,
+			    .msg_namelen = r->tolen,
+			    .msg_iov = &iov,
+			    .msg_iovlen = 1 };
+	struct mmsghdr mm = { .msg_hdr = m };
+	struct sockaddr none = { .sa_family = AF_UNSPEC };
+
+	switch (r->c->send) {
+	case PP_FU_SENDMSG:
+		r->n = sendmsg(fd, &m, 0);
+		break;
+	case PP_FU_SENDMMSG:
+		r->n = sendmmsg(fd, &mm, 1, 0) == 1 ? (ssize_t)mm.msg_len : -1;
+		break;
+	case PP_FU_CONNECT:
+		r->n = -1;
+		if (connect(fd, &r->to->sa, r->tolen) != 0)
+			break;
+		r->n = send(fd, pp_fu_payload, sizeof(pp_fu_payload), 0);
+		PP_FU_CHECK(connect(fd, &none, sizeof(none)) == 0,
+			    "connect(AF_UNSPEC) after the reply");
+		break;
+	default:
+		r->n = sendto(fd, pp_fu_payload, sizeof(pp_fu_payload), 0,
+			      &r->to->sa, r->tolen);
+		break;
+	}
+	return NULL;
+}
+
 /* A reply to the advertised source reaches the sender. */
 static void
 pp_fu_reply(const struct pp_fu_case *c, int sender, const union pp_sockaddr *to,
 	    socklen_t tolen)
 {
-	static const uint8_t payload[3] = { 'R', 'E', 'P' };
-	static uint8_t buf[PP_SPP_LEN + sizeof(payload) + 1];
-	size_t want = (c->s->spp ? PP_SPP_LEN : 0) + sizeof(payload);
+	static uint8_t buf[PP_SPP_LEN + sizeof(pp_fu_payload) + 1];
+	size_t want = (c->s->spp ? PP_SPP_LEN : 0) + sizeof(pp_fu_payload);
+	struct pp_fu_reply r = { .c = c, .to = to, .tolen = tolen };
+	pthread_t t;
 	ssize_t n;
 
-	n = sendto(c->s->fd, payload, sizeof(payload), 0, &to->sa, tolen);
-	PP_FU_CHECK(n == (ssize_t)sizeof(payload),
+	if (c->thread) {
+		PP_FU_CHECK(pthread_create(&t, NULL, pp_fu_send_reply, &r) == 0,
+			    "a thread for the reply");
+		PP_FU_CHECK(pthread_join(t, NULL) == 0, "join that thread");
+	} else {
+		(void)pp_fu_send_reply(&r);
+	}
+	/* A payload of 3: the length the call reports (not the header's). */
+	PP_FU_CHECK(r.n == (ssize_t)sizeof(pp_fu_payload),
 		    "the reply to the advertised source was not sent");
 	pp_fu_wait(sender, "the reply did not reach the proxy");
 	n = recv(sender, buf, sizeof(buf), 0);
@@ -524,8 +621,8 @@ pp_fu_reply(const struct pp_fu_case *c, int sender, const union pp_sockaddr *to,
 	if (c->s->spp)
 		PP_FU_CHECK(memcmp(buf, c->dgram, PP_SPP_LEN) == 0,
 			    "the reply's SPP header is not the datagram's");
-	PP_FU_CHECK(memcmp(buf + want - sizeof(payload), payload,
-			   sizeof(payload)) == 0,
+	PP_FU_CHECK(memcmp(buf + want - sizeof(pp_fu_payload), pp_fu_payload,
+			   sizeof(pp_fu_payload)) == 0,
 		    "the reply's bytes at the proxy");
 }
 
@@ -623,8 +720,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	c.call = (enum pp_fu_call)((data[0] >> 4) & 7);
 	c.buflen = (data[0] & 0x80) ? PP_FU_SMALL : PP_FU_BIG;
-	c.dgram = data + 1;
-	c.len = size - 1;
+	if (size < 2)
+		return 0;
+	c.send = (enum pp_fu_send)(data[1] & 3);
+	c.thread = (data[1] & 4) != 0;
+	c.dgram = data + 2;
+	c.len = size - 2;
 	if (c.len > PP_FU_MAX)
 		c.len = PP_FU_MAX;
 	pp_fu_run(&c);

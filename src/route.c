@@ -26,7 +26,9 @@
  * second.  A client's further datagrams within that second cost a look
  * at one set of a small per-thread array of fingerprints ("this client
  * through this proxy, noted this second"), one cache line where the
- * table's bucket and entry are two or three.
+ * table's bucket and entry are two or three; a fingerprint, like the
+ * thread's last route below, holds only while no entry has changed
+ * proxy or been evicted since it was made (pp_rt_moves).
  * A reply to the datagram the thread has just received, what servers
  * nearly always send, is routed from a copy of that datagram's route
  * kept by the thread, without searching the table.  A fork handler
@@ -118,6 +120,7 @@ struct pp_rsnap {
 struct pp_lastroute {
 	bool valid;
 	uint16_t family;     /* of the socket it arrived on */
+	uint32_t moves;      /* pp_rt_moves when it was noted */
 	union pp_rkeyw k;    /* k.k.lport: that socket's port */
 	union pp_inaddr adv; /* the client as the program was told */
 	struct pp_rsnap r;
@@ -160,7 +163,7 @@ pp_same_dst(const union pp_inaddr *a, const struct sockaddr *dst,
 	       memcmp(&d->sin6.sin6_addr, &a->sin6.sin6_addr, 16) == 0;
 }
 
-#define PP_MARK_SECRETS 12
+#define PP_MARK_SECRETS 13
 
 /*
  * The reply table.  Its lock is reached from a signal handler by every
@@ -184,6 +187,18 @@ static struct {
 } pp_rt PP_HOT_DATA = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 static PP_HOT_DATA atomic_bool pp_rt_up;
+
+/*
+ * How many times an entry of the table stopped saying what it said: its
+ * client came through another proxy (or the same one with other SPP
+ * fields), or the entry was evicted.  A thread's fingerprints and its
+ * last route stand for "the table says so" only while the count is the
+ * one they were made at: otherwise a client back through its first
+ * proxy, after a datagram through another one in the same second (on
+ * any thread), would leave the table naming the other, and a reply from
+ * any other thread would go there.  Written under the lock.
+ */
+static PP_HOT_DATA _Atomic uint32_t pp_rt_moves;
 
 PP_HOT_DATA pp_clock_fn pp_rt_clock = clock_gettime;
 
@@ -493,13 +508,31 @@ pp_sppw_same(const union pp_sppw *a, const union pp_sppw *b)
 	return !a->s.on || memcmp(a, b, sizeof(*a)) == 0;
 }
 
+/* Does snapshot r name the proxy (and SPP fields) note nt names? */
+static inline bool
+pp_rsnap_proxy_is(const struct pp_rsnap *r, const struct pp_note *nt)
+{
+	return r->reallen == nt->reallen && pp_realw_eq(&r->real, &nt->rw) &&
+	       pp_sppw_same(&r->sw, &nt->sw);
+}
+
 /* Does snapshot r say what note nt says (same proxy, SPP fields and
  * second)? */
 static inline bool
 pp_rsnap_says(const struct pp_rsnap *r, const struct pp_note *nt)
 {
-	return r->seen == nt->now && r->reallen == nt->reallen &&
-	       pp_realw_eq(&r->real, &nt->rw) && pp_sppw_same(&r->sw, &nt->sw);
+	return r->seen == nt->now && pp_rsnap_proxy_is(r, nt);
+}
+
+/* An entry stops saying what it said (pp_rt_moves); under the lock,
+ * before the change. */
+static void
+pp_rt_moved(void)
+{
+	atomic_store_explicit(
+		&pp_rt_moves,
+		atomic_load_explicit(&pp_rt_moves, memory_order_relaxed) + 1,
+		memory_order_release);
 }
 
 /*
@@ -544,14 +577,15 @@ pp_mark_secrets(uint64_t seed)
 
 /*
  * A 64-bit fingerprint of "client k came through proxy rw (with the SPP
- * fields sw) in second now", never 0.  Its top bits choose the set of
+ * fields sw) in second now, at the table's moves count moves", never 0.  Its top bits choose the set of
  * the thread's slots.  The words, keyed with the table's secrets, are
  * multiplied in pairs into 128 bits and folded (wyhash's mum), and the
  * sum folded once more.  Table up.
  */
 PP_HOT_DGRAM static uint64_t
 pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
-	      socklen_t reallen, const union pp_sppw *sw, uint32_t now)
+	      socklen_t reallen, const union pp_sppw *sw, uint32_t now,
+	      uint32_t moves)
 {
 	const uint64_t *c = pp_rt.sec;
 	uint64_t h;
@@ -559,7 +593,11 @@ pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,
 	_Static_assert(PP_RKEY_W == 5 && PP_REAL_W == 7 && PP_SPPW_W == 5,
 		       "mark lanes");
 	h = pp_mum(pp_lane(k, 0) ^ c[0], pp_lane(k, 8) ^ c[1]);
-	h += pp_mum((k->w[4] | (uint64_t)now << 32) ^ c[2],
+	/* The moves count keys the second and the ports: c[12] is odd, so
+	 * two counts give words whose low halves differ, which the second
+	 * in the high half cannot make up for. */
+	h += pp_mum((k->w[4] | (uint64_t)now << 32) ^
+			    (c[2] + (uint64_t)moves * c[12]),
 		    pp_lane(rw, 0) ^ c[3]);
 	/* An IPv4 proxy (what nearly every datagram comes from) is its
 	 * first lane, family included: the rest of rw is zero
@@ -607,7 +645,8 @@ pp_last_says(const struct pp_note *nt)
 {
 	/* The key first: what differs when clients take turns. */
 	return pp_rkeyw_eq(&pp_last.k, &nt->k) && pp_last.valid &&
-	       pp_last.family == nt->family && pp_rsnap_says(&pp_last.r, nt);
+	       pp_last.family == nt->family && pp_last.moves == nt->moves &&
+	       pp_rsnap_says(&pp_last.r, nt);
 }
 
 PP_HOT_DGRAM bool
@@ -623,6 +662,7 @@ pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen,
 		memcpy(&nt->rw, real, reallen);
 	nt->reallen = reallen;
 	nt->now = now;
+	nt->moves = atomic_load_explicit(&pp_rt_moves, memory_order_acquire);
 	nt->mark = 0;
 	nt->set = NULL;
 	nt->gen = pp_last_gen;
@@ -634,7 +674,7 @@ pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen,
 	 * (pp_rt_note computes it after all if pp_last changes first). */
 	if (pp_tfresh != NULL && pp_udp_routing() && !nt->same) {
 		nt->mark = pp_fresh_mark(&nt->k, &nt->rw, reallen, &nt->sw,
-					 nt->now);
+					 nt->now, nt->moves);
 		nt->set = pp_fresh_set(nt->mark);
 		__builtin_prefetch(nt->set);
 	}
@@ -658,7 +698,7 @@ pp_rt_note(struct pp_note *nt)
 	struct pp_rbucket *b;
 	struct pp_route *e;
 	uint64_t mark = nt->mark, *set = nt->set;
-	uint32_t h, i, now = nt->now;
+	uint32_t h, i, now = nt->now, moves;
 	unsigned w;
 	bool nested;
 
@@ -690,6 +730,9 @@ pp_rt_note(struct pp_note *nt)
 	b = &pp_rt.bucket[h];
 	i = pp_rt_find(k, h);
 	if (i != 0) {
+		pp_rt_copy(i, &cur);
+		if (!pp_rsnap_proxy_is(&cur, nt))
+			pp_rt_moved();
 		pp_lru_unlink(i);
 		pp_rt_wbegin(b);
 		pp_rt_fill(i, nt);
@@ -699,6 +742,7 @@ pp_rt_note(struct pp_note *nt)
 			i = ++pp_rt.used;
 		} else {
 			i = pp_rt.oldest;
+			pp_rt_moved();
 			pp_lru_unlink(i);
 			pp_chain_unlink(i);
 		}
@@ -716,11 +760,18 @@ pp_rt_note(struct pp_note *nt)
 		pp_rt_wend(b);
 	}
 	pp_lru_push(i);
+	/* The table says this note as of the moves count now, which this
+	 * write (or another since pp_note_prep) may have stepped: the
+	 * fingerprint and the last route stand for that count. */
+	moves = atomic_load_explicit(&pp_rt_moves, memory_order_relaxed);
 	pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
-	if (pp_tfresh != NULL && set == NULL && !nested) { /* a new table */
-		mark = pp_fresh_mark(k, &nt->rw, nt->reallen, &nt->sw, now);
+	if (pp_tfresh != NULL && !nested &&
+	    (set == NULL /* a new table */ || moves != nt->moves)) {
+		mark = pp_fresh_mark(k, &nt->rw, nt->reallen, &nt->sw, now,
+				     moves);
 		set = pp_fresh_set(mark);
 	}
+	nt->moves = moves;
 fresh:
 	/* Newest first; the oldest of the set goes (marks of an earlier
 	 * second never match again anyway). */
@@ -735,6 +786,7 @@ remember:
 	atomic_signal_fence(memory_order_seq_cst);
 	pp_last.k = *k;
 	pp_last.family = nt->family;
+	pp_last.moves = nt->moves;
 	pp_last.adv = *nt->adv;
 	pp_last.r.seen = now;
 	pp_last.r.reallen = nt->reallen;

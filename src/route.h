@@ -74,10 +74,11 @@ struct pp_note {
 	union pp_realw rw;
 	socklen_t reallen;
 	uint32_t now;
-	uint64_t mark; /* the fingerprint (see pp_rt_note), or 0 */
-	uint64_t *set; /* its set in this thread's array, or NULL */
-	bool same;     /* the thread's last route said it at pp_last_gen */
-	unsigned gen;  /* (route.c) when pp_note_prep looked */
+	uint32_t moves; /* (route.c) the table's moves when prepared */
+	uint64_t mark;  /* the fingerprint (see pp_rt_note), or 0 */
+	uint64_t *set;  /* its set in this thread's array, or NULL */
+	bool same;      /* the thread's last route said it at pp_last_gen */
+	unsigned gen;   /* (route.c) when pp_note_prep looked */
 };
 
 /*

@@ -415,22 +415,36 @@ START_TEST(lru_eviction)
 }
 END_TEST
 
+struct fill_away {
+	uint32_t first, n;
+};
+
 static void *
 fill_main(void *arg)
 {
-	fill(*(uint32_t *)arg, PP_ROUTE_MAX, T0);
+	const struct fill_away *f = arg;
+
+	fill(f->first, f->n, T0);
 	return NULL;
 }
 
-/* Another thread, without fingerprints, fills the table with new
- * clients at T0: every earlier route is evicted. */
+/* Another thread, without fingerprints, notes n new clients from
+ * client(first) on at T0. */
+static void
+fill_away(uint32_t first, uint32_t n)
+{
+	struct fill_away f = { .first = first, .n = n };
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, fill_main, &f), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+
+/* ... a table's worth: every earlier route is evicted. */
 static void
 evict_all_away(uint32_t first)
 {
-	pthread_t t;
-
-	ck_assert_int_eq(pthread_create(&t, NULL, fill_main, &first), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	fill_away(first, PP_ROUTE_MAX);
 }
 
 START_TEST(fingerprint_spares_the_table)
@@ -440,13 +454,19 @@ START_TEST(fingerprint_spares_the_table)
 	attach_fresh();
 	note(a, proxy(1, 0), T0);
 	note(b, proxy(2, 0), T0);
-	evict_all_away(100);
-	ck_no_route(find_away(a, T0));
 	/* a again, in the same second, through the same proxy: this
-	 * thread's fingerprint says it is noted, so neither the table is
-	 * searched nor anything written (a stays out). */
+	 * thread's fingerprint says it is noted, so the table is neither
+	 * searched nor written, and a stays older than b: the first client
+	 * past a full table takes a's place. */
 	note(a, proxy(1, 0), T0);
+	fill_away(100, PP_ROUTE_MAX - 1);
 	ck_no_route(find_away(a, T0));
+	ck_route(find_away(b, T0), proxy(2, 0));
+	/* Once evicted, the same note is written back: the eviction made
+	 * the fingerprint stale. */
+	note(a, proxy(1, 0), T0);
+	ck_route(find_away(a, T0), proxy(1, 0));
+	evict_all_away(200);
 	/* Through another proxy, or a second later: written. */
 	note(a, proxy(1, 1), T0);
 	ck_route(find_away(a, T0), proxy(1, 1));
@@ -493,6 +513,66 @@ START_TEST(last_route_answer_goes_stale_under_a_handler)
 	ck_assert(nt.set != NULL);
 	pp_rt_note(&nt);
 	ck_route(find_away(c, T0 + 1), p1);
+}
+END_TEST
+
+struct note_away {
+	struct sockaddr_in c, p;
+};
+
+static void *
+note_away_main(void *arg)
+{
+	const struct note_away *a = arg;
+
+	note(a->c, a->p, T0);
+	return NULL;
+}
+
+/* note(c, p, T0) on a thread of its own. */
+static void
+note_away(struct sockaddr_in c, struct sockaddr_in p)
+{
+	struct note_away a = { .c = c, .p = p };
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, note_away_main, &a), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+
+/*
+ * A client back through its first proxy in the same second, after a
+ * datagram through another one (on this thread or another): the table
+ * names the first again, for a reply from any thread.  Neither this
+ * thread's fingerprint of the first note nor its last route may stand
+ * for the table once another note moved the client.
+ */
+START_TEST(client_back_through_its_first_proxy)
+{
+	struct sockaddr_in c = client(4), p1 = proxy(4, 1), p2 = proxy(4, 2);
+
+	attach_fresh();
+	/* Moved by this thread: the fingerprint of c through p1. */
+	note(c, p1, T0);
+	note(c, p2, T0);
+	ck_route(find_away(c, T0), p2);
+	note(c, p1, T0);
+	ck_route(find_away(c, T0), p1);
+	/* Moved by another thread: this thread's last route. */
+	note_away(c, p2);
+	ck_route(find_away(c, T0), p2);
+	note(c, p1, T0);
+	ck_route(find_away(c, T0), p1);
+	ck_route(find_at(LPORT, c, T0), p1);
+	/* Unmoved, the fingerprint and the last route still spare the
+	 * table: c stays older than client 5 (see
+	 * fingerprint_spares_the_table). */
+	note(client(5), proxy(5, 0), T0);
+	note(c, p1, T0);
+	note(c, p1, T0);
+	fill_away(100, PP_ROUTE_MAX - 1);
+	ck_no_route(find_away(c, T0));
+	ck_route(find_away(client(5), T0), proxy(5, 0));
 }
 END_TEST
 
@@ -579,11 +659,12 @@ START_TEST(spp_fingerprint_spares_the_table)
 	attach_fresh();
 	note_spp(a, proxy(1, 0), T0, spp_fields(1, 0));
 	note(b, proxy(2, 0), T0);
-	evict_all_away(100);
-	ck_assert(!lookup_away(a, T0, &r));
-	/* The same SPP note in the same second: nothing written. */
+	/* The same SPP note in the same second: nothing written, so a is
+	 * the oldest when the table is full. */
 	note_spp(a, proxy(1, 0), T0, spp_fields(1, 0));
+	fill_away(100, PP_ROUTE_MAX - 1);
 	ck_assert(!lookup_away(a, T0, &r));
+	ck_assert(lookup_away(b, T0, &r));
 	/* Other proxy fields: written, with them. */
 	note_spp(a, proxy(1, 0), T0, sw2);
 	ck_assert(lookup_away(a, T0, &r) && r.spp);
@@ -806,6 +887,7 @@ main(void)
 	tcase_add_test(tc, expiry_and_refresh);
 	tcase_add_test(tc, lru_eviction);
 	tcase_add_test(tc, fingerprint_spares_the_table);
+	tcase_add_test(tc, client_back_through_its_first_proxy);
 	tcase_add_test(tc, without_fingerprints_the_table_decides);
 	tcase_add_test(tc, last_route_answer_goes_stale_under_a_handler);
 	tcase_add_test(tc, spp_route_gives_the_header_back);

@@ -30,6 +30,9 @@
  *   -R   reply with SIZE bytes ('R') instead of the echo
  *   -I   recvmsg mode: the reply in N iovecs (the first N-1 one byte
  *        each, the last the rest)
+ *   -T   recvfrom mode: each reply sent by a thread of its own, which
+ *        received nothing (its route comes from the table all threads
+ *        share), and joined before the next receive
  *   -n   non-blocking socket and poll(); prints "eagain" when a receive
  *        after a readable poll reports EAGAIN
  *   -b   the receive buffer size (default 65536)
@@ -56,6 +59,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -88,6 +92,7 @@ static struct {
 	enum way way;
 	long reply_size;
 	int iovs;
+	bool reply_thread;
 } opt = {
 	.addr = "127.0.0.1",
 	.mode = M_RECVFROM,
@@ -285,6 +290,44 @@ peek_first(int fd, char *extra, size_t cap)
 	return true;
 }
 
+/* A sendto() for serve_recvfrom(), on the thread that runs it. */
+struct reply_job {
+	int fd;
+	const void *buf;
+	size_t len;
+	const struct sockaddr *to;
+	socklen_t tolen;
+	ssize_t n;
+	int err;
+};
+
+static void *
+reply_main(void *arg)
+{
+	struct reply_job *j = arg;
+
+	j->n = sendto(j->fd, j->buf, j->len, 0, j->to, j->tolen);
+	j->err = errno;
+	return NULL;
+}
+
+/* sendto(), on this thread or (-T) on one of its own. */
+static ssize_t
+reply_to(int fd, const void *b, size_t len, const struct sockaddr *to,
+	 socklen_t tolen)
+{
+	struct reply_job j = { fd, b, len, to, tolen, -1, 0 };
+	pthread_t t;
+
+	if (!opt.reply_thread)
+		return sendto(fd, b, len, 0, to, tolen);
+	if (pthread_create(&t, NULL, reply_main, &j) != 0 ||
+	    pthread_join(t, NULL) != 0)
+		tu_die("udpsrv: the reply thread");
+	errno = j.err;
+	return j.n;
+}
+
 static void
 serve_recvfrom(int fd)
 {
@@ -312,8 +355,8 @@ serve_recvfrom(int fd)
 			 " alen=%u", (unsigned)alen);
 		report(&ss, alen, n, buf, got, extra);
 		rl = echo_body(&ss, alen, buf, got, reply, sizeof(reply));
-		sent(sendto(fd, reply, rl, 0, (struct sockaddr *)&ss,
-			    alen < sizeof(ss) ? alen : sizeof(ss)),
+		sent(reply_to(fd, reply, rl, (struct sockaddr *)&ss,
+			      alen < sizeof(ss) ? alen : sizeof(ss)),
 		     "sendto");
 	}
 }
@@ -594,7 +637,7 @@ main(int argc, char **argv)
 {
 	int c, fd;
 
-	while ((c = getopt(argc, argv, "46l:p:m:nb:tka:H:F:w:R:I:")) != -1) {
+	while ((c = getopt(argc, argv, "46l:p:m:nb:tka:H:F:w:R:I:T")) != -1) {
 		switch (c) {
 		case '4':
 			opt.addr = "127.0.0.1";
@@ -666,6 +709,9 @@ main(int argc, char **argv)
 		case 'R':
 			opt.reply_size = atol(optarg);
 			break;
+		case 'T':
+			opt.reply_thread = true;
+			break;
 		case 'I':
 			opt.iovs = atoi(optarg);
 			if (opt.iovs < 1 || opt.iovs > IOV_MANY)
@@ -699,6 +745,6 @@ main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: udpsrv [-4|-6|-l ADDR] -p PORT [-m MODE] [-n] "
 			"[-b SIZE] [-t] [-k] [-a ALEN] [-H FD] [-F FD] "
-			"[-w WAY] [-R SIZE] [-I N]\n");
+			"[-w WAY] [-R SIZE] [-I N] [-T]\n");
 	return 64;
 }

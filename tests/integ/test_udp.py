@@ -576,6 +576,24 @@ def replies_follow_their_proxy():
 
 
 @test
+def back_through_first_proxy_replies_from_another_thread():
+    # A client through proxy a, then b, then a again, within a second:
+    # the newest decides, also for a reply that a thread of the server's
+    # own sends, which received nothing (its route is the table's).
+    srv = start_udp("-T")
+    a = client("127.0.0.1")
+    b = client("127.0.0.5")
+    for i, (c, tag) in enumerate(((a, b"first"), (b, b"second"),
+                                  (a, b"back"))):
+        send(c, srv, hdr(src="192.0.2.30", sport=3333) + tag)
+        expect(srv, i, src="192.0.2.30:3333", data=tag.decode())
+        eq(reply(c)[0], b"src=192.0.2.30:3333 " + tag,
+           "reply %d through its proxy" % i)
+    no_reply(a)
+    no_reply(b)
+
+
+@test
 def many_clients_replies():
     srv = start_udp("-m", "mmsg")
     c = client()

@@ -577,10 +577,10 @@ pp_mark_secrets(uint64_t seed)
 
 /*
  * A 64-bit fingerprint of "client k came through proxy rw (with the SPP
- * fields sw) in second now, at the table's moves count moves", never 0.  Its top bits choose the set of
- * the thread's slots.  The words, keyed with the table's secrets, are
- * multiplied in pairs into 128 bits and folded (wyhash's mum), and the
- * sum folded once more.  Table up.
+ * fields sw) in second now, at the table's moves count moves", never 0.
+ * Its top bits choose the set of the thread's slots.  The words, keyed
+ * with the table's secrets, are multiplied in pairs into 128 bits and
+ * folded (wyhash's mum), and the sum folded once more.  Table up.
  */
 PP_HOT_DGRAM static uint64_t
 pp_fresh_mark(const union pp_rkeyw *k, const union pp_realw *rw,

@@ -2,9 +2,9 @@
  * fuzz_dgram.c - libFuzzer target for the whole datagram path of
  * PROXY-only UDP sockets: receive, judge, strip, report, route the reply.
  *
- * The library's sources are linked into this program, so the recvfrom,
- * recv, read, recvmsg, recvmmsg and sendto called here are its hooks,
- * exactly as in a preloaded server.  A constructor that runs before the
+ * The library's sources are linked into this program, so the receive and
+ * send calls made here (and connect) are its hooks, exactly as in a
+ * preloaded server.  A constructor that runs before the
  * library's binds four non-blocking UDP sockets on loopback and names them
  * in PP_PORTS, with PP_ALLOW=127.0.0.1,::1 and PP_DIRECT=127.0.0.3; the
  * first input has the library classify them, as its bind() would have:

@@ -33,6 +33,10 @@
  *   -T   recvfrom mode: each reply sent by a thread of its own, which
  *        received nothing (its route comes from the table all threads
  *        share), and joined before the next receive
+ *   -X   recvfrom mode: before each reply, a new UDP socket (bound to
+ *        another port of the same loopback address) is dup2'd over the
+ *        receiving descriptor, and the reply goes out on it: a socket
+ *        not in PP_PORTS, whose replies go where the program says
  *   -n   non-blocking socket and poll(); prints "eagain" when a receive
  *        after a readable poll reports EAGAIN
  *   -b   the receive buffer size (default 65536)
@@ -93,6 +97,7 @@ static struct {
 	long reply_size;
 	int iovs;
 	bool reply_thread;
+	bool replace;
 } opt = {
 	.addr = "127.0.0.1",
 	.mode = M_RECVFROM,
@@ -311,6 +316,27 @@ reply_main(void *arg)
 	return NULL;
 }
 
+/* -X: put a new UDP socket, bound to another port of fd's address,
+ * in the place of fd. */
+static void
+replace_socket(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int s;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		tu_die("udpsrv: getsockname");
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	s = socket(ss.ss_family, SOCK_DGRAM, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&ss, len) != 0 ||
+	    dup2(s, fd) != fd || close(s) != 0)
+		tu_die("udpsrv: the replacing socket");
+}
+
 /* sendto(), on this thread or (-T) on one of its own. */
 static ssize_t
 reply_to(int fd, const void *b, size_t len, const struct sockaddr *to,
@@ -319,6 +345,8 @@ reply_to(int fd, const void *b, size_t len, const struct sockaddr *to,
 	struct reply_job j = { fd, b, len, to, tolen, -1, 0 };
 	pthread_t t;
 
+	if (opt.replace)
+		replace_socket(fd);
 	if (!opt.reply_thread)
 		return sendto(fd, b, len, 0, to, tolen);
 	if (pthread_create(&t, NULL, reply_main, &j) != 0 ||
@@ -637,7 +665,7 @@ main(int argc, char **argv)
 {
 	int c, fd;
 
-	while ((c = getopt(argc, argv, "46l:p:m:nb:tka:H:F:w:R:I:T")) != -1) {
+	while ((c = getopt(argc, argv, "46l:p:m:nb:tka:H:F:w:R:I:TX")) != -1) {
 		switch (c) {
 		case '4':
 			opt.addr = "127.0.0.1";
@@ -712,6 +740,9 @@ main(int argc, char **argv)
 		case 'T':
 			opt.reply_thread = true;
 			break;
+		case 'X':
+			opt.replace = true;
+			break;
 		case 'I':
 			opt.iovs = atoi(optarg);
 			if (opt.iovs < 1 || opt.iovs > IOV_MANY)
@@ -745,6 +776,6 @@ main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: udpsrv [-4|-6|-l ADDR] -p PORT [-m MODE] [-n] "
 			"[-b SIZE] [-t] [-k] [-a ALEN] [-H FD] [-F FD] "
-			"[-w WAY] [-R SIZE] [-I N] [-T]\n");
+			"[-w WAY] [-R SIZE] [-I N] [-T] [-X]\n");
 	return 64;
 }

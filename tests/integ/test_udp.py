@@ -594,6 +594,26 @@ def back_through_first_proxy_replies_from_another_thread():
 
 
 @test
+def reply_on_a_socket_put_in_the_others_place_is_not_routed():
+    # The server receives through proxy a, then puts a socket outside
+    # PP_PORTS in the place of its own (dup2) and replies on it: the reply
+    # goes where the program says, the advertised client (a loopback
+    # address here), and the proxy gets nothing.
+    srv = start_udp("-X")
+    a = client("127.0.0.1")
+    direct = client("127.0.0.9")
+    dport = direct.getsockname()[1]
+    send(a, srv, hdr(src="127.0.0.9", sport=dport) + b"swapped")
+    expect(srv, 0, src="127.0.0.9:%d" % dport, data="swapped")
+    data, frm = reply(direct)
+    eq(data, b"src=127.0.0.9:%d swapped" % dport, "reply, unrouted")
+    eq(frm[0], "127.0.0.1", "sent from the replacing socket")
+    if frm[1] == srv.port:
+        raise Fail("the reply came from the PROXY-only port")
+    no_reply(a)
+
+
+@test
 def many_clients_replies():
     srv = start_udp("-m", "mmsg")
     c = client()

@@ -118,7 +118,6 @@ struct pp_fddgram {
 	uint16_t family, lport;
 	bool spp;
 	uint8_t stat; /* its counters' slot (stats.h), 0 for none */
-	uint32_t seq; /* the entry's seq when read: moves at any change */
 };
 
 /*
@@ -147,7 +146,6 @@ pp_fd_dgram(int fd, struct pp_fddgram *out)
 		d.lport = e->info.lport;
 		d.spp = e->info.spp;
 		d.stat = e->info.stat;
-		d.seq = s1;
 	} while (!pp_seq_read_ok(&e->seq, s1));
 	*out = d;
 	return (enum pp_fdkind)k;

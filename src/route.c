@@ -124,12 +124,6 @@ struct pp_lastroute {
 	union pp_rkeyw k;    /* k.k.lport: that socket's port */
 	union pp_inaddr adv; /* the client as the program was told */
 	struct pp_rsnap r;
-	/* For pp_last_quick(), when onfd: that datagram came on socket fd,
-	 * whose entry then had sequence fdseq and counters stat. */
-	bool onfd;
-	uint8_t stat;
-	int fd;
-	uint32_t fdseq;
 };
 
 static PP_TLS struct pp_lastroute pp_last;
@@ -688,34 +682,49 @@ pp_note_prep(struct pp_note *nt, const struct sockaddr *real, socklen_t reallen,
 }
 
 /*
- * The table's side of pp_rt_note(), when the thread's fingerprints do
- * not already say nt (nested: a signal handler interrupting a note of
- * its thread, which leaves the fingerprints alone).  Returns false when
- * nothing was noted; else *set (NULL for none) is the set where *mark
- * is to be put in, for a note the table says as of nt->moves.
+ * Client k came through proxy real (pp_rt_note): remember it.  An
+ * entry that already says so and was refreshed this second is left
+ * alone, without the lock: the LRU order and the idle time are exact to
+ * the second.  Each thread keeps, in a small array of 8-way sets, the
+ * fingerprints of what it noted (or found already noted) this second:
+ * a client's further datagrams within the second then touch one cache
+ * line of that array, not the table's bucket and entry.
  */
-static __attribute__((noinline)) bool
-pp_rt_note_table(struct pp_note *nt, bool nested, uint64_t *mark,
-		 uint64_t **set)
+PP_HOT_DGRAM void
+pp_rt_note(struct pp_note *nt)
 {
 	const union pp_rkeyw *k = &nt->k;
 	struct pp_rsnap cur;
 	struct pp_rbucket *b;
 	struct pp_route *e;
-	uint32_t h, i, moves;
+	uint64_t mark = nt->mark, *set = nt->set;
+	uint32_t h, i, now = nt->now, moves;
 	unsigned w;
+	bool nested;
 
+	/* Interrupting itself (a signal handler): the table only. */
+	nested = pp_noting;
+	pp_noting = true;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (nested)
+		set = NULL;
+	/* The same client through the same proxy as the thread's last
+	 * datagram, in the same second: nothing to do. */
+	else if (nt->same && (pp_last_gen == nt->gen || pp_last_says(nt)))
+		goto out;
 	if (pp_udp_routing()) {
+		if (set != NULL && pp_fresh_has(set, mark))
+			goto remember;
 		h = pp_rt_hash(k);
 		if (pp_rt_get(k, h, &cur) && pp_rsnap_says(&cur, nt))
-			return true;
+			goto fresh;
 	}
 	/* A signal handler whose thread holds the lock: not noted. */
 	if (!pp_lock(&pp_rt.mtx, PP_HOLD_ROUTES))
-		return false;
+		goto out;
 	if (!pp_rt_create()) {
 		pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
-		return false;
+		goto out;
 	}
 	h = pp_rt_hash(k);
 	b = &pp_rt.bucket[h];
@@ -757,67 +766,32 @@ pp_rt_note_table(struct pp_note *nt, bool nested, uint64_t *mark,
 	moves = atomic_load_explicit(&pp_rt_moves, memory_order_relaxed);
 	pp_unlock(&pp_rt.mtx, PP_HOLD_ROUTES);
 	if (pp_tfresh != NULL && !nested &&
-	    (*set == NULL /* a new table */ || moves != nt->moves)) {
-		*mark = pp_fresh_mark(k, &nt->rw, nt->reallen, &nt->sw, nt->now,
-				      moves);
-		*set = pp_fresh_set(*mark);
+	    (set == NULL /* a new table */ || moves != nt->moves)) {
+		mark = pp_fresh_mark(k, &nt->rw, nt->reallen, &nt->sw, now,
+				     moves);
+		set = pp_fresh_set(mark);
 	}
 	nt->moves = moves;
-	return true;
-}
-
-/*
- * Client k came through proxy real (pp_rt_note): remember it.  An
- * entry that already says so and was refreshed this second is left
- * alone, without the lock: the LRU order and the idle time are exact to
- * the second.  Each thread keeps, in a small array of 8-way sets, the
- * fingerprints of what it noted (or found already noted) this second:
- * a client's further datagrams within the second then touch one cache
- * line of that array, not the table's bucket and entry.
- */
-PP_HOT_DGRAM void
-pp_rt_note(struct pp_note *nt)
-{
-	uint64_t mark = nt->mark, *set = nt->set;
-	bool nested;
-
-	/* Interrupting itself (a signal handler): the table only. */
-	nested = pp_noting;
-	pp_noting = true;
-	atomic_signal_fence(memory_order_seq_cst);
-	if (nested)
-		set = NULL;
-	/* The same client through the same proxy as the thread's last
-	 * datagram, in the same second: nothing to do. */
-	else if (nt->same && (pp_last_gen == nt->gen || pp_last_says(nt)))
-		goto out;
-	if (set == NULL || !pp_udp_routing() || !pp_fresh_has(set, mark)) {
-		if (!pp_rt_note_table(nt, nested, &mark, &set))
-			goto out;
-		/* Newest first; the oldest of the set goes (marks of an
-		 * earlier second never match again anyway). */
-		if (set != NULL) {
-			memmove(set + 1, set,
-				(PP_FRESH_WAYS - 1) * sizeof(*set));
-			set[0] = mark;
-		}
+fresh:
+	/* Newest first; the oldest of the set goes (marks of an earlier
+	 * second never match again anyway). */
+	if (set != NULL) {
+		memmove(set + 1, set, (PP_FRESH_WAYS - 1) * sizeof(*set));
+		set[0] = mark;
 	}
+remember:
 	if (nested)
 		goto out;
 	pp_last_gen++;
 	atomic_signal_fence(memory_order_seq_cst);
-	pp_last.k = nt->k;
+	pp_last.k = *k;
 	pp_last.family = nt->family;
 	pp_last.moves = nt->moves;
 	pp_last.adv = *nt->adv;
-	pp_last.r.seen = nt->now;
+	pp_last.r.seen = now;
 	pp_last.r.reallen = nt->reallen;
 	pp_last.r.real = nt->rw;
 	pp_last.r.sw = nt->sw;
-	pp_last.onfd = nt->onfd;
-	pp_last.fd = nt->fd;
-	pp_last.fdseq = nt->fdseq;
-	pp_last.stat = nt->stat;
 	pp_last.valid = true;
 	atomic_signal_fence(memory_order_seq_cst);
 	pp_last_gen++;
@@ -932,52 +906,6 @@ pp_rt_lookup(uint16_t family, uint16_t lport, const struct sockaddr *dst,
 		pp_rt_find_route(family, lport, dst, dlen, now, out));
 }
 
-/*
- * pp_last_reply() for what nearly every reply is, with less to look at:
- * dst the IPv4 client of the datagram this thread received last, on the
- * same IPv4 socket fd, by v2 from an IPv4 proxy.  The
- * socket is the same as long as its entry's sequence has not moved:
- * every change of the entry (a close, a dup over it, a new kind) moves
- * it.  Counts the reply.  False when anything differs: pp_udp_route()
- * then asks the long way.
- */
-static inline bool
-pp_last_quick(int fd, const struct sockaddr *dst, socklen_t dlen,
-	      struct pp_reply *out)
-{
-	const struct sockaddr_in *d = (const struct sockaddr_in *)dst;
-	const struct pp_fdent *e;
-	unsigned g = pp_last_gen;
-	uint8_t stat = 0;
-	bool hit;
-
-	atomic_signal_fence(memory_order_seq_cst);
-	hit = !(g & 1) && pp_last.fd == fd && pp_last.onfd && dst != NULL &&
-	      dlen >= sizeof(*d) && d->sin_family == AF_INET &&
-	      d->sin_port == pp_last.adv.sin.sin_port &&
-	      d->sin_addr.s_addr == pp_last.adv.sin.sin_addr.s_addr &&
-	      pp_last.adv.sa.sa_family == AF_INET &&
-	      pp_last.family == AF_INET &&
-	      pp_last.r.reallen == sizeof(struct sockaddr_in) &&
-	      pp_last.r.real.a.sa.sa_family == AF_INET && !pp_last.r.sw.s.on &&
-	      (e = pp_fd_slot(fd)) != NULL &&
-	      atomic_load_explicit(&e->seq, memory_order_acquire) ==
-		      pp_last.fdseq &&
-	      pp_now_s() - pp_last.r.seen <= PP_ROUTE_IDLE_S;
-	if (hit) {
-		/* As the kernel reported it: sin_zero zero. */
-		out->via.sin = pp_last.r.real.a.sin;
-		out->vialen = sizeof(struct sockaddr_in);
-		out->spp = false;
-		stat = pp_last.stat;
-	}
-	atomic_signal_fence(memory_order_seq_cst);
-	if (!hit || pp_last_gen != g)
-		return false;
-	pp_stat_inc(stat, PP_ST_ROUTED);
-	return true;
-}
-
 PP_HOT_DGRAM bool
 pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	     struct pp_reply *out)
@@ -985,11 +913,7 @@ pp_udp_route(int fd, const struct sockaddr *dst, socklen_t dlen,
 	struct pp_fddgram fi;
 	uint32_t now;
 
-	if (!pp_udp_routing())
-		return false;
-	if (pp_last_quick(fd, dst, dlen, out))
-		return true;
-	if (pp_fd_dgram(fd, &fi) != PP_FD_UDP)
+	if (!pp_udp_routing() || pp_fd_dgram(fd, &fi) != PP_FD_UDP)
 		return false;
 	now = pp_now_s();
 	if (!pp_last_reply(fi.family, fi.lport, dst, dlen, now, out) &&

@@ -79,13 +79,6 @@ struct pp_note {
 	uint64_t *set;  /* its set in this thread's array, or NULL */
 	bool same;      /* the thread's last route said it at pp_last_gen */
 	unsigned gen;   /* (route.c) when pp_note_prep looked */
-	/* Set by the receive path only (false elsewhere): the datagram
-	 * came on socket fd, whose entry (fdtab.h) had sequence fdseq and
-	 * counters stat, for the quick reply (pp_udp_route). */
-	bool onfd;
-	uint8_t stat;
-	int fd;
-	uint32_t fdseq;
 };
 
 /*

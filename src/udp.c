@@ -515,10 +515,6 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 		nt.family = family;
 		nt.adv = &adv.addr;
 		nt.sw.s.on = 0;
-		nt.onfd = true;
-		nt.fd = fd;
-		nt.fdseq = fi->seq;
-		nt.stat = fi->stat;
 		/* The header's proxy, for the header of the replies (the
 		 * payload is moved over it below). */
 		if (spp && pp_parse_spp(d, have, &sh)) {
@@ -545,17 +541,9 @@ pp_udp_recv_in(int fd, struct msghdr *msg, int flags, enum pp_udp_by by,
 		msg->msg_flags |= MSG_TRUNC;
 	msg->msg_controllen = m.msg_controllen;
 	if (v == PP_DG_ADV) {
-		if (msg->msg_name == NULL) {
-			/* nothing asked */
-		} else if (adv.len == sizeof(struct sockaddr_in) &&
-			   msg->msg_namelen >= sizeof(struct sockaddr_in)) {
-			memcpy(msg->msg_name, &adv.addr.sin,
-			       sizeof(struct sockaddr_in));
-			msg->msg_namelen = sizeof(struct sockaddr_in);
-		} else {
+		if (msg->msg_name != NULL)
 			pp_sa_copy(msg->msg_name, &msg->msg_namelen,
 				   &adv.addr.sa, adv.len);
-		}
 		if (note)
 			pp_rt_note(&nt);
 	} else if (msg->msg_name != NULL) {

@@ -88,33 +88,6 @@ pp_dg_flags(void)
 	return v & ~PP_DG_COPIED;
 }
 
-/* pp_judge() of a datagram from a proxy that the short parse of v2 did
- * not take: the whole parser.  Out of line: its header is large. */
-static __attribute__((noinline)) enum pp_verdict
-pp_judge_full(int family, const uint8_t *d, size_t n, unsigned flags,
-	      size_t *skip, struct pp_advert *adv, const char **why)
-{
-	struct pp_header h;
-	enum pp_err err;
-
-	if (pp_parse_buf(d, n, flags, &h, &err, NULL, 0) != PP_DONE) {
-		*why = err == PP_E_SIGNATURE ? "no v2 header"
-					     : pp_strerror(err);
-		return PP_DG_DROP;
-	}
-	*skip = h.len;
-	if (h.command == PP_CMD_LOCAL ||
-	    (h.family != PP_FAM_INET && h.family != PP_FAM_INET6) ||
-	    h.transport == PP_TP_UNSPEC)
-		return PP_DG_REAL;
-	if (!pp_sa_norm(&h.src.sa, h.srclen, adv->norm, &adv->port) ||
-	    !pp_advert_set(adv, family)) {
-		*why = "IPv6 client on an IPv4 socket";
-		return PP_DG_DROP;
-	}
-	return PP_DG_ADV;
-}
-
 PP_HOT_DGRAM enum pp_verdict
 pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
 	 const uint8_t *d, size_t n, size_t *skip, struct pp_advert *adv,
@@ -122,7 +95,9 @@ pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
 {
 	unsigned flags = pp_dg_flags();
 	struct pp_v2_brief b;
+	struct pp_header h;
 	enum pp_trust trust;
+	enum pp_err err;
 
 	*skip = 0;
 	trust = pp_trust(&src->sa, srclen);
@@ -140,27 +115,30 @@ pp_judge(int family, bool spp, const union pp_sockaddr *src, socklen_t srclen,
 		*skip = b.len;
 		if (b.transport == PP_TP_UNSPEC)
 			return PP_DG_REAL;
-		adv->port = b.sport;
-		if (b.family == PP_FAM_INET && family == AF_INET) {
-			/* An IPv4 client on an IPv4 socket (what nearly every
-			 * datagram is): both forms straight from its bytes. */
-			pp_sa_map4(adv->norm, b.src);
-			adv->addr = (union pp_inaddr){
-				.sin = { .sin_family = AF_INET,
-					 .sin_port = b.sport },
-			};
-			memcpy(&adv->addr.sin.sin_addr, b.src, 4);
-			adv->len = sizeof(struct sockaddr_in);
-			return PP_DG_ADV;
-		}
 		if (b.family == PP_FAM_INET)
 			pp_sa_map4(adv->norm, b.src);
 		else
 			memcpy(adv->norm, b.src, 16);
+		adv->port = b.sport;
 		if (pp_advert_set(adv, family))
 			return PP_DG_ADV;
 		*why = "IPv6 client on an IPv4 socket";
 		return PP_DG_DROP;
 	}
-	return pp_judge_full(family, d, n, flags, skip, adv, why);
+	if (pp_parse_buf(d, n, flags, &h, &err, NULL, 0) != PP_DONE) {
+		*why = err == PP_E_SIGNATURE ? "no v2 header"
+					     : pp_strerror(err);
+		return PP_DG_DROP;
+	}
+	*skip = h.len;
+	if (h.command == PP_CMD_LOCAL ||
+	    (h.family != PP_FAM_INET && h.family != PP_FAM_INET6) ||
+	    h.transport == PP_TP_UNSPEC)
+		return PP_DG_REAL;
+	if (!pp_sa_norm(&h.src.sa, h.srclen, adv->norm, &adv->port) ||
+	    !pp_advert_set(adv, family)) {
+		*why = "IPv6 client on an IPv4 socket";
+		return PP_DG_DROP;
+	}
+	return PP_DG_ADV;
 }
